@@ -1,0 +1,256 @@
+//! The command line: clap definitions, loading files, running commands.
+//! Returns what to print and the exit code; `main` does the printing.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, NamedSource, SourceSpan};
+
+use crate::engine::StopReason;
+use crate::metrics::Summary;
+use crate::report;
+use crate::scenario::{self, Locus, Problem, line_col, locate};
+
+#[derive(Parser, Debug)]
+#[command(name = "gatesim", version, about = "Deterministic simulator of API-gateway architectures under failure")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Simulate one scenario and write its results.
+    Run {
+        /// The scenario file (RON).
+        file: PathBuf,
+        /// Replace the file's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output folder (default: output/<scenario name>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress bar and no summary table.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Exit with code 1 when the scenario's SLO is missed.
+        #[arg(long)]
+        fail_on_slo: bool,
+    },
+    /// Parse and check scenario files without running them.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Exit codes (outputs.md).
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_SLO_MISSED: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// The result of a command: text for stdout and stderr, and the exit code.
+#[derive(Default)]
+pub struct Outcome {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: u8,
+}
+
+pub fn execute(cli: Cli) -> Outcome {
+    match cli.command {
+        Command::Run { file, seed, out, quiet, fail_on_slo } => run(&file, seed, out.as_deref(), quiet, fail_on_slo),
+        Command::Validate { files } => validate(&files),
+    }
+}
+
+/// Reads and validates a scenario, or renders every problem found.
+pub fn load(path: &Path) -> Result<(String, scenario::Loaded), String> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| format!("error: cannot read {name}: {e}\n  hint: check the path"))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        format!("error: {name}: the file is not UTF-8 text\n  hint: a scenario is a RON text file, e.g. scenarios/quickstart.ron")
+    })?;
+    match scenario::parse(&text) {
+        Ok(loaded) => Ok((text, loaded)),
+        Err(problems) => Err(render(&name, &text, &problems, "error")),
+    }
+}
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{message}")]
+struct Located {
+    message: String,
+    #[source_code]
+    src: NamedSource<String>,
+    #[label("here")]
+    span: Option<SourceSpan>,
+    #[help]
+    help: Option<String>,
+}
+
+/// One block per problem: a plain `file:line:col: severity: message` line
+/// (greppable, editor-clickable), then miette's snippet of the source.
+pub fn render(file: &str, text: &str, problems: &[Problem], severity: &str) -> String {
+    let theme =
+        if std::io::stderr().is_terminal() { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme);
+    let mut out = String::new();
+    for p in problems {
+        let span = locate(text, &p.locus);
+        let place = match (&span, &p.locus) {
+            (Some((off, _)), _) => {
+                let (l, c) = line_col(text, *off);
+                format!("{file}:{l}:{c}")
+            }
+            (None, Locus::Node { node, .. }) => format!("{file}: node \"{node}\""),
+            (None, Locus::Field { field, .. }) => format!("{file}: {field}"),
+            (None, Locus::Span { line, col, .. }) => format!("{file}:{line}:{col}"),
+        };
+        let where_ = match &p.locus {
+            Locus::Node { node, .. } => format!(" (node \"{node}\")"),
+            _ => String::new(),
+        };
+        out.push_str(&format!("{severity}: {place}: {}{where_}\n", p.message));
+        if let Some(h) = &p.hint {
+            out.push_str(&format!("  hint: {h}\n"));
+        }
+        let diag = Located {
+            message: p.message.clone(),
+            src: NamedSource::new(file, text.to_string()),
+            span: span.map(|(o, l)| SourceSpan::new(o.into(), l)),
+            help: None,
+        };
+        if span.is_some() && severity == "error" {
+            let mut snippet = String::new();
+            if handler.render_report(&mut snippet, &diag).is_ok() {
+                out.push_str(&snippet);
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn validate(files: &[PathBuf]) -> Outcome {
+    let mut o = Outcome::default();
+    for f in files {
+        match load(f) {
+            Ok((text, loaded)) => {
+                let m = &loaded.model;
+                o.stdout.push_str(&format!(
+                    "ok: {} ({} nodes, {} instances, {} edges, {} faults)\n",
+                    f.display(),
+                    m.nodes.len(),
+                    m.instances.len(),
+                    m.edges.len(),
+                    m.faults.len()
+                ));
+                if !loaded.warnings.is_empty() {
+                    o.stderr.push_str(&render(&f.display().to_string(), &text, &loaded.warnings, "warning"));
+                }
+            }
+            Err(e) => {
+                o.stderr.push_str(&e);
+                o.code = EXIT_BAD_INPUT;
+            }
+        }
+    }
+    o
+}
+
+fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_slo: bool) -> Outcome {
+    let mut o = Outcome::default();
+    let (_, mut loaded) = match load(file) {
+        Ok(l) => l,
+        Err(e) => {
+            o.stderr = e;
+            o.code = EXIT_BAD_INPUT;
+            return o;
+        }
+    };
+    if let Some(s) = seed {
+        loaded.model.seed = s;
+    }
+    let out_dir = out.map(Path::to_path_buf).unwrap_or_else(|| Path::new("output").join(&loaded.model.name));
+    let duration_ms = loaded.model.duration.as_nanos() / 1_000_000;
+    let bar = progress_bar(quiet, duration_ms);
+    let started = Instant::now();
+    let result = crate::model::simulate(loaded.model, &mut |t| bar.set_position(t.as_nanos() / 1_000_000));
+    bar.finish_and_clear();
+    let run = match result {
+        Ok(run) => run,
+        Err(stop) => {
+            o.stderr = format!("error: {}: the run was stopped: {}\n", file.display(), stop_message(&stop));
+            o.code = EXIT_BAD_INPUT;
+            return o;
+        }
+    };
+    let summary = Summary::from_run(&run);
+    let wall = started.elapsed().as_secs_f64();
+    let files = vec![
+        ("summary.json", report::summary_json(&summary)),
+        ("run.json", run_json(&summary, wall)),
+        ("timeseries.csv", report::csv::timeseries_csv(&run.world.cfg, &run.world.rec.rows)),
+    ];
+    if let Err(e) = report::write_folder(&out_dir, &files) {
+        o.stderr = format!("error: cannot write {}: {e}\n", out_dir.display());
+        o.code = EXIT_BAD_INPUT;
+        return o;
+    }
+    if !quiet {
+        o.stdout = report::table::summary_table(&summary);
+        o.stdout.push_str(&format!(
+            "\nwrote {} ({:.2}s wall, {:.2}M events/s)\n",
+            out_dir.display(),
+            wall,
+            summary.events as f64 / wall / 1e6
+        ));
+    }
+    if fail_on_slo && summary.slo.met == Some(false) {
+        o.code = EXIT_SLO_MISSED;
+    }
+    o
+}
+
+fn stop_message(stop: &StopReason) -> String {
+    match stop {
+        StopReason::EventLimit { events, at } => format!(
+            "{events} events by simulated {at}, the limit: something loops without time passing, or the run is far larger than expected \
+             (raise limits: (max_events: ...) if it is intended)"
+        ),
+        StopReason::Model { reason, at } => format!("at simulated {at}: {reason}"),
+    }
+}
+
+/// Wall-clock facts: kept out of summary.json so that stays byte-stable.
+fn run_json(s: &Summary, wall_s: f64) -> Vec<u8> {
+    let v = serde_json::json!({
+        "scenario": s.scenario,
+        "gatesim_version": env!("CARGO_PKG_VERSION"),
+        "wall_s": wall_s,
+        "events": s.events,
+        "events_per_s": s.events as f64 / wall_s.max(1e-9),
+        "client_requests_per_s": s.requests.total as f64 / wall_s.max(1e-9),
+        "simulated_s_per_wall_s": s.duration_s / wall_s.max(1e-9),
+    });
+    let mut out = serde_json::to_vec_pretty(&v).expect("json");
+    out.push(b'\n');
+    out
+}
+
+fn progress_bar(quiet: bool, total_ms: u64) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total_ms), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} simulating [{bar:40}] {pos}/{len} ms simulated ({eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}

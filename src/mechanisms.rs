@@ -1,0 +1,20 @@
+//! Pure resilience mechanisms: small deterministic state machines that take
+//! `now: SimTime` (and an RNG where needed) as arguments.
+//!
+//! Circuit breakers, rate limiters, retry backoff and budgets, bulkheads
+//! and load balancing. No clocks, no globals, no hash maps: the simulator
+//! owns all state and drives every transition.
+
+pub mod backoff;
+pub mod balance;
+pub mod breaker;
+pub mod budget;
+pub mod bulkhead;
+pub mod rate_limit;
+
+pub use backoff::{Backoff, Jitter};
+pub use balance::{Balance, PickState};
+pub use breaker::{Acquire, Breaker, BreakerConfig, BreakerState, BreakerWindow, Transition};
+pub use budget::{BudgetConfig, RetryBudget};
+pub use bulkhead::Bulkhead;
+pub use rate_limit::{Algorithm, Decision, LimitConfig, LimitState};

@@ -1,0 +1,348 @@
+//! Streaming recorders fed by the simulation while it runs.
+//!
+//! Two views are kept side by side:
+//! - the summary: everything that *started* (a request was issued, a job
+//!   arrived) at or after the warm-up, counted when it ends; time integrals
+//!   (utilization, number in system) from the warm-up to the end;
+//! - the time series: one row per node per `resolution` bucket over the
+//!   whole run, counted when things happen; rows are finished as each
+//!   bucket closes, so only the current bucket is held in detail.
+
+use crate::engine::time::{SimDuration, SimTime};
+use crate::model::outcome::{Outcome, OutcomeCounts};
+
+use super::latency::LatencyRecorder;
+
+/// Per-node totals for the summary.
+#[derive(Clone)]
+pub struct NodeStats {
+    pub arrivals: u64,
+    pub outcomes: OutcomeCounts,
+    /// Work swallowed by a hang or lost in a crash: never answered.
+    pub dropped: u64,
+    pub latency: LatencyRecorder,
+    /// Attempts this node made as a caller, and how many were retries/hedges.
+    pub attempts: u64,
+    pub retries: u64,
+    pub hedges: u64,
+    /// Time integrals since the warm-up, in (count x ns).
+    pub busy_area: u128,
+    pub queue_area: u128,
+    pub in_system_area: u128,
+    /// Responses that arrived after their caller had given up.
+    pub wasted: u64,
+}
+
+/// The levels a node is at now (summed over its instances).
+#[derive(Clone, Copy, Default)]
+struct Levels {
+    busy: u64,
+    queued: u64,
+    in_system: u64,
+    last: SimTime,
+}
+
+#[derive(Clone)]
+struct Bucket {
+    arrivals: u64,
+    completed: u64,
+    outcomes: OutcomeCounts,
+    latency: LatencyRecorder,
+    busy_area: u128,
+    queue_area: u128,
+    attempts: u64,
+    fault_active: bool,
+    breaker_opened: bool,
+}
+
+impl Bucket {
+    fn new() -> Self {
+        Bucket {
+            arrivals: 0,
+            completed: 0,
+            outcomes: OutcomeCounts::default(),
+            latency: LatencyRecorder::new(2),
+            busy_area: 0,
+            queue_area: 0,
+            attempts: 0,
+            fault_active: false,
+            breaker_opened: false,
+        }
+    }
+}
+
+/// One line of timeseries.csv.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub bucket: u32,
+    pub node: u32,
+    pub arrivals: u64,
+    pub completed: u64,
+    pub outcomes: OutcomeCounts,
+    pub latency_ms_p50: f64,
+    pub latency_ms_p99: f64,
+    pub queue_len: f64,
+    pub utilization: f64,
+    pub breakers_open: u32,
+    pub fault_active: bool,
+    pub attempts: u64,
+}
+
+/// A breaker state change, for plots and the cascade story.
+#[derive(Clone, Copy, Debug)]
+pub struct BreakerEvent {
+    pub at: SimTime,
+    /// Index into the model's breaker list (caller instance x edge).
+    pub breaker: u32,
+    pub to_open: bool,
+    pub to_half_open: bool,
+}
+
+pub struct Recorder {
+    warmup: SimTime,
+    resolution: SimDuration,
+    /// Workers per node (summed over replicas), for utilization.
+    capacity: Vec<u64>,
+    pub nodes: Vec<NodeStats>,
+    levels: Vec<Levels>,
+    buckets: Vec<Bucket>,
+    bucket_index: u32,
+    bucket_start: SimTime,
+    pub rows: Vec<Row>,
+    /// Per (gateway node, route): outcomes and latency at the gateway.
+    pub routes: Vec<Vec<(OutcomeCounts, LatencyRecorder)>>,
+    /// Per (gateway node, rate limit): requests it rejected.
+    pub limit_rejections: Vec<Vec<u64>>,
+    pub breaker_events: Vec<BreakerEvent>,
+    /// Requests issued after the warm-up and not finished at the end.
+    pub unfinished: Vec<u64>,
+}
+
+const MAX_BREAKER_EVENTS: usize = 1_000_000;
+
+impl Recorder {
+    /// `routes[n]` and `limits[n]` give the number of routes and rate limits of node n.
+    pub fn new(
+        warmup: SimDuration,
+        resolution: SimDuration,
+        capacity: Vec<u64>,
+        routes: &[usize],
+        limits: &[usize],
+    ) -> Self {
+        let n = capacity.len();
+        let stats = NodeStats {
+            arrivals: 0,
+            outcomes: OutcomeCounts::default(),
+            dropped: 0,
+            latency: LatencyRecorder::new(3),
+            attempts: 0,
+            retries: 0,
+            hedges: 0,
+            busy_area: 0,
+            queue_area: 0,
+            in_system_area: 0,
+            wasted: 0,
+        };
+        Recorder {
+            warmup: SimTime(warmup.as_nanos()),
+            resolution,
+            capacity,
+            nodes: vec![stats; n],
+            levels: vec![Levels::default(); n],
+            buckets: vec![Bucket::new(); n],
+            bucket_index: 0,
+            bucket_start: SimTime::ZERO,
+            rows: Vec::new(),
+            routes: routes.iter().map(|&r| vec![(OutcomeCounts::default(), LatencyRecorder::new(3)); r]).collect(),
+            limit_rejections: limits.iter().map(|&l| vec![0; l]).collect(),
+            breaker_events: Vec::new(),
+            unfinished: vec![0; n],
+        }
+    }
+
+    #[inline]
+    fn counted(&self, started: SimTime) -> bool {
+        started >= self.warmup
+    }
+
+    /// A request was issued by, or a job arrived at, `node`.
+    #[inline]
+    pub fn arrival(&mut self, node: u32, now: SimTime) {
+        self.buckets[node as usize].arrivals += 1;
+        if self.counted(now) {
+            self.nodes[node as usize].arrivals += 1;
+        }
+    }
+
+    /// `node` answered (or a client request ended) with `outcome`.
+    /// `latency` is `None` when there was no answer to time (a client's own timeout).
+    #[inline]
+    pub fn answer(&mut self, node: u32, started: SimTime, now: SimTime, outcome: Outcome, answered: bool) {
+        let b = &mut self.buckets[node as usize];
+        b.completed += 1;
+        b.outcomes.add(outcome);
+        let latency = now - started;
+        if answered {
+            b.latency.record(latency);
+        }
+        if self.counted(started) {
+            let s = &mut self.nodes[node as usize];
+            s.outcomes.add(outcome);
+            if answered {
+                s.latency.record(latency);
+            }
+        }
+    }
+
+    #[inline]
+    pub fn dropped(&mut self, node: u32, started: SimTime) {
+        if self.counted(started) {
+            self.nodes[node as usize].dropped += 1;
+        }
+    }
+
+    #[inline]
+    pub fn wasted(&mut self, node: u32, now: SimTime) {
+        if self.counted(now) {
+            self.nodes[node as usize].wasted += 1;
+        }
+    }
+
+    #[inline]
+    pub fn attempt(&mut self, node: u32, started: SimTime, retry: bool, hedge: bool) {
+        self.buckets[node as usize].attempts += 1;
+        if self.counted(started) {
+            let s = &mut self.nodes[node as usize];
+            s.attempts += 1;
+            s.retries += u64::from(retry);
+            s.hedges += u64::from(hedge);
+        }
+    }
+
+    #[inline]
+    pub fn route_answer(&mut self, node: u32, route: usize, started: SimTime, now: SimTime, outcome: Outcome) {
+        if self.counted(started) {
+            let (counts, lat) = &mut self.routes[node as usize][route];
+            counts.add(outcome);
+            lat.record(now - started);
+        }
+    }
+
+    #[inline]
+    pub fn limit_rejected(&mut self, node: u32, limit: usize, now: SimTime) {
+        if self.counted(now) {
+            self.limit_rejections[node as usize][limit] += 1;
+        }
+    }
+
+    pub fn breaker_event(&mut self, node: u32, e: BreakerEvent) {
+        if e.to_open {
+            self.buckets[node as usize].breaker_opened = true;
+        }
+        if self.breaker_events.len() < MAX_BREAKER_EVENTS {
+            self.breaker_events.push(e);
+        }
+    }
+
+    pub fn fault_active(&mut self, node: u32) {
+        self.buckets[node as usize].fault_active = true;
+    }
+
+    /// Changes the busy-worker and queue levels of `node` at `now`.
+    #[inline]
+    pub fn levels(&mut self, node: u32, now: SimTime, d_busy: i64, d_queued: i64) {
+        self.advance(node as usize, now);
+        let l = &mut self.levels[node as usize];
+        l.busy = l.busy.wrapping_add_signed(d_busy);
+        l.queued = l.queued.wrapping_add_signed(d_queued);
+        l.in_system = l.busy + l.queued;
+    }
+
+    /// Changes the number of client requests in flight (their "in system").
+    #[inline]
+    pub fn in_flight(&mut self, node: u32, now: SimTime, delta: i64) {
+        self.advance(node as usize, now);
+        let l = &mut self.levels[node as usize];
+        l.in_system = l.in_system.wrapping_add_signed(delta);
+        l.queued = l.in_system;
+    }
+
+    #[inline]
+    fn advance(&mut self, node: usize, now: SimTime) {
+        let l = &mut self.levels[node];
+        let dt = u128::from((now - l.last).as_nanos());
+        if dt == 0 {
+            return;
+        }
+        l.last = now;
+        let b = &mut self.buckets[node];
+        b.busy_area += u128::from(l.busy) * dt;
+        b.queue_area += u128::from(l.queued) * dt;
+        if now > self.warmup {
+            // Only the part of dt after the warm-up counts for the summary.
+            let dt_counted = dt.min(u128::from((now - self.warmup).as_nanos()));
+            let s = &mut self.nodes[node];
+            s.busy_area += u128::from(l.busy) * dt_counted;
+            s.queue_area += u128::from(l.queued) * dt_counted;
+            s.in_system_area += u128::from(l.in_system) * dt_counted;
+        }
+    }
+
+    /// Closes the current bucket at `now` (its end) into rows.
+    /// `breakers_open[n]` is the number of breakers of node n not closed now.
+    pub fn close_bucket(&mut self, now: SimTime, breakers_open: &[u32], faults_active: &[bool]) {
+        let width = u128::from((now - self.bucket_start).as_nanos().max(1));
+        for node in 0..self.buckets.len() {
+            self.advance(node, now);
+            let b = &mut self.buckets[node];
+            let capacity = self.capacity[node];
+            self.rows.push(Row {
+                bucket: self.bucket_index,
+                node: node as u32,
+                arrivals: b.arrivals,
+                completed: b.completed,
+                outcomes: b.outcomes,
+                latency_ms_p50: b.latency.quantile_ms(0.5),
+                latency_ms_p99: b.latency.quantile_ms(0.99),
+                queue_len: b.queue_area as f64 / width as f64,
+                utilization: if capacity == 0 { 0.0 } else { b.busy_area as f64 / (width as f64 * capacity as f64) },
+                breakers_open: breakers_open[node] + u32::from(b.breaker_opened && breakers_open[node] == 0),
+                fault_active: b.fault_active || faults_active[node],
+                attempts: b.attempts,
+            });
+            b.clear();
+        }
+        self.bucket_index += 1;
+        self.bucket_start = now;
+    }
+
+    pub fn bucket_start(&self) -> SimTime {
+        self.bucket_start
+    }
+
+    pub fn resolution(&self) -> SimDuration {
+        self.resolution
+    }
+
+    /// The run ended at `end`: bring integrals up to it.
+    pub fn finish(&mut self, end: SimTime) {
+        for node in 0..self.levels.len() {
+            self.advance(node, end);
+        }
+    }
+}
+
+impl Bucket {
+    /// Empties the bucket, keeping the histogram's memory.
+    fn clear(&mut self) {
+        self.arrivals = 0;
+        self.completed = 0;
+        self.outcomes = OutcomeCounts::default();
+        self.latency.reset();
+        self.busy_area = 0;
+        self.queue_area = 0;
+        self.attempts = 0;
+        self.fault_active = false;
+        self.breaker_opened = false;
+    }
+}

@@ -1,0 +1,418 @@
+//! The run's summary (summary.json): the clients' view, every node, routes,
+//! limiters, breakers, faults and the SLO verdict.
+//!
+//! Only this module and the report derive `Serialize`. Maps keep the
+//! scenario's order (a `Vec` of pairs serialised as a JSON object), floats
+//! are rounded to fixed decimals, and nothing depends on the wall clock, so
+//! the same file and seed give the same bytes on any machine.
+
+use serde::Serialize as DeriveSerialize;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use crate::engine::SimTime;
+use crate::mechanisms::breaker::BreakerState;
+use crate::model::RunOutput;
+use crate::model::config::NodeKind;
+use crate::model::outcome::{Outcome, OutcomeCounts};
+
+use super::latency::LatencyRecorder;
+
+/// A JSON object whose keys keep insertion order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ordered<V>(pub Vec<(String, V)>);
+
+impl<V> Default for Ordered<V> {
+    fn default() -> Self {
+        Ordered(Vec::new())
+    }
+}
+
+impl<V: Serialize> Serialize for Ordered<V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// Rounds to `d` decimals, so printed floats are short and stable.
+pub fn round(x: f64, d: i32) -> f64 {
+    let m = 10f64.powi(d);
+    let r = (x * m).round() / m;
+    if r == 0.0 { 0.0 } else { r } // no "-0.0"
+}
+
+#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+pub struct Summary {
+    pub scenario: String,
+    pub seed: u64,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    pub events: u64,
+    pub requests: Requests,
+    pub success_rate: f64,
+    pub goodput_rps: f64,
+    pub attempts: Attempts,
+    pub latency_ms: Latency,
+    pub nodes: Ordered<NodeSummary>,
+    pub routes: Ordered<RouteSummary>,
+    pub rate_limits: Vec<LimitSummary>,
+    pub breakers: Vec<BreakerSummary>,
+    pub ejections: Vec<EjectionSummary>,
+    pub faults: Vec<FaultSummary>,
+    pub slo: SloSummary,
+}
+
+/// Outcome counts as named fields; `total` includes `unfinished`.
+#[derive(Clone, Debug, Default, DeriveSerialize, PartialEq)]
+pub struct Requests {
+    pub total: u64,
+    pub ok: u64,
+    pub partial: u64,
+    pub fallback: u64,
+    pub error: u64,
+    pub timeout: u64,
+    pub rate_limited: u64,
+    pub unauthorized: u64,
+    pub not_found: u64,
+    pub rejected: u64,
+    pub short_circuited: u64,
+    pub unavailable: u64,
+    /// Still waiting when the run ended (e.g. behind a hang with no timeout).
+    pub unfinished: u64,
+}
+
+impl Requests {
+    pub fn from_counts(c: &OutcomeCounts, unfinished: u64) -> Self {
+        let g = |o| c.get(o);
+        Requests {
+            total: c.total() + unfinished,
+            ok: g(Outcome::Ok),
+            partial: g(Outcome::Partial),
+            fallback: g(Outcome::Fallback),
+            error: g(Outcome::Error),
+            timeout: g(Outcome::Timeout),
+            rate_limited: g(Outcome::RateLimited),
+            unauthorized: g(Outcome::Unauthorized),
+            not_found: g(Outcome::NotFound),
+            rejected: g(Outcome::Rejected),
+            short_circuited: g(Outcome::ShortCircuited),
+            unavailable: g(Outcome::Unavailable),
+            unfinished,
+        }
+    }
+    pub fn successes(&self) -> u64 {
+        self.ok + self.partial + self.fallback
+    }
+}
+
+#[derive(Clone, Debug, Default, DeriveSerialize, PartialEq)]
+pub struct Attempts {
+    pub total: u64,
+    pub retries: u64,
+    pub hedges: u64,
+}
+
+#[derive(Clone, Debug, Default, DeriveSerialize, PartialEq)]
+pub struct Latency {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl Latency {
+    pub fn from_recorder(r: &LatencyRecorder) -> Self {
+        Latency {
+            count: r.count(),
+            mean: round(r.mean_ms(), 4),
+            p50: round(r.quantile_ms(0.5), 3),
+            p90: round(r.quantile_ms(0.9), 3),
+            p99: round(r.quantile_ms(0.99), 3),
+            p999: round(r.quantile_ms(0.999), 3),
+            max: round(r.max_ms(), 3),
+        }
+    }
+}
+
+#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+pub struct NodeSummary {
+    pub kind: &'static str,
+    pub replicas: u32,
+    /// Requests this node received (Clients: issued).
+    pub arrivals: u64,
+    /// Answers it gave (Clients: requests that ended).
+    pub completed: u64,
+    /// Received but never answered (swallowed by a hang, lost in a crash).
+    pub dropped: u64,
+    /// Answers given after the caller had given up, or requests that
+    /// arrived after it had: work done in vain.
+    pub wasted: u64,
+    pub throughput_rps: f64,
+    pub utilization: f64,
+    /// Time-average number of requests in the node (queued + in service).
+    pub mean_in_system: f64,
+    pub latency_ms: Latency,
+    pub outcomes: Requests,
+    /// Attempts this node made as a caller.
+    pub attempts: Attempts,
+}
+
+#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+pub struct RouteSummary {
+    pub gateways: Vec<String>,
+    pub requests: Requests,
+    pub latency_ms: Latency,
+}
+
+#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+pub struct LimitSummary {
+    pub gateway: String,
+    pub limit: String,
+    pub rejected: u64,
+}
+
+#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+pub struct BreakerSummary {
+    pub caller: String,
+    pub target: String,
+    pub edge: String,
+    pub opened: u64,
+    pub open_s: f64,
+    pub first_open_s: Option<f64>,
+    pub state_at_end: &'static str,
+}
+
+#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+pub struct EjectionSummary {
+    pub balancer: String,
+    pub instance: String,
+    pub at_s: f64,
+    pub ejected: bool,
+}
+
+#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+pub struct FaultSummary {
+    pub target: String,
+    pub kind: &'static str,
+    pub at_s: f64,
+    pub until_s: f64,
+}
+
+#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+pub struct SloSummary {
+    pub p99_ms: Option<f64>,
+    pub success_rate: Option<f64>,
+    pub measured_p99_ms: f64,
+    pub measured_success_rate: f64,
+    /// `None` when the scenario sets no SLO.
+    pub met: Option<bool>,
+}
+
+pub fn instance_name(run: &RunOutput, inst: u32) -> String {
+    let cfg = &run.world.cfg;
+    let i = cfg.instances[inst as usize];
+    let node = &cfg.nodes[i.node as usize];
+    if node.replicas > 1 { format!("{}#{}", node.name, i.replica) } else { node.name.clone() }
+}
+
+impl Summary {
+    pub fn from_run(run: &RunOutput) -> Summary {
+        let w = &run.world;
+        let cfg = &w.cfg;
+        let rec = &w.rec;
+        let window_s = (cfg.duration.as_secs_f64() - cfg.warmup.as_secs_f64()).max(1e-9);
+        let mut client_counts = OutcomeCounts::default();
+        let mut client_latency = LatencyRecorder::new(3);
+        let (mut attempts, mut unfinished) = (Attempts::default(), 0);
+        let mut nodes = Ordered::default();
+        for (id, node) in cfg.nodes.iter().enumerate() {
+            let s = &rec.nodes[id];
+            let is_client = matches!(node.kind, NodeKind::Clients(_));
+            let capacity = match &node.kind {
+                NodeKind::Gateway(g) => f64::from(g.workers) * f64::from(node.replicas),
+                NodeKind::Service(sv) => f64::from(sv.workers) * f64::from(node.replicas),
+                _ => 0.0,
+            };
+            let node_attempts = Attempts { total: s.attempts, retries: s.retries, hedges: s.hedges };
+            if is_client {
+                client_counts.merge(&s.outcomes);
+                client_latency.merge(&s.latency);
+                attempts.total += s.attempts;
+                attempts.retries += s.retries;
+                attempts.hedges += s.hedges;
+                unfinished += rec.unfinished[id];
+            }
+            let window_ns = window_s * 1e9;
+            nodes.0.push((
+                node.name.clone(),
+                NodeSummary {
+                    kind: node.kind_name(),
+                    replicas: node.replicas,
+                    arrivals: s.arrivals,
+                    completed: s.outcomes.total(),
+                    dropped: s.dropped,
+                    wasted: s.wasted,
+                    throughput_rps: round(s.outcomes.total() as f64 / window_s, 3),
+                    utilization: if capacity > 0.0 {
+                        round(s.busy_area as f64 / (capacity * window_ns), 4)
+                    } else {
+                        0.0
+                    },
+                    mean_in_system: round(s.in_system_area as f64 / window_ns, 4),
+                    latency_ms: Latency::from_recorder(&s.latency),
+                    outcomes: Requests::from_counts(&s.outcomes, rec.unfinished[id]),
+                    attempts: node_attempts,
+                },
+            ));
+        }
+        let requests = Requests::from_counts(&client_counts, unfinished);
+        let success_rate = if requests.total == 0 { 1.0 } else { requests.successes() as f64 / requests.total as f64 };
+        let latency_ms = Latency::from_recorder(&client_latency);
+        let slo = SloSummary {
+            p99_ms: cfg.slo.p99.map(|d| round(d.as_millis_f64(), 3)),
+            success_rate: cfg.slo.success_rate,
+            measured_p99_ms: latency_ms.p99,
+            measured_success_rate: round(success_rate, 6),
+            met: (cfg.slo.p99.is_some() || cfg.slo.success_rate.is_some()).then(|| {
+                cfg.slo.p99.is_none_or(|p| latency_ms.p99 <= p.as_millis_f64())
+                    && cfg.slo.success_rate.is_none_or(|r| success_rate >= r)
+            }),
+        };
+        Summary {
+            scenario: cfg.name.clone(),
+            seed: cfg.seed,
+            duration_s: round(cfg.duration.as_secs_f64(), 9),
+            warmup_s: round(cfg.warmup.as_secs_f64(), 9),
+            events: run.events,
+            goodput_rps: round(requests.successes() as f64 / window_s, 3),
+            success_rate: round(success_rate, 6),
+            requests,
+            attempts,
+            latency_ms,
+            nodes,
+            routes: routes(run),
+            rate_limits: limits(run),
+            breakers: breakers(run),
+            ejections: w
+                .health
+                .events
+                .iter()
+                .map(|e| EjectionSummary {
+                    balancer: cfg.nodes[e.balancer as usize].name.clone(),
+                    instance: instance_name(run, e.inst),
+                    at_s: round(e.at.as_secs_f64(), 6),
+                    ejected: e.ejected,
+                })
+                .collect(),
+            faults: cfg
+                .faults
+                .iter()
+                .map(|f| FaultSummary {
+                    target: f.label.clone(),
+                    kind: f.kind.name(),
+                    at_s: round(f.at.as_secs_f64(), 6),
+                    until_s: round(f.until.as_secs_f64().min(cfg.duration.as_secs_f64()), 6),
+                })
+                .collect(),
+            slo,
+        }
+    }
+}
+
+/// Routes keyed by path, summed over gateways that share the path.
+fn routes(run: &RunOutput) -> Ordered<RouteSummary> {
+    let cfg = &run.world.cfg;
+    let mut out: Ordered<(Vec<String>, OutcomeCounts, LatencyRecorder)> = Ordered::default();
+    for (id, node) in cfg.nodes.iter().enumerate() {
+        let NodeKind::Gateway(g) = &node.kind else { continue };
+        for (r, route) in g.routes.iter().enumerate() {
+            let (counts, lat) = &run.world.rec.routes[id][r];
+            match out.0.iter_mut().find(|(k, _)| *k == route.path) {
+                Some((_, (gws, c, l))) => {
+                    gws.push(node.name.clone());
+                    c.merge(counts);
+                    l.merge(lat);
+                }
+                None => out.0.push((route.path.clone(), (vec![node.name.clone()], *counts, lat.clone()))),
+            }
+        }
+    }
+    Ordered(
+        out.0
+            .into_iter()
+            .map(|(k, (gateways, c, l))| {
+                (
+                    k,
+                    RouteSummary {
+                        gateways,
+                        requests: Requests::from_counts(&c, 0),
+                        latency_ms: Latency::from_recorder(&l),
+                    },
+                )
+            })
+            .collect(),
+    )
+}
+
+fn limits(run: &RunOutput) -> Vec<LimitSummary> {
+    let cfg = &run.world.cfg;
+    let mut out = Vec::new();
+    for (id, node) in cfg.nodes.iter().enumerate() {
+        if let NodeKind::Gateway(g) = &node.kind {
+            for (i, l) in g.rate_limits.iter().enumerate() {
+                out.push(LimitSummary {
+                    gateway: node.name.clone(),
+                    limit: l.label.clone(),
+                    rejected: run.world.rec.limit_rejections[id][i],
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Every breaker (caller instance x edge): times opened and time spent open.
+fn breakers(run: &RunOutput) -> Vec<BreakerSummary> {
+    let w = &run.world;
+    let end = w.end;
+    let mut out = Vec::new();
+    for (i, es) in w.edge_states.iter().enumerate() {
+        let Some(b) = &es.breaker else { continue };
+        let edge = &w.cfg.edges[es.edge as usize];
+        let (mut opened, mut open_ns, mut first) = (0u64, 0u64, None);
+        let mut open_since: Option<SimTime> = None;
+        for e in w.rec.breaker_events.iter().filter(|e| e.breaker as usize == i) {
+            if let Some(since) = open_since.take() {
+                open_ns += (e.at - since).as_nanos();
+            }
+            if e.to_open {
+                opened += 1;
+                first.get_or_insert(e.at);
+                open_since = Some(e.at);
+            }
+        }
+        if let Some(since) = open_since {
+            open_ns += end.saturating_since(since).as_nanos();
+        }
+        out.push(BreakerSummary {
+            caller: instance_name(run, es.caller),
+            target: w.cfg.nodes[edge.to as usize].name.clone(),
+            edge: edge.label.clone(),
+            opened,
+            open_s: round(open_ns as f64 * 1e-9, 6),
+            first_open_s: first.map(|t: SimTime| round(t.as_secs_f64(), 6)),
+            state_at_end: match b.state() {
+                BreakerState::Closed => "closed",
+                BreakerState::Open => "open",
+                BreakerState::HalfOpen => "half_open",
+            },
+        });
+    }
+    out
+}

@@ -1,0 +1,302 @@
+//! One logical call over an edge, under the caller's policy: breaker,
+//! bulkhead, balancing, per-attempt timeout, retries with backoff and
+//! budget, hedging, and fallback. The same code serves a client, a gateway
+//! route, a balancer and a service's call.
+//!
+//! Order of checks for each attempt (Envoy / resilience4j): breaker permit,
+//! then bulkhead slot, then pick an instance. A retry first passes the retry
+//! budget, then waits out its backoff, then goes through the same checks.
+
+use crate::engine::{EventQueue, SimDuration, SimTime};
+use crate::mechanisms::breaker::{BreakerState, Transition};
+use crate::metrics::Recorder;
+use crate::metrics::recorder::BreakerEvent;
+
+use super::config::{EdgeId, NodeId};
+use super::outcome::Outcome;
+use super::world::{Attempt, AttemptKey, Call, CallKey, Ctx, Ev, MAX_LIVE, Parent, World};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Send {
+    First,
+    Retry,
+    Hedge,
+}
+
+/// Records a breaker's state change (for plots and the cascade story).
+fn breaker_transition(rec: &mut Recorder, node: NodeId, state: usize, t: Transition) {
+    let event = BreakerEvent {
+        at: t.at,
+        breaker: state as u32,
+        to_open: t.to == BreakerState::Open,
+        to_half_open: t.to == BreakerState::HalfOpen,
+    };
+    rec.breaker_event(node, event);
+}
+
+impl World {
+    /// Starts a call from instance `caller` over `edge`; `parent` is told the result.
+    pub fn start_call(
+        &mut self,
+        now: SimTime,
+        parent: Parent,
+        edge: EdgeId,
+        caller: super::config::InstId,
+        ctx: Ctx,
+        q: &mut EventQueue<Ev>,
+    ) {
+        let state = self.insts[caller as usize].edge_base + self.edge_slot[edge as usize];
+        let call = self.calls.insert(Call {
+            parent,
+            edge,
+            state,
+            caller,
+            ctx,
+            started: now,
+            retries: 0,
+            hedges: 0,
+            live: [None; MAX_LIVE],
+            outstanding: 0,
+            last_delay: SimDuration::ZERO,
+            last_failure: Outcome::Error,
+            settling: false,
+        });
+        if let Some(budget) = &mut self.edge_states[state as usize].budget {
+            budget.deposit(now);
+        }
+        self.send(now, call, Send::First, q);
+    }
+
+    /// Sends one attempt of `call`, or fails it at once if it may not go.
+    fn send(&mut self, now: SimTime, key: CallKey, kind: Send, q: &mut EventQueue<Ev>) {
+        let call = &self.calls[key];
+        let (edge_id, state, caller, started) = (call.edge, call.state as usize, call.caller, call.started);
+        let edge = &self.cfg.edges[edge_id as usize];
+        let es = &mut self.edge_states[state];
+        let mut breaker_permit = false;
+        if let (Some(cfg), Some(b)) = (&edge.policy.breaker, &mut es.breaker) {
+            let acquired = b.try_acquire(cfg, now);
+            if let Some(t) = acquired.transition {
+                breaker_transition(&mut self.rec, self.insts[caller as usize].node, state, t);
+            }
+            if !acquired.permitted {
+                if kind != Send::Hedge {
+                    q.schedule(now, Ev::Refused { call: key, outcome: Outcome::ShortCircuited });
+                }
+                return;
+            }
+            breaker_permit = true;
+        }
+        let es = &mut self.edge_states[state];
+        let mut bulkhead = false;
+        if let Some(bh) = &mut es.bulkhead {
+            if !bh.try_acquire() {
+                if breaker_permit {
+                    es.breaker.as_mut().expect("permit implies breaker").release();
+                }
+                if kind != Send::Hedge {
+                    // Over the cap: rejected at once, never queued, never retried.
+                    q.schedule(now, Ev::Refused { call: key, outcome: Outcome::Rejected });
+                }
+                return;
+            }
+            bulkhead = true;
+        }
+        let targets = &edge.targets;
+        let (outstanding, ejected) = (&es.outstanding, &es.ejected);
+        let picked = edge.balance.pick(&mut es.pick, targets.len(), |i| !ejected[i], |i| outstanding[i], &mut es.rng);
+        let Some(target) = picked else {
+            if breaker_permit {
+                es.breaker.as_mut().expect("permit implies breaker").release();
+            }
+            if bulkhead {
+                es.bulkhead.as_mut().expect("slot implies bulkhead").release();
+            }
+            if kind != Send::Hedge {
+                q.schedule(now, Ev::Refused { call: key, outcome: Outcome::Unavailable });
+            }
+            return;
+        };
+        es.outstanding[target] += 1;
+        let inst = targets[target];
+        let timeout = edge.policy.timeout;
+        let hedge = edge.policy.hedge;
+        let attempt = self.attempts.insert(Attempt {
+            call: key,
+            target: target as u32,
+            inst,
+            sent: now,
+            breaker_permit,
+            bulkhead,
+        });
+        let call = &mut self.calls[key];
+        call.outstanding += 1;
+        let slot = call.live.iter().position(Option::is_none).expect("at most 1 + max_extra (<= 7) attempts live");
+        call.live[slot] = Some(attempt);
+        let caller_node = self.insts[caller as usize].node;
+        self.rec.attempt(caller_node, started, kind == Send::Retry, kind == Send::Hedge);
+        if let Some(t) = timeout {
+            q.schedule(now + t, Ev::Timeout { attempt });
+        }
+        if let Some(h) = hedge {
+            if self.calls[key].hedges < h.max_extra {
+                q.schedule(now + h.after, Ev::Hedge { call: key });
+            }
+        }
+        if let Some(d) = self.hop(caller, inst) {
+            q.schedule(now + d, Ev::Deliver { attempt, inst });
+        }
+    }
+
+    /// An attempt ended: an answer arrived, or its timeout fired.
+    pub fn on_attempt_end(
+        &mut self,
+        now: SimTime,
+        key: AttemptKey,
+        outcome: Outcome,
+        retry_after: SimDuration,
+        q: &mut EventQueue<Ev>,
+    ) {
+        let Some(attempt) = self.attempts.remove(key) else {
+            return; // the call already ended (answered, cancelled or timed out)
+        };
+        let (state, edge) = (self.calls[attempt.call].state as usize, self.calls[attempt.call].edge as usize);
+        self.release(now, state, edge, &attempt, Some((outcome, now - attempt.sent)));
+        let call = &mut self.calls[attempt.call];
+        call.outstanding -= 1;
+        if let Some(slot) = call.live.iter_mut().find(|s| **s == Some(key)) {
+            *slot = None;
+        }
+        if outcome.is_success() {
+            self.settle(now, attempt.call, outcome, q);
+            return;
+        }
+        call.last_failure = outcome;
+        if call.outstanding > 0 {
+            return; // a hedge is still out; it may yet succeed
+        }
+        self.after_failure(now, attempt.call, outcome, retry_after, q);
+    }
+
+    /// Gives back what an attempt held; records its result on the breaker.
+    fn release(
+        &mut self,
+        now: SimTime,
+        state: usize,
+        edge: usize,
+        a: &Attempt,
+        result: Option<(Outcome, SimDuration)>,
+    ) {
+        let es = &mut self.edge_states[state];
+        es.outstanding[a.target as usize] -= 1;
+        if a.bulkhead {
+            es.bulkhead.as_mut().expect("slot implies bulkhead").release();
+        }
+        if a.breaker_permit {
+            let b = es.breaker.as_mut().expect("permit implies breaker");
+            match result {
+                Some((outcome, took)) => {
+                    let cfg = self.cfg.edges[edge].policy.breaker.as_ref().expect("breaker has config");
+                    if let Some(t) = b.on_result(cfg, now, outcome.is_server_failure(), took) {
+                        let node = self.insts[es.caller as usize].node;
+                        breaker_transition(&mut self.rec, node, state, t);
+                    }
+                }
+                None => b.release(),
+            }
+        }
+    }
+
+    /// The call's last attempt failed with `outcome`: retry, fall back, or fail.
+    fn after_failure(
+        &mut self,
+        now: SimTime,
+        key: CallKey,
+        outcome: Outcome,
+        retry_after: SimDuration,
+        q: &mut EventQueue<Ev>,
+    ) {
+        let call = &self.calls[key];
+        let edge = &self.cfg.edges[call.edge as usize];
+        if let Some(retry) = &edge.policy.retry {
+            let honor = match call.parent {
+                Parent::Client { client, .. } => self.client_honors_retry_after(client),
+                Parent::Job(_) => false,
+            };
+            let retryable = retry.on.contains(outcome) || (outcome == Outcome::RateLimited && honor);
+            if retryable && call.retries < retry.max {
+                let es = &mut self.edge_states[call.state as usize];
+                let budget_ok = es.budget.as_mut().is_none_or(|b| b.try_withdraw(now));
+                if budget_ok {
+                    let n = call.retries + 1;
+                    let mut delay = retry.backoff.delay(n, call.last_delay, &mut es.rng);
+                    if outcome == Outcome::RateLimited {
+                        delay = delay.max(retry_after);
+                    }
+                    let call = &mut self.calls[key];
+                    call.retries = n;
+                    call.last_delay = delay;
+                    q.schedule(now + delay, Ev::Retry { call: key });
+                    return;
+                }
+            }
+        }
+        self.fail(now, key, outcome, q);
+    }
+
+    /// A failure is final: serve the fallback if there is one, else settle.
+    fn fail(&mut self, now: SimTime, key: CallKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
+        let call = &mut self.calls[key];
+        let edge = &self.cfg.edges[call.edge as usize];
+        if let (Some(fb), true) = (&edge.policy.fallback, outcome.is_server_failure()) {
+            call.settling = true;
+            let caller = call.caller;
+            let d = fb.latency.sample(&mut self.insts[caller as usize].rng);
+            q.schedule(now + d, Ev::FallbackDone { call: key });
+            return;
+        }
+        self.settle(now, key, outcome, q);
+    }
+
+    pub fn on_retry(&mut self, now: SimTime, key: CallKey, q: &mut EventQueue<Ev>) {
+        if self.calls.contains_key(key) {
+            self.send(now, key, Send::Retry, q);
+        }
+    }
+
+    pub fn on_hedge(&mut self, now: SimTime, key: CallKey, q: &mut EventQueue<Ev>) {
+        let Some(call) = self.calls.get_mut(key) else { return };
+        if call.settling || call.outstanding == 0 {
+            return; // answered, or between retries: no hedge
+        }
+        call.hedges += 1;
+        self.send(now, key, Send::Hedge, q);
+    }
+
+    pub fn on_refused(&mut self, now: SimTime, key: CallKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
+        if !self.calls.contains_key(key) {
+            return;
+        }
+        self.calls[key].last_failure = outcome;
+        match outcome {
+            // A short-circuit or a bulkhead rejection is never retried.
+            Outcome::ShortCircuited | Outcome::Rejected => self.fail(now, key, outcome, q),
+            _ => self.after_failure(now, key, outcome, SimDuration::ZERO, q),
+        }
+    }
+
+    /// The call is over: cancel attempts still out and tell the parent.
+    pub fn settle(&mut self, now: SimTime, key: CallKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
+        let Some(call) = self.calls.remove(key) else { return };
+        for attempt in call.live.iter().flatten() {
+            if let Some(a) = self.attempts.remove(*attempt) {
+                // Cancelled at the caller; the callee may still do the work.
+                self.release(now, call.state as usize, call.edge as usize, &a, None);
+            }
+        }
+        match call.parent {
+            Parent::Client { client, vu, born } => self.request_done(now, client, vu, born, outcome, q),
+            Parent::Job(job) => self.job_call_done(now, job, outcome, q),
+        }
+    }
+}

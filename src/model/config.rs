@@ -1,0 +1,291 @@
+//! The validated model: plain structs the simulation runs from.
+//!
+//! Built by `scenario::build` from a scenario file; nothing here can be
+//! invalid. Names are resolved to dense indices (`NodeId`, `InstId`,
+//! `EdgeId`, `PathId`) so the hot path does no string work.
+
+use petgraph::graph::DiGraph;
+
+use crate::engine::dist::Dist;
+use crate::engine::time::{SimDuration, SimTime};
+use crate::mechanisms::backoff::Backoff;
+use crate::mechanisms::balance::Balance;
+use crate::mechanisms::breaker::BreakerConfig;
+use crate::mechanisms::budget::BudgetConfig;
+use crate::mechanisms::rate_limit::LimitConfig;
+
+use super::outcome::OutcomeSet;
+
+pub type NodeId = u32;
+pub type InstId = u32;
+pub type EdgeId = u32;
+pub type PathId = u16;
+
+#[derive(Clone, Debug)]
+pub struct ModelConfig {
+    pub name: String,
+    pub seed: u64,
+    pub duration: SimDuration,
+    pub warmup: SimDuration,
+    pub network: Dist,
+    pub resolution: SimDuration,
+    pub max_events: u64,
+    pub max_in_flight: u32,
+    pub nodes: Vec<NodeConfig>,
+    /// Every replica of every node, in node order.
+    pub instances: Vec<Instance>,
+    /// Every caller -> callee edge with its policy.
+    pub edges: Vec<Edge>,
+    /// Distinct (method, path) pairs that clients send.
+    pub paths: Vec<PathInfo>,
+    pub faults: Vec<FaultSpec>,
+    pub chaos: Option<ChaosSpec>,
+    pub slo: Slo,
+    /// Nodes as vertices (weight: `NodeId`), edges as arcs (weight: `EdgeId`).
+    pub topology: DiGraph<NodeId, EdgeId>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub name: String,
+    pub kind: NodeKind,
+    pub first_instance: InstId,
+    pub replicas: u32,
+    /// How callers spread requests over this node's replicas.
+    pub balance: Balance,
+}
+
+impl NodeConfig {
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            NodeKind::Clients(_) => "clients",
+            NodeKind::Balancer(_) => "load_balancer",
+            NodeKind::Gateway(_) => "gateway",
+            NodeKind::Service(_) => "service",
+        }
+    }
+    pub fn instances(&self) -> std::ops::Range<InstId> {
+        self.first_instance..self.first_instance + self.replicas
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Instance {
+    pub node: NodeId,
+    pub replica: u32,
+}
+
+#[derive(Clone, Debug)]
+pub enum NodeKind {
+    Clients(ClientsConfig),
+    Balancer(BalancerConfig),
+    Gateway(GatewayConfig),
+    Service(ServiceConfig),
+}
+
+#[derive(Clone, Debug)]
+pub struct ClientsConfig {
+    pub edge: EdgeId,
+    pub load: Load,
+    /// Cumulative weights (last is 1.0) with the path each picks.
+    pub mix: Vec<(f64, PathId)>,
+    pub users: u32,
+    /// Global user ids of this client are `user_base..user_base + users`.
+    pub user_base: u32,
+    pub skew: f64,
+    pub invalid_tokens: f64,
+    pub honor_retry_after: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum Load {
+    Poisson {
+        rps: f64,
+    },
+    Closed {
+        users: u32,
+        think: Dist,
+    },
+    /// Piecewise-constant Poisson rate: (from, rps), sorted by time.
+    Profile(Vec<(SimTime, f64)>),
+}
+
+#[derive(Clone, Debug)]
+pub struct BalancerConfig {
+    pub edge: EdgeId,
+    pub health_check: Option<HealthCheck>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct HealthCheck {
+    pub interval: SimDuration,
+    pub timeout: SimDuration,
+    pub unhealthy_after: u32,
+    pub healthy_after: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    pub workers: u32,
+    pub queue: u32,
+    pub overhead: Dist,
+    pub auth: Auth,
+    pub rate_limits: Vec<RateLimit>,
+    pub routes: Vec<Route>,
+    /// For each `PathId`: the route that the longest matching prefix picks.
+    pub route_of_path: Vec<Option<u16>>,
+    pub translation: Dist,
+}
+
+#[derive(Clone, Debug)]
+pub enum Auth {
+    None,
+    Local { verify: Dist },
+    Remote { edge: EdgeId, cache_ttl: SimDuration },
+}
+
+#[derive(Clone, Debug)]
+pub struct RateLimit {
+    pub label: String,
+    pub scope: LimitScope,
+    pub config: LimitConfig,
+    /// `Some((edge to the store, fail_open))` for a cluster-wide limit.
+    pub store: Option<(EdgeId, bool)>,
+}
+
+#[derive(Clone, Debug)]
+pub enum LimitScope {
+    PerUser,
+    /// Applies to requests whose `PathId` is marked true.
+    Route(Vec<bool>),
+    Global,
+}
+
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// The prefix (or aggregate path) as written.
+    pub path: String,
+    pub kind: RouteKind,
+    pub grpc: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum RouteKind {
+    Forward { edge: EdgeId },
+    Aggregate { edges: Vec<EdgeId>, degrade: bool },
+}
+
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    pub workers: u32,
+    pub queue: u32,
+    pub work: Dist,
+    pub errors: f64,
+    /// Steps in order; the edges of one step run in parallel.
+    pub steps: Vec<Vec<EdgeId>>,
+    pub sidecar: Option<Dist>,
+}
+
+/// One caller -> callee relation, with the caller's policy on it.
+#[derive(Clone, Debug)]
+pub struct Edge {
+    pub from: NodeId,
+    /// The node named by the reference (the first, for a balancer's list).
+    pub to: NodeId,
+    /// The instances that may serve a call over this edge.
+    pub targets: Vec<InstId>,
+    pub balance: Balance,
+    pub policy: Policy,
+    /// e.g. "gw -> users (/api/users)".
+    pub label: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    pub timeout: Option<SimDuration>,
+    pub retry: Option<RetryPolicy>,
+    pub breaker: Option<BreakerConfig>,
+    pub bulkhead: Option<u32>,
+    pub hedge: Option<Hedge>,
+    pub fallback: Option<Fallback>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    pub max: u32,
+    pub backoff: Backoff,
+    pub budget: Option<BudgetConfig>,
+    pub on: OutcomeSet,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Hedge {
+    pub after: SimDuration,
+    pub max_extra: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Fallback {
+    pub cached: bool,
+    pub latency: Dist,
+}
+
+#[derive(Clone, Debug)]
+pub struct PathInfo {
+    pub method: &'static str,
+    pub path: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct FaultSpec {
+    /// As written, for reports: "users", "gw#1" or "gw->orders".
+    pub label: String,
+    pub target: FaultTarget,
+    pub at: SimTime,
+    pub until: SimTime,
+    pub kind: FaultKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum FaultTarget {
+    Instances(Vec<InstId>),
+    /// Both directions between two nodes.
+    Link(NodeId, NodeId),
+}
+
+#[derive(Clone, Debug)]
+pub enum FaultKind {
+    Crash,
+    Hang,
+    Slow { factor: f64 },
+    Latency { add: Dist },
+    Errors { rate: f64 },
+    Partition,
+}
+
+impl FaultKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Crash => "Crash",
+            FaultKind::Hang => "Hang",
+            FaultKind::Slow { .. } => "Slow",
+            FaultKind::Latency { .. } => "Latency",
+            FaultKind::Errors { .. } => "Errors",
+            FaultKind::Partition => "Partition",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ChaosSpec {
+    pub targets: Vec<NodeId>,
+    pub mtbf: SimDuration,
+    pub mttr: SimDuration,
+    pub kinds: Vec<FaultKind>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Slo {
+    pub p99: Option<SimDuration>,
+    pub success_rate: Option<f64>,
+}

@@ -1,0 +1,56 @@
+//! timeseries.csv: one row per time bucket and node.
+
+use crate::metrics::recorder::Row;
+use crate::model::config::ModelConfig;
+use crate::model::outcome::Outcome;
+
+pub const COLUMNS: &[&str] = &[
+    "time_s",
+    "node",
+    "arrivals",
+    "completed",
+    "ok",
+    "partial",
+    "fallback",
+    "error",
+    "timeout",
+    "rate_limited",
+    "unauthorized",
+    "not_found",
+    "rejected",
+    "short_circuited",
+    "unavailable",
+    "latency_ms_p50",
+    "latency_ms_p99",
+    "queue_len",
+    "utilization",
+    "breakers_open",
+    "fault_active",
+    "attempts",
+];
+
+/// Rows in (bucket, node) order; floats with fixed decimals.
+pub fn timeseries_csv(cfg: &ModelConfig, rows: &[Row]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 96));
+    w.write_record(COLUMNS).expect("in-memory write");
+    let res = cfg.resolution.as_secs_f64();
+    for r in rows {
+        let mut rec: Vec<String> = Vec::with_capacity(COLUMNS.len());
+        rec.push(format!("{:.3}", f64::from(r.bucket) * res));
+        rec.push(cfg.nodes[r.node as usize].name.clone());
+        rec.push(r.arrivals.to_string());
+        rec.push(r.completed.to_string());
+        for o in Outcome::ALL {
+            rec.push(r.outcomes.get(o).to_string());
+        }
+        rec.push(format!("{:.3}", r.latency_ms_p50));
+        rec.push(format!("{:.3}", r.latency_ms_p99));
+        rec.push(format!("{:.3}", r.queue_len));
+        rec.push(format!("{:.4}", r.utilization));
+        rec.push(r.breakers_open.to_string());
+        rec.push(u8::from(r.fault_active).to_string());
+        rec.push(r.attempts.to_string());
+        w.write_record(&rec).expect("in-memory write");
+    }
+    w.into_inner().expect("in-memory flush")
+}

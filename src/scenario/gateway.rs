@@ -1,0 +1,145 @@
+//! Building a gateway: routes (longest prefix per path), auth, rate limits.
+
+use crate::model::config::*;
+
+use super::build::{Builder, limit_config};
+use super::problem::Problem;
+use super::raw;
+
+impl Builder<'_> {
+    pub(super) fn gateway(&mut self, id: NodeId, node: &raw::Node) -> NodeKind {
+        let raw::Node::Gateway { name, workers, queue, overhead, auth, rate_limits, routes, translation, .. } = node
+        else {
+            unreachable!("called for Gateway only")
+        };
+        let overhead = self.node_dist(name, "overhead", overhead.as_ref());
+        let translation = self.node_dist(name, "translation", translation.as_ref());
+        let auth = match auth {
+            None => Auth::None,
+            Some(raw::Auth::Local { verify }) => {
+                Auth::Local { verify: self.node_dist(name, "auth verify", Some(verify)) }
+            }
+            Some(raw::Auth::Remote { service, cache_ttl, policy }) => {
+                match self.edge(id, service, policy, format!("{name} -> {service} (auth)")) {
+                    Some(edge) => Auth::Remote { edge, cache_ttl: cache_ttl.0 },
+                    None => Auth::None,
+                }
+            }
+        };
+        let routes = self.routes(id, name, routes);
+        let route_of_path = self.route_table(name, &routes);
+        let rate_limits = rate_limits.iter().filter_map(|rl| self.rate_limit(id, name, rl, &routes)).collect();
+        NodeKind::Gateway(GatewayConfig {
+            workers: workers.0,
+            queue: *queue,
+            overhead,
+            auth,
+            rate_limits,
+            routes,
+            route_of_path,
+            translation,
+        })
+    }
+
+    fn routes(&mut self, id: NodeId, name: &str, routes: &[raw::RouteEntry]) -> Vec<Route> {
+        if routes.is_empty() {
+            self.warnings.push(Problem::node(name, "the gateway has no routes: every request gets 404").at("routes"));
+        }
+        let mut out: Vec<Route> = Vec::new();
+        for r in routes {
+            let (path, kind, grpc) = match r {
+                raw::RouteEntry::Route { prefix, to, policy, protocol } => {
+                    let edge = self.edge(id, to, policy, format!("{name} -> {to} ({prefix})"));
+                    (prefix, edge.map(|edge| RouteKind::Forward { edge }), *protocol)
+                }
+                raw::RouteEntry::Aggregate { path, calls, partial, policy, protocol } => {
+                    if calls.is_empty() {
+                        self.errors.push(Problem::node(name, format!("Aggregate \"{path}\" has no calls")).at(path));
+                    }
+                    let edges: Vec<EdgeId> = calls
+                        .iter()
+                        .filter_map(|c| self.edge(id, c, policy, format!("{name} -> {c} ({path})")))
+                        .collect();
+                    let degrade = matches!(partial, Some(raw::Partial::Degrade));
+                    (path, (edges.len() == calls.len()).then_some(RouteKind::Aggregate { edges, degrade }), *protocol)
+                }
+            };
+            if !path.starts_with('/') {
+                self.errors.push(Problem::node(name, format!("route \"{path}\" does not start with '/'")).at(path));
+            }
+            if out.iter().any(|o| &o.path == path) {
+                self.errors.push(
+                    Problem::node(name, format!("two routes have the prefix \"{path}\""))
+                        .at(path)
+                        .hint("each prefix may appear once per gateway"),
+                );
+            }
+            if let Some(kind) = kind {
+                out.push(Route { path: path.clone(), kind, grpc: matches!(grpc, Some(raw::Protocol::Grpc)) });
+            }
+        }
+        out
+    }
+
+    /// Longest matching prefix wins (plain string prefix, as Envoy's
+    /// `prefix` and Kong's paths); no match is a 404.
+    fn route_table(&mut self, name: &str, routes: &[Route]) -> Vec<Option<u16>> {
+        let mut table = vec![None; self.paths.len()];
+        for ((_, path), id) in &self.paths {
+            let best = routes
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| path.starts_with(r.path.as_str()))
+                .max_by_key(|(_, r)| r.path.len());
+            table[*id as usize] = best.map(|(i, _)| i as u16);
+        }
+        if routes.len() > u16::MAX as usize {
+            self.errors.push(Problem::node(name, "too many routes (at most 65535)"));
+        }
+        table
+    }
+
+    fn rate_limit(&mut self, id: NodeId, name: &str, rl: &raw::RateLimit, routes: &[Route]) -> Option<RateLimit> {
+        let (scope, label) = match &rl.scope {
+            raw::Scope::PerUser => (LimitScope::PerUser, "PerUser".to_string()),
+            raw::Scope::Global => (LimitScope::Global, "Global".to_string()),
+            raw::Scope::Route(spec) => {
+                let (method, prefix) = match spec.split_once(' ') {
+                    Some((m, p)) => (Some(m.trim().to_ascii_uppercase()), p.trim()),
+                    None => (None, spec.trim()),
+                };
+                if !prefix.starts_with('/') {
+                    self.errors.push(
+                        Problem::node(name, format!("rate limit scope Route(\"{spec}\") is not \"[METHOD ]/prefix\""))
+                            .at(spec)
+                            .hint("e.g. Route(\"POST /api/orders\") or Route(\"/api/users\")"),
+                    );
+                }
+                if !routes.iter().any(|r| prefix.starts_with(r.path.as_str()) || r.path.starts_with(prefix)) {
+                    self.warnings.push(
+                        Problem::node(name, format!("rate limit Route(\"{spec}\") matches no route of this gateway"))
+                            .at(spec),
+                    );
+                }
+                let mut applies = vec![false; self.paths.len()];
+                for ((m, p), pid) in &self.paths {
+                    applies[*pid as usize] = p.starts_with(prefix) && method.as_deref().is_none_or(|want| want == *m);
+                }
+                (LimitScope::Route(applies), format!("Route({spec})"))
+            }
+        };
+        if rl.per.0.is_zero() {
+            self.errors.push(Problem::node(name, "rate limit `per` is 0").hint("e.g. per: \"1s\""));
+            return None;
+        }
+        let store = match &rl.store {
+            None | Some(raw::Store::Local) => None,
+            Some(raw::Store::Shared { node, fail_open }) => {
+                let edge =
+                    self.edge(id, node, &raw::Policy::default(), format!("{name} -> {node} (rate-limit store)"))?;
+                Some((edge, fail_open.unwrap_or(true)))
+            }
+        };
+        Some(RateLimit { label, scope, config: limit_config(rl), store })
+    }
+}

@@ -1,0 +1,457 @@
+//! The scenario file's serde types, field for field as in `scenario-format.md`.
+//!
+//! These are the only types that derive `Deserialize`. They are parsed with
+//! ron's `IMPLICIT_SOME` extension, so optional fields accept both `x` and
+//! `Some(x)`, as the examples use both. Every struct refuses unknown fields;
+//! no `untagged` or `flatten`, so ron can point at the exact token that is
+//! wrong. Checks that need the whole file (references, cycles) happen later
+//! in `build`.
+
+use serde::Deserialize;
+
+use super::units::{AtLeastOne, Dur, Fraction, NonNegative, Positive};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename = "Scenario", deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub seed: u64,
+    pub duration: Dur,
+    #[serde(default)]
+    pub warmup: Option<Dur>,
+    #[serde(default)]
+    pub network: Network,
+    pub nodes: Vec<Node>,
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    #[serde(default)]
+    pub chaos: Option<Chaos>,
+    #[serde(default)]
+    pub slo: Option<Slo>,
+    #[serde(default)]
+    pub report: Option<Report>,
+    /// Guard rails (an extension): the run stops with an error past these.
+    #[serde(default)]
+    pub limits: Option<Limits>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    #[serde(default)]
+    pub latency: Option<Dist>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    #[serde(default)]
+    pub p99: Option<Dur>,
+    #[serde(default)]
+    pub success_rate: Option<Fraction>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    #[serde(default)]
+    pub resolution: Option<Dur>,
+    /// Share of client requests whose hops go to trace.jsonl (an extension).
+    #[serde(default)]
+    pub trace: Option<Fraction>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default)]
+    pub max_events: Option<u64>,
+    #[serde(default)]
+    pub max_in_flight: Option<u32>,
+}
+
+/// A distribution of durations.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Dist {
+    Const(Dur),
+    Exp { mean: Dur },
+    Uniform { min: Dur, max: Dur },
+    LogNormal { median: Dur, p99: Dur },
+    Mixture(Vec<(NonNegative, Dist)>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Node {
+    Clients {
+        name: String,
+        target: String,
+        load: Load,
+        mix: Vec<MixEntry>,
+        #[serde(default)]
+        users: Option<AtLeastOne>,
+        #[serde(default)]
+        skew: Option<NonNegative>,
+        #[serde(default)]
+        invalid_tokens: Option<Fraction>,
+        #[serde(default)]
+        policy: Policy,
+        #[serde(default)]
+        honor_retry_after: Option<bool>,
+    },
+    LoadBalancer {
+        name: String,
+        targets: Vec<String>,
+        #[serde(default)]
+        balance: Option<Balance>,
+        #[serde(default)]
+        health_check: Option<HealthCheck>,
+        /// How the balancer itself calls an instance (an extension; default: no timeout, no retries).
+        #[serde(default)]
+        policy: Policy,
+    },
+    Gateway {
+        name: String,
+        #[serde(default)]
+        replicas: Option<AtLeastOne>,
+        workers: AtLeastOne,
+        queue: u32,
+        #[serde(default)]
+        overhead: Option<Dist>,
+        #[serde(default)]
+        auth: Option<Auth>,
+        #[serde(default)]
+        rate_limits: Vec<RateLimit>,
+        routes: Vec<RouteEntry>,
+        #[serde(default)]
+        translation: Option<Dist>,
+        #[serde(default)]
+        balance: Option<Balance>,
+    },
+    Service {
+        name: String,
+        #[serde(default)]
+        replicas: Option<AtLeastOne>,
+        workers: AtLeastOne,
+        queue: u32,
+        work: Dist,
+        #[serde(default)]
+        errors: Option<Fraction>,
+        #[serde(default)]
+        calls: Vec<CallStep>,
+        #[serde(default)]
+        sidecar: Option<Sidecar>,
+        #[serde(default)]
+        balance: Option<Balance>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Load {
+    Poisson { rps: Positive },
+    Closed { users: AtLeastOne, think: Dist },
+    Profile(Vec<Step>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub at: Dur,
+    pub rps: NonNegative,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixEntry {
+    #[serde(default)]
+    pub weight: Option<NonNegative>,
+    #[serde(default)]
+    pub method: Option<Method>,
+    pub path: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+    Options,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub enum Balance {
+    RoundRobin,
+    Random,
+    LeastOutstanding,
+    PowerOfTwo,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    pub interval: Dur,
+    pub timeout: Dur,
+    pub unhealthy_after: AtLeastOne,
+    pub healthy_after: AtLeastOne,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Auth {
+    Local {
+        verify: Dist,
+    },
+    Remote {
+        service: String,
+        cache_ttl: Dur,
+        /// Policy of the call to the auth service (an extension; default none).
+        #[serde(default)]
+        policy: Policy,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename = "RateLimit", deny_unknown_fields)]
+pub struct RateLimit {
+    pub scope: Scope,
+    pub limit: AtLeastOne,
+    pub per: Dur,
+    pub algorithm: Algorithm,
+    #[serde(default)]
+    pub store: Option<Store>,
+}
+
+#[derive(Debug, Deserialize)]
+pub enum Scope {
+    PerUser,
+    Route(String),
+    Global,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Algorithm {
+    TokenBucket { burst: AtLeastOne },
+    FixedWindow,
+    SlidingWindow,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Store {
+    Local,
+    Shared {
+        node: String,
+        #[serde(default)]
+        fail_open: Option<bool>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum RouteEntry {
+    Route {
+        prefix: String,
+        to: String,
+        #[serde(default)]
+        policy: Policy,
+        #[serde(default)]
+        protocol: Option<Protocol>,
+    },
+    Aggregate {
+        path: String,
+        calls: Vec<String>,
+        #[serde(default)]
+        partial: Option<Partial>,
+        #[serde(default)]
+        policy: Policy,
+        #[serde(default)]
+        protocol: Option<Protocol>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub enum Protocol {
+    Http,
+    Grpc,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub enum Partial {
+    Degrade,
+    FailAll,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum CallStep {
+    Call {
+        to: String,
+        #[serde(default)]
+        policy: Policy,
+    },
+    Parallel(Vec<Call>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename = "Call", deny_unknown_fields)]
+pub struct Call {
+    pub to: String,
+    #[serde(default)]
+    pub policy: Policy,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sidecar {
+    pub overhead: Dist,
+}
+
+/// What a caller does on one edge. Every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    #[serde(default)]
+    pub retries: Option<Retries>,
+    #[serde(default)]
+    pub breaker: Option<Breaker>,
+    #[serde(default)]
+    pub bulkhead: Option<Bulkhead>,
+    #[serde(default)]
+    pub hedge: Option<Hedge>,
+    #[serde(default)]
+    pub fallback: Option<Fallback>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retries {
+    pub max: u32,
+    #[serde(default)]
+    pub backoff: Option<Backoff>,
+    #[serde(default)]
+    pub budget: Option<Budget>,
+    #[serde(default)]
+    pub on: Option<Vec<RetryOn>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum RetryOn {
+    Error,
+    Timeout,
+    Rejected,
+    Unavailable,
+    RateLimited,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Backoff {
+    None,
+    Constant(Dur),
+    Exponential {
+        base: Dur,
+        cap: Dur,
+        #[serde(default)]
+        jitter: Option<Jitter>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub enum Jitter {
+    None,
+    Full,
+    Equal,
+    Decorrelated,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    pub ratio: NonNegative,
+    #[serde(default)]
+    pub min_per_s: Option<u32>,
+    /// How long a request's deposit counts (an extension; Finagle's default 10s).
+    #[serde(default)]
+    pub ttl: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename = "Breaker", deny_unknown_fields)]
+pub struct Breaker {
+    pub window: Window,
+    pub min_calls: AtLeastOne,
+    pub failure_rate: Fraction,
+    #[serde(default)]
+    pub slow_call: Option<Dur>,
+    #[serde(default)]
+    pub slow_call_rate: Option<Fraction>,
+    pub open_for: Dur,
+    pub half_open_calls: AtLeastOne,
+}
+
+#[derive(Debug, Deserialize)]
+pub enum Window {
+    Count(AtLeastOne),
+    Time(Dur),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bulkhead {
+    pub max_concurrent: AtLeastOne,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hedge {
+    pub after: Dur,
+    pub max_extra: AtLeastOne,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum Fallback {
+    Cached { latency: Dist },
+    Static { latency: Dist },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename = "Fault", deny_unknown_fields)]
+pub struct Fault {
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub link: Option<(String, String)>,
+    pub at: Dur,
+    pub duration: Dur,
+    pub kind: FaultKind,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum FaultKind {
+    Crash,
+    Hang,
+    Slow { factor: Positive },
+    Latency { add: Dist },
+    Errors { rate: Fraction },
+    Partition,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename = "Chaos", deny_unknown_fields)]
+pub struct Chaos {
+    pub targets: Vec<String>,
+    pub mtbf: Dur,
+    pub mttr: Dur,
+    pub kinds: Vec<FaultKind>,
+}
