@@ -28,6 +28,15 @@ pub enum Dist {
     Mixture(Vec<(f64, Dist)>),
 }
 
+/// Nanoseconds from a non-negative float, rounded to nearest. `+ 0.5` and
+/// a saturating cast instead of `f64::round`, which is a libm call on the
+/// hot path; the results are identical for the non-negative values here.
+#[inline]
+pub fn ns_from_f64(x: f64) -> SimDuration {
+    debug_assert!(x >= 0.0 || x.is_nan());
+    SimDuration((x + 0.5) as u64)
+}
+
 impl Dist {
     pub const ZERO: Dist = Dist::Const(SimDuration::ZERO);
 
@@ -46,7 +55,7 @@ impl Dist {
             Dist::Const(d) => *d,
             Dist::Exp { mean_ns } => {
                 let x: f64 = Exp1.sample(rng);
-                SimDuration((x * mean_ns).round() as u64)
+                ns_from_f64(x * mean_ns)
             }
             Dist::Uniform { min_ns, max_ns } => {
                 if min_ns == max_ns {
@@ -58,7 +67,7 @@ impl Dist {
             Dist::LogNormal { mu, sigma } => {
                 let z: f64 = StandardNormal.sample(rng);
                 // Saturating float->int cast: a huge draw becomes u64::MAX ns.
-                SimDuration((mu + sigma * z).exp().round() as u64)
+                ns_from_f64((mu + sigma * z).exp())
             }
             Dist::Mixture(parts) => {
                 let u: f64 = rng.random();

@@ -82,12 +82,12 @@ impl<E> EventQueue<E> {
     /// Removes and returns the next event, advancing `now` to its time.
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        if let Some(top) = self.heap.peek() {
-            if top.time == self.now.0 || self.current.is_empty() {
-                let entry = self.heap.pop().expect("peeked");
-                self.now = SimTime(entry.time);
-                return Some((self.now, entry.event));
-            }
+        if let Some(top) = self.heap.peek()
+            && (top.time == self.now.0 || self.current.is_empty())
+        {
+            let entry = self.heap.pop().expect("peeked");
+            self.now = SimTime(entry.time);
+            return Some((self.now, entry.event));
         }
         self.current.pop_front().map(|e| (self.now, e))
     }

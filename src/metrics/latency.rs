@@ -49,6 +49,16 @@ impl LatencyRecorder {
         if self.count == 0 { 0.0 } else { self.hist.value_at_quantile(q) as f64 / 1e3 }
     }
 
+    /// The share of recorded latencies above `threshold` (to histogram precision).
+    pub fn fraction_above(&self, threshold: SimDuration) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        let us = threshold.as_nanos().div_ceil(1_000);
+        let at_or_below = self.hist.count_between(0, us);
+        (self.count - at_or_below.min(self.count)) as f64 / self.count as f64
+    }
+
     pub fn max_ms(&self) -> f64 {
         self.max_ns as f64 / 1e6
     }

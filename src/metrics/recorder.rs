@@ -29,8 +29,10 @@ pub struct NodeStats {
     pub busy_area: u128,
     pub queue_area: u128,
     pub in_system_area: u128,
-    /// Responses that arrived after their caller had given up.
+    /// Answers given after the caller had given up: work done in vain.
     pub wasted: u64,
+    /// Calls this node made that ended in their fallback.
+    pub fallbacks: u64,
 }
 
 /// The levels a node is at now (summed over its instances).
@@ -113,8 +115,12 @@ pub struct Recorder {
     pub routes: Vec<Vec<(OutcomeCounts, LatencyRecorder)>>,
     /// Per (gateway node, rate limit): requests it rejected.
     pub limit_rejections: Vec<Vec<u64>>,
+    /// Per (gateway node, rate limit): rejections per key (user id for a
+    /// PerUser limit, one key otherwise), to show whom a limit hits.
+    pub limit_rejections_by_key: Vec<Vec<Vec<u64>>>,
     pub breaker_events: Vec<BreakerEvent>,
-    /// Requests issued after the warm-up and not finished at the end.
+    /// Requests issued (clients) or jobs arrived (other nodes) after the
+    /// warm-up and not finished when the run ended.
     pub unfinished: Vec<u64>,
 }
 
@@ -142,6 +148,7 @@ impl Recorder {
             queue_area: 0,
             in_system_area: 0,
             wasted: 0,
+            fallbacks: 0,
         };
         Recorder {
             warmup: SimTime(warmup.as_nanos()),
@@ -155,6 +162,7 @@ impl Recorder {
             rows: Vec::new(),
             routes: routes.iter().map(|&r| vec![(OutcomeCounts::default(), LatencyRecorder::new(3)); r]).collect(),
             limit_rejections: limits.iter().map(|&l| vec![0; l]).collect(),
+            limit_rejections_by_key: limits.iter().map(|&l| vec![Vec::new(); l]).collect(),
             breaker_events: Vec::new(),
             unfinished: vec![0; n],
         }
@@ -229,9 +237,21 @@ impl Recorder {
     }
 
     #[inline]
-    pub fn limit_rejected(&mut self, node: u32, limit: usize, now: SimTime) {
+    pub fn limit_rejected(&mut self, node: u32, limit: usize, key: usize, now: SimTime) {
         if self.counted(now) {
             self.limit_rejections[node as usize][limit] += 1;
+            let by_key = &mut self.limit_rejections_by_key[node as usize][limit];
+            if by_key.len() <= key {
+                by_key.resize(key + 1, 0);
+            }
+            by_key[key] += 1;
+        }
+    }
+
+    #[inline]
+    pub fn fallback(&mut self, node: u32, started: SimTime) {
+        if self.counted(started) {
+            self.nodes[node as usize].fallbacks += 1;
         }
     }
 

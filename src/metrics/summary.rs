@@ -12,7 +12,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use crate::engine::SimTime;
 use crate::mechanisms::breaker::BreakerState;
 use crate::model::RunOutput;
-use crate::model::config::NodeKind;
+use crate::model::config::{LimitScope, NodeKind};
 use crate::model::outcome::{Outcome, OutcomeCounts};
 
 use super::latency::LatencyRecorder;
@@ -150,6 +150,9 @@ pub struct NodeSummary {
     pub completed: u64,
     /// Received but never answered (swallowed by a hang, lost in a crash).
     pub dropped: u64,
+    /// Still being worked on (or waited for) when the run ended.
+    /// arrivals = completed + dropped + in_progress_at_end.
+    pub in_progress_at_end: u64,
     /// Answers given after the caller had given up, or requests that
     /// arrived after it had: work done in vain.
     pub wasted: u64,
@@ -161,6 +164,8 @@ pub struct NodeSummary {
     pub outcomes: Requests,
     /// Attempts this node made as a caller.
     pub attempts: Attempts,
+    /// Calls this node made that ended in their fallback.
+    pub fallbacks_served: u64,
 }
 
 #[derive(Clone, Debug, DeriveSerialize, PartialEq)]
@@ -174,6 +179,15 @@ pub struct RouteSummary {
 pub struct LimitSummary {
     pub gateway: String,
     pub limit: String,
+    pub rejected: u64,
+    /// For a PerUser limit: the users it rejected most, heaviest first.
+    pub top_users: Vec<UserRejections>,
+}
+
+#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+pub struct UserRejections {
+    /// "<client>:<n>": the n-th API key of that client (0 = the most active under Zipf skew).
+    pub user: String,
     pub rejected: u64,
 }
 
@@ -257,6 +271,7 @@ impl Summary {
                     arrivals: s.arrivals,
                     completed: s.outcomes.total(),
                     dropped: s.dropped,
+                    in_progress_at_end: rec.unfinished[id],
                     wasted: s.wasted,
                     throughput_rps: round(s.outcomes.total() as f64 / window_s, 3),
                     utilization: if capacity > 0.0 {
@@ -268,6 +283,7 @@ impl Summary {
                     latency_ms: Latency::from_recorder(&s.latency),
                     outcomes: Requests::from_counts(&s.outcomes, rec.unfinished[id]),
                     attempts: node_attempts,
+                    fallbacks_served: s.fallbacks,
                 },
             ));
         }
@@ -366,15 +382,39 @@ fn limits(run: &RunOutput) -> Vec<LimitSummary> {
     for (id, node) in cfg.nodes.iter().enumerate() {
         if let NodeKind::Gateway(g) = &node.kind {
             for (i, l) in g.rate_limits.iter().enumerate() {
+                let by_key = &run.world.rec.limit_rejections_by_key[id][i];
+                let top_users =
+                    if matches!(l.scope, LimitScope::PerUser) { top_users(run, by_key, 5) } else { Vec::new() };
                 out.push(LimitSummary {
                     gateway: node.name.clone(),
                     limit: l.label.clone(),
                     rejected: run.world.rec.limit_rejections[id][i],
+                    top_users,
                 });
             }
         }
     }
     out
+}
+
+/// The `n` users with most rejections (ties: lower id first).
+fn top_users(run: &RunOutput, by_key: &[u64], n: usize) -> Vec<UserRejections> {
+    let mut ranked: Vec<(u64, usize)> =
+        by_key.iter().enumerate().filter(|(_, c)| **c > 0).map(|(k, c)| (*c, k)).collect();
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    ranked
+        .into_iter()
+        .take(n)
+        .map(|(rejected, key)| {
+            let owner = run.world.cfg.nodes.iter().find_map(|node| match &node.kind {
+                NodeKind::Clients(c) if (c.user_base as usize..(c.user_base + c.users) as usize).contains(&key) => {
+                    Some(format!("{}:{}", node.name, key - c.user_base as usize))
+                }
+                _ => None,
+            });
+            UserRejections { user: owner.unwrap_or_else(|| key.to_string()), rejected }
+        })
+        .collect()
 }
 
 /// Every breaker (caller instance x edge): times opened and time spent open.

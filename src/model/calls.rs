@@ -121,8 +121,13 @@ impl World {
         let inst = targets[target];
         let timeout = edge.policy.timeout;
         let hedge = edge.policy.hedge;
+        let ctx = self.calls[key].ctx;
         let attempt = self.attempts.insert(Attempt {
             call: key,
+            ctx,
+            caller,
+            in_transit: false,
+            abandoned: false,
             target: target as u32,
             inst,
             sent: now,
@@ -138,12 +143,13 @@ impl World {
         if let Some(t) = timeout {
             q.schedule(now + t, Ev::Timeout { attempt });
         }
-        if let Some(h) = hedge {
-            if self.calls[key].hedges < h.max_extra {
-                q.schedule(now + h.after, Ev::Hedge { call: key });
-            }
+        if let Some(h) = hedge
+            && self.calls[key].hedges < h.max_extra
+        {
+            q.schedule(now + h.after, Ev::Hedge { call: key });
         }
         if let Some(d) = self.hop(caller, inst) {
+            self.attempts[attempt].in_transit = true;
             q.schedule(now + d, Ev::Deliver { attempt, inst });
         }
     }
@@ -157,8 +163,8 @@ impl World {
         retry_after: SimDuration,
         q: &mut EventQueue<Ev>,
     ) {
-        let Some(attempt) = self.attempts.remove(key) else {
-            return; // the call already ended (answered, cancelled or timed out)
+        let Some(attempt) = self.forget_attempt(key) else {
+            return; // the attempt already ended (answered, cancelled or timed out)
         };
         let (state, edge) = (self.calls[attempt.call].state as usize, self.calls[attempt.call].edge as usize);
         self.release(now, state, edge, &attempt, Some((outcome, now - attempt.sent)));
@@ -176,6 +182,22 @@ impl World {
             return; // a hedge is still out; it may yet succeed
         }
         self.after_failure(now, attempt.call, outcome, retry_after, q);
+    }
+
+    /// The caller is done with an attempt: returns its data, or `None` if it
+    /// was already done. One still in transit is kept (abandoned) until it
+    /// is delivered.
+    fn forget_attempt(&mut self, key: AttemptKey) -> Option<Attempt> {
+        let a = self.attempts.get_mut(key)?;
+        if a.abandoned {
+            return None;
+        }
+        if a.in_transit {
+            a.abandoned = true;
+            let a = &self.attempts[key];
+            return Some(*a);
+        }
+        self.attempts.remove(key)
     }
 
     /// Gives back what an attempt held; records its result on the breaker.
@@ -289,7 +311,7 @@ impl World {
     pub fn settle(&mut self, now: SimTime, key: CallKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
         let Some(call) = self.calls.remove(key) else { return };
         for attempt in call.live.iter().flatten() {
-            if let Some(a) = self.attempts.remove(*attempt) {
+            if let Some(a) = self.forget_attempt(*attempt) {
                 // Cancelled at the caller; the callee may still do the work.
                 self.release(now, call.state as usize, call.edge as usize, &a, None);
             }

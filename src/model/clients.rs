@@ -5,8 +5,9 @@
 use rand::RngExt;
 use rand_distr::{Distribution, Exp1};
 
+use crate::engine::dist::ns_from_f64;
 use crate::engine::rng::stream;
-use crate::engine::{EventQueue, SimDuration, SimTime};
+use crate::engine::{EventQueue, SimTime};
 use crate::mechanisms::breaker::Breaker;
 use crate::mechanisms::budget::RetryBudget;
 use crate::mechanisms::bulkhead::Bulkhead;
@@ -237,7 +238,7 @@ impl World {
         };
         let at = if rps > 0.0 {
             let x: f64 = Exp1.sample(&mut c.arrivals);
-            now + SimDuration((x * 1e9 / rps).round() as u64)
+            now + ns_from_f64(x * 1e9 / rps)
         } else {
             SimTime::MAX
         };
@@ -260,8 +261,13 @@ impl World {
         }
         let NodeKind::Clients(cfg) = &self.cfg.nodes[node as usize].kind else { unreachable!() };
         let c = &mut self.clients[client as usize];
-        let u: f64 = c.choice.random();
-        let path = cfg.mix.iter().find(|(cum, _)| u < *cum).unwrap_or(cfg.mix.last().expect("mix is not empty")).1;
+        let path = match cfg.mix.as_slice() {
+            [(_, only)] => *only,
+            mix => {
+                let u: f64 = c.choice.random();
+                mix.iter().find(|(cum, _)| u < *cum).unwrap_or(mix.last().expect("mix is not empty")).1
+            }
+        };
         let local_user = match (&c.zipf, closed) {
             (_, true) => vu % cfg.users,
             (Some(z), false) => (z.sample(&mut c.choice) as u32).clamp(1, cfg.users) - 1,

@@ -4,6 +4,7 @@
 
 use rand::RngExt;
 
+use crate::engine::dist::ns_from_f64;
 use crate::engine::{EventQueue, SimDuration, SimTime};
 use crate::mechanisms::rate_limit::Decision;
 
@@ -15,12 +16,13 @@ impl World {
     /// A request message reached instance `inst`.
     pub fn on_deliver(&mut self, now: SimTime, attempt: AttemptKey, inst: InstId, q: &mut EventQueue<Ev>) {
         // The attempt may already be over at the caller (timed out): the
-        // callee cannot know, and does the work anyway.
-        let caller = match self.attempts.get(attempt) {
-            Some(a) => self.calls[a.call].caller,
-            None => return self.deliver_orphan(now, inst),
-        };
-        let ctx = self.calls[self.attempts[attempt].call].ctx;
+        // callee cannot know, and does the work anyway; its answer is lost.
+        let a = self.attempts.get_mut(attempt).expect("attempts in transit are kept until delivered");
+        a.in_transit = false;
+        let (caller, ctx) = (a.caller, a.ctx);
+        if a.abandoned {
+            self.attempts.remove(attempt);
+        }
         let node = self.insts[inst as usize].node;
         self.rec.arrival(node, now);
         let state = &self.insts[inst as usize];
@@ -60,16 +62,6 @@ impl World {
         }
     }
 
-    /// A request whose caller has already forgotten it. It still arrives
-    /// and is counted, but there is nobody to answer; modelled as work the
-    /// instance skips (the caller's resources were already released).
-    fn deliver_orphan(&mut self, now: SimTime, inst: InstId) {
-        let node = self.insts[inst as usize].node;
-        self.rec.arrival(node, now);
-        self.rec.wasted(node, now);
-        self.rec.answer(node, now, now, Outcome::Timeout, false);
-    }
-
     /// A worker takes the job: spend its CPU time.
     fn start_job(&mut self, now: SimTime, key: JobKey, q: &mut EventQueue<Ev>) {
         let job = &mut self.jobs[key];
@@ -81,11 +73,7 @@ impl World {
         let cpu = match &self.cfg.nodes[node as usize].kind {
             NodeKind::Service(s) => {
                 let base = s.work.sample(&mut inst.rng);
-                let mut d = if inst.slow == 1.0 {
-                    base
-                } else {
-                    SimDuration((base.as_nanos() as f64 * inst.slow).round() as u64)
-                };
+                let mut d = if inst.slow == 1.0 { base } else { ns_from_f64(base.as_nanos() as f64 * inst.slow) };
                 for &f in &inst.latency_faults {
                     if let FaultKind::Latency { add } = &self.cfg.faults[f as usize].kind {
                         d = d + add.sample(&mut inst.rng);
@@ -104,7 +92,7 @@ impl World {
                     d = d + g.translation.sample(&mut inst.rng);
                 }
                 if inst.slow != 1.0 {
-                    d = SimDuration((d.as_nanos() as f64 * inst.slow).round() as u64);
+                    d = ns_from_f64(d.as_nanos() as f64 * inst.slow);
                 }
                 d
             }
@@ -200,7 +188,7 @@ impl World {
             }
             let state = &mut self.insts[inst as usize].limits[i][slot];
             if let Decision::Reject { retry_after } = limit.config.check(state, now) {
-                self.rec.limit_rejected(node, i, now);
+                self.rec.limit_rejected(node, i, slot, now);
                 return self.respond(now, key, Outcome::RateLimited, retry_after, q);
             }
         }
@@ -224,7 +212,7 @@ impl World {
         let slot = if matches!(limit.scope, LimitScope::PerUser) { ctx.user as usize } else { 0 };
         let state = &mut self.shared_limits[node as usize][i][slot];
         if let Decision::Reject { retry_after } = limit.config.check(state, now) {
-            self.rec.limit_rejected(node, i, now);
+            self.rec.limit_rejected(node, i, slot, now);
             return self.respond(now, key, Outcome::RateLimited, retry_after, q);
         }
         self.check_limits(now, key, i + 1, q);
@@ -361,10 +349,10 @@ impl World {
             self.rec.dropped(node, job.arrived);
         } else {
             self.rec.answer(node, job.arrived, now, outcome, true);
-            if let Some(route) = job.route {
-                if matches!(self.cfg.nodes[node as usize].kind, NodeKind::Gateway(_)) {
-                    self.rec.route_answer(node, route as usize, job.arrived, now, outcome);
-                }
+            if let Some(route) = job.route
+                && matches!(self.cfg.nodes[node as usize].kind, NodeKind::Gateway(_))
+            {
+                self.rec.route_answer(node, route as usize, job.arrived, now, outcome);
             }
             if !self.attempts.contains_key(job.reply_to) {
                 self.rec.wasted(node, now);

@@ -139,8 +139,18 @@ pub struct Call {
     pub settling: bool,
 }
 
+#[derive(Clone, Copy)]
 pub struct Attempt {
     pub call: CallKey,
+    /// The request travels with the message, so an instance can work on it
+    /// even after the caller gave up.
+    pub ctx: Ctx,
+    pub caller: InstId,
+    /// A `Deliver` event for this attempt is pending.
+    pub in_transit: bool,
+    /// The caller is done with it (timed out, cancelled); kept only until
+    /// delivery, so the callee still gets the request.
+    pub abandoned: bool,
     /// Index of the instance in the edge's target list.
     pub target: u32,
     pub inst: InstId,
@@ -267,7 +277,13 @@ impl Model for World {
             Ev::Retry { call } => self.on_retry(now, call, q),
             Ev::Hedge { call } => self.on_hedge(now, call, q),
             Ev::Refused { call, outcome } => self.on_refused(now, call, outcome, q),
-            Ev::FallbackDone { call } => self.settle(now, call, Outcome::Fallback, q),
+            Ev::FallbackDone { call } => {
+                if let Some(c) = self.calls.get(call) {
+                    let node = self.insts[c.caller as usize].node;
+                    self.rec.fallback(node, c.started);
+                }
+                self.settle(now, call, Outcome::Fallback, q);
+            }
             Ev::Probe { lb, target } => self.on_probe(now, lb, target, q),
             Ev::ProbeDone { lb, target, seq, ok } => self.on_probe_done(now, lb, target, seq, ok, q),
             Ev::FaultStart { fault } => self.on_fault(now, fault, true, q),
@@ -338,6 +354,7 @@ impl World {
 
     /// Sends `outcome` from instance `from` back to the caller of `attempt`.
     #[inline]
+    #[expect(clippy::too_many_arguments, reason = "a message's fields; bundling them would only move the list")]
     pub fn reply(
         &mut self,
         now: SimTime,
@@ -367,10 +384,10 @@ impl World {
     fn node_health_flags(&self) -> (Vec<u32>, Vec<bool>) {
         let mut open = vec![0u32; self.cfg.nodes.len()];
         for es in &self.edge_states {
-            if let Some(b) = &es.breaker {
-                if b.state() != crate::mechanisms::breaker::BreakerState::Closed {
-                    open[self.insts[es.caller as usize].node as usize] += 1;
-                }
+            if let Some(b) = &es.breaker
+                && b.state() != crate::mechanisms::breaker::BreakerState::Closed
+            {
+                open[self.insts[es.caller as usize].node as usize] += 1;
             }
         }
         let mut faulty = vec![false; self.cfg.nodes.len()];
@@ -391,10 +408,17 @@ impl World {
         self.rec.finish(end);
         let warmup = SimTime(self.cfg.warmup.as_nanos());
         for call in self.calls.values() {
-            if let Parent::Client { client, born, .. } = call.parent {
-                if born >= warmup {
-                    self.rec.unfinished[self.clients[client as usize].node as usize] += 1;
-                }
+            if let Parent::Client { client, born, .. } = call.parent
+                && born >= warmup
+            {
+                self.rec.unfinished[self.clients[client as usize].node as usize] += 1;
+            }
+        }
+        for job in self.jobs.values() {
+            // Jobs of a crashed epoch were already counted as dropped.
+            let inst = &self.insts[job.inst as usize];
+            if job.arrived >= warmup && job.epoch == inst.epoch {
+                self.rec.unfinished[inst.node as usize] += 1;
             }
         }
     }

@@ -109,16 +109,14 @@ impl<'a> Builder<'a> {
                 Problem::field("duration", "duration is 0: nothing would be simulated").hint("e.g. duration: \"60s\""),
             );
         }
-        if let Some(w) = f.warmup {
-            if w >= f.duration && !f.duration.0.is_zero() {
-                self.errors.push(
-                    Problem::field(
-                        "warmup",
-                        format!("warm-up {} is not shorter than the duration {}", w.0, f.duration.0),
-                    )
+        if let Some(w) = f.warmup
+            && w >= f.duration
+            && !f.duration.0.is_zero()
+        {
+            self.errors.push(
+                Problem::field("warmup", format!("warm-up {} is not shorter than the duration {}", w.0, f.duration.0))
                     .hint("the warm-up is excluded from statistics, so it must end before the run does"),
-                );
-            }
+            );
         }
         if let Some(Err(e)) = f.network.latency.as_ref().map(dist) {
             self.errors.push(Problem::field("network", e));
@@ -132,10 +130,10 @@ impl<'a> Builder<'a> {
                 );
             }
         }
-        if let Some(l) = &f.limits {
-            if l.max_events == Some(0) || l.max_in_flight == Some(0) {
-                self.errors.push(Problem::field("limits", "limits must be at least 1"));
-            }
+        if let Some(l) = &f.limits
+            && (l.max_events == Some(0) || l.max_in_flight == Some(0))
+        {
+            self.errors.push(Problem::field("limits", "limits must be at least 1"));
         }
         if f.nodes.is_empty() {
             self.errors
@@ -437,10 +435,10 @@ impl<'a> Builder<'a> {
             }
             None => 0,
         };
-        if let Some(h) = hc {
-            if h.interval.0.is_zero() {
-                self.errors.push(Problem::node(name, "health_check interval is 0").at("interval"));
-            }
+        if let Some(h) = hc
+            && h.interval.0.is_zero()
+        {
+            self.errors.push(Problem::node(name, "health_check interval is 0").at("interval"));
         }
         NodeKind::Balancer(BalancerConfig {
             edge,

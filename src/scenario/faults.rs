@@ -163,20 +163,22 @@ impl Builder<'_> {
                     .hint("add policy: (timeout: \"...\")"),
                 );
             }
-            if let Some(r) = &p.retry {
-                if r.max > 0 && matches!(r.backoff, crate::mechanisms::backoff::Backoff::None) && r.budget.is_none() {
-                    warnings.push(
-                        Problem::node(
-                            from,
-                            format!(
-                                "{} retries at once with neither backoff nor budget: a retry storm waiting to happen",
-                                e.label
-                            ),
-                        )
-                        .at(to)
-                        .hint("add backoff: Exponential(base: \"50ms\", cap: \"1s\", jitter: Full) or a budget"),
-                    );
-                }
+            if let Some(r) = &p.retry
+                && r.max > 0
+                && matches!(r.backoff, crate::mechanisms::backoff::Backoff::None)
+                && r.budget.is_none()
+            {
+                warnings.push(
+                    Problem::node(
+                        from,
+                        format!(
+                            "{} retries at once with neither backoff nor budget: a retry storm waiting to happen",
+                            e.label
+                        ),
+                    )
+                    .at(to)
+                    .hint("add backoff: Exponential(base: \"50ms\", cap: \"1s\", jitter: Full) or a budget"),
+                );
             }
             if p.breaker.is_some() && p.timeout.is_none() {
                 warnings.push(

@@ -79,10 +79,10 @@ pub fn locate(source: &str, locus: &Locus) -> Option<(usize, usize)> {
         Locus::Field { field, needle } => {
             let base = field.split(['[', '.']).next().unwrap_or(field);
             let field_at = find_word(source, &format!("{base}:")).unwrap_or(0);
-            if let Some(n) = needle {
-                if let Some(i) = source[field_at..].find(n.as_str()) {
-                    return Some((field_at + i, n.len().max(1)));
-                }
+            if let Some(n) = needle
+                && let Some(i) = source[field_at..].find(n.as_str())
+            {
+                return Some((field_at + i, n.len().max(1)));
             }
             find_word(source, &format!("{base}:")).map(|i| (i, base.len()))
         }

@@ -7,6 +7,9 @@
 //! wrong. Checks that need the whole file (references, cycles) happen later
 //! in `build`.
 
+// Parsed once per file: variant sizes do not matter, readable types do.
+#![allow(clippy::large_enum_variant)]
+
 use serde::Deserialize;
 
 use super::units::{AtLeastOne, Dur, Fraction, NonNegative, Positive};

@@ -46,7 +46,7 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
     let mut scale = unit_ns;
     for digit in frac_part.bytes() {
         let d = u64::from(digit - b'0');
-        if scale % 10 != 0 {
+        if !scale.is_multiple_of(10) {
             if d != 0 {
                 return Err(format!("duration \"{text}\" is finer than one nanosecond"));
             }
