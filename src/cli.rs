@@ -70,9 +70,10 @@ pub fn execute(cli: Cli) -> Outcome {
 /// Reads and validates a scenario, or renders every problem found.
 pub fn load(path: &Path) -> Result<(String, scenario::Loaded), String> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| format!("error: cannot read {name}: {e}\n  hint: check the path"))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("error: cannot read {name}: {e}\n  hint: check the path\n\n"))?;
     let text = String::from_utf8(bytes).map_err(|_| {
-        format!("error: {name}: the file is not UTF-8 text\n  hint: a scenario is a RON text file, e.g. scenarios/quickstart.ron")
+        format!("error: {name}: the file is not UTF-8 text\n  hint: a scenario is a RON text file, e.g. scenarios/quickstart.ron\n\n")
     })?;
     match scenario::parse(&text) {
         Ok(loaded) => Ok((text, loaded)),

@@ -17,6 +17,26 @@ pub fn summary_json(summary: &Summary) -> Vec<u8> {
     out
 }
 
+/// Files that mark a folder as gatesim's own output, safe to replace.
+const MARKERS: &[&str] = &["summary.json", "comparison.json", "sweep.json"];
+
+/// Refuses to replace a file, or a non-empty folder gatesim did not write:
+/// `--out ~/Documents` must not delete someone's documents.
+fn refuse_foreign(dir: &Path) -> io::Result<()> {
+    let Ok(meta) = fs::metadata(dir) else { return Ok(()) };
+    let foreign = if !meta.is_dir() {
+        Some("it is a file, not a folder")
+    } else if fs::read_dir(dir)?.next().is_some() && !MARKERS.iter().any(|m| dir.join(m).exists()) {
+        Some("it is a folder with other files in it, not gatesim output")
+    } else {
+        None
+    };
+    match foreign {
+        Some(why) => Err(io::Error::other(format!("will not replace {}: {why}; choose another --out", dir.display()))),
+        None => Ok(()),
+    }
+}
+
 /// Writes `files` into `dir` so that readers never see a half-written
 /// folder: everything goes into a fresh temporary sibling folder, which
 /// then replaces `dir` by rename. On error the old `dir` is left as it was.
@@ -26,6 +46,7 @@ pub fn write_folder(dir: &Path, files: &[(&str, Vec<u8>)]) -> io::Result<()> {
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&parent)?;
+    refuse_foreign(dir)?;
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("output");
     let tmp = tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempdir_in(&parent)?;
     for (file, bytes) in files {

@@ -29,6 +29,8 @@ pub fn parse(text: &str) -> Result<Loaded, Vec<Problem>> {
 
 /// Parses only (no whole-file checks): the raw file types.
 pub fn parse_raw(text: &str) -> Result<raw::Scenario, Problem> {
+    // Some editors start UTF-8 files with a byte-order mark; it is not RON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
         return Err(
             Problem::field("file", "the file is empty").hint("a scenario starts with Scenario(name: \"...\", ...)")

@@ -53,6 +53,7 @@ struct Bucket {
     busy_area: u128,
     queue_area: u128,
     attempts: u64,
+    wasted: u64,
     fault_active: bool,
     breaker_opened: bool,
 }
@@ -67,6 +68,7 @@ impl Bucket {
             busy_area: 0,
             queue_area: 0,
             attempts: 0,
+            wasted: 0,
             fault_active: false,
             breaker_opened: false,
         }
@@ -88,6 +90,7 @@ pub struct Row {
     pub breakers_open: u32,
     pub fault_active: bool,
     pub attempts: u64,
+    pub wasted: u64,
 }
 
 /// A breaker state change, for plots and the cascade story.
@@ -211,6 +214,7 @@ impl Recorder {
 
     #[inline]
     pub fn wasted(&mut self, node: u32, now: SimTime) {
+        self.buckets[node as usize].wasted += 1;
         if self.counted(now) {
             self.nodes[node as usize].wasted += 1;
         }
@@ -329,6 +333,7 @@ impl Recorder {
                 breakers_open: breakers_open[node] + u32::from(b.breaker_opened && breakers_open[node] == 0),
                 fault_active: b.fault_active || faults_active[node],
                 attempts: b.attempts,
+                wasted: b.wasted,
             });
             b.clear();
         }
@@ -362,6 +367,7 @@ impl Bucket {
         self.busy_area = 0;
         self.queue_area = 0;
         self.attempts = 0;
+        self.wasted = 0;
         self.fault_active = false;
         self.breaker_opened = false;
     }

@@ -63,6 +63,33 @@ pub struct Summary {
     pub ejections: Vec<EjectionSummary>,
     pub faults: Vec<FaultSummary>,
     pub slo: SloSummary,
+    pub cascade: crate::chaos::Cascade,
+    pub topology: Topology,
+}
+
+/// The graph, for pictures redrawn without the scenario file.
+#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+pub struct Topology {
+    pub nodes: Vec<TopologyNode>,
+    pub edges: Vec<TopologyEdge>,
+}
+
+#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+pub struct TopologyNode {
+    pub name: String,
+    pub kind: &'static str,
+    pub replicas: u32,
+    /// Gateways and balancers: routes, auth and limits, one per line.
+    pub detail: Vec<String>,
+}
+
+#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+pub struct TopologyEdge {
+    pub from: String,
+    pub to: String,
+    pub label: String,
+    /// The caller's policy in a few words, e.g. "timeout 300ms, 1 retry, breaker".
+    pub policy: String,
 }
 
 /// Outcome counts as named fields; `total` includes `unfinished`.
@@ -200,6 +227,8 @@ pub struct BreakerSummary {
     pub open_s: f64,
     pub first_open_s: Option<f64>,
     pub state_at_end: &'static str,
+    /// (time in s, new state) for every change, oldest first (at most 1000).
+    pub transitions: Vec<(f64, &'static str)>,
 }
 
 #[derive(Clone, Debug, DeriveSerialize, PartialEq)]
@@ -290,6 +319,20 @@ impl Summary {
         let requests = Requests::from_counts(&client_counts, unfinished);
         let success_rate = if requests.total == 0 { 1.0 } else { requests.successes() as f64 / requests.total as f64 };
         let latency_ms = Latency::from_recorder(&client_latency);
+        let (breakers, ejections, faults) = (breakers(run), ejections(run), faults(run));
+        let cascade = crate::chaos::analyze(
+            &crate::chaos::cascade::Input {
+                rows: &rec.rows,
+                nodes: cfg.nodes.iter().map(|n| (n.name.clone(), matches!(n.kind, NodeKind::Clients(_)))).collect(),
+                resolution_s: cfg.resolution.as_secs_f64(),
+                warmup_s: cfg.warmup.as_secs_f64(),
+                duration_s: cfg.duration.as_secs_f64(),
+                faults: &faults,
+                breakers: &breakers,
+                ejections: &ejections,
+            },
+            crate::chaos::Rules::default(),
+        );
         let slo = SloSummary {
             p99_ms: cfg.slo.p99.map(|d| round(d.as_millis_f64(), 3)),
             success_rate: cfg.slo.success_rate,
@@ -314,31 +357,106 @@ impl Summary {
             nodes,
             routes: routes(run),
             rate_limits: limits(run),
-            breakers: breakers(run),
-            ejections: w
-                .health
-                .events
-                .iter()
-                .map(|e| EjectionSummary {
-                    balancer: cfg.nodes[e.balancer as usize].name.clone(),
-                    instance: instance_name(run, e.inst),
-                    at_s: round(e.at.as_secs_f64(), 6),
-                    ejected: e.ejected,
-                })
-                .collect(),
-            faults: cfg
-                .faults
-                .iter()
-                .map(|f| FaultSummary {
-                    target: f.label.clone(),
-                    kind: f.kind.name(),
-                    at_s: round(f.at.as_secs_f64(), 6),
-                    until_s: round(f.until.as_secs_f64().min(cfg.duration.as_secs_f64()), 6),
-                })
-                .collect(),
+            breakers,
+            ejections,
+            faults,
             slo,
+            cascade,
+            topology: topology(run),
         }
     }
+}
+
+fn ejections(run: &RunOutput) -> Vec<EjectionSummary> {
+    let w = &run.world;
+    w.health
+        .events
+        .iter()
+        .map(|e| EjectionSummary {
+            balancer: w.cfg.nodes[e.balancer as usize].name.clone(),
+            instance: instance_name(run, e.inst),
+            at_s: round(e.at.as_secs_f64(), 6),
+            ejected: e.ejected,
+        })
+        .collect()
+}
+
+fn faults(run: &RunOutput) -> Vec<FaultSummary> {
+    let cfg = &run.world.cfg;
+    cfg.faults
+        .iter()
+        .map(|f| FaultSummary {
+            target: f.label.clone(),
+            kind: f.kind.name(),
+            at_s: round(f.at.as_secs_f64(), 6),
+            until_s: round(f.until.as_secs_f64().min(cfg.duration.as_secs_f64()), 6),
+        })
+        .collect()
+}
+
+fn topology(run: &RunOutput) -> Topology {
+    let cfg = &run.world.cfg;
+    let nodes = cfg
+        .nodes
+        .iter()
+        .map(|n| TopologyNode {
+            name: n.name.clone(),
+            kind: n.kind_name(),
+            replicas: n.replicas,
+            detail: match &n.kind {
+                NodeKind::Gateway(g) => {
+                    let mut d: Vec<String> = g
+                        .rate_limits
+                        .iter()
+                        .map(|l| format!("limit {}: {}/{}", l.label, l.config.limit, l.config.per))
+                        .collect();
+                    d.insert(0, format!("{} workers, queue {}", g.workers, g.queue));
+                    d
+                }
+                NodeKind::Service(s) => vec![format!("{} workers, queue {}", s.workers, s.queue)],
+                _ => Vec::new(),
+            },
+        })
+        .collect();
+    let edges = cfg
+        .edges
+        .iter()
+        .map(|e| TopologyEdge {
+            from: cfg.nodes[e.from as usize].name.clone(),
+            to: cfg.nodes[e.to as usize].name.clone(),
+            label: e.label.clone(),
+            policy: policy_words(&e.policy),
+        })
+        .collect();
+    Topology { nodes, edges }
+}
+
+/// A policy in a few words, for edge labels.
+pub fn policy_words(p: &crate::model::config::Policy) -> String {
+    let mut words = Vec::new();
+    if let Some(t) = p.timeout {
+        words.push(format!("timeout {t}"));
+    }
+    if let Some(r) = &p.retry {
+        let mut w = format!("{} retr{}", r.max, if r.max == 1 { "y" } else { "ies" });
+        if let Some(b) = &r.budget {
+            w.push_str(&format!(" (budget {}%)", round(b.ratio * 100.0, 1)));
+        }
+        words.push(w);
+    }
+    if let Some(b) = &p.breaker {
+        words.push(format!("breaker {}%", round(b.failure_rate * 100.0, 1)));
+    }
+    if let Some(b) = p.bulkhead {
+        words.push(format!("bulkhead {b}"));
+    }
+    if let Some(h) = &p.hedge {
+        words.push(format!("hedge {}", h.after));
+    }
+    if let Some(f) = &p.fallback {
+        words.push(if f.cached { "fallback cached".into() } else { "fallback static".into() });
+    }
+    words.join(", ")
 }
 
 /// Routes keyed by path, summed over gateways that share the path.
@@ -417,6 +535,8 @@ fn top_users(run: &RunOutput, by_key: &[u64], n: usize) -> Vec<UserRejections> {
         .collect()
 }
 
+const MAX_TRANSITIONS: usize = 1000;
+
 /// Every breaker (caller instance x edge): times opened and time spent open.
 fn breakers(run: &RunOutput) -> Vec<BreakerSummary> {
     let w = &run.world;
@@ -427,7 +547,18 @@ fn breakers(run: &RunOutput) -> Vec<BreakerSummary> {
         let edge = &w.cfg.edges[es.edge as usize];
         let (mut opened, mut open_ns, mut first) = (0u64, 0u64, None);
         let mut open_since: Option<SimTime> = None;
+        let mut transitions = Vec::new();
         for e in w.rec.breaker_events.iter().filter(|e| e.breaker as usize == i) {
+            if transitions.len() < MAX_TRANSITIONS {
+                let to = if e.to_open {
+                    "open"
+                } else if e.to_half_open {
+                    "half_open"
+                } else {
+                    "closed"
+                };
+                transitions.push((round(e.at.as_secs_f64(), 6), to));
+            }
             if let Some(since) = open_since.take() {
                 open_ns += (e.at - since).as_nanos();
             }
@@ -452,6 +583,7 @@ fn breakers(run: &RunOutput) -> Vec<BreakerSummary> {
                 BreakerState::Open => "open",
                 BreakerState::HalfOpen => "half_open",
             },
+            transitions,
         });
     }
     out

@@ -27,6 +27,7 @@ pub const COLUMNS: &[&str] = &[
     "breakers_open",
     "fault_active",
     "attempts",
+    "wasted",
 ];
 
 /// Rows in (bucket, node) order; floats with fixed decimals.
@@ -50,6 +51,7 @@ pub fn timeseries_csv(cfg: &ModelConfig, rows: &[Row]) -> Vec<u8> {
         rec.push(r.breakers_open.to_string());
         rec.push(u8::from(r.fault_active).to_string());
         rec.push(r.attempts.to_string());
+        rec.push(r.wasted.to_string());
         w.write_record(&rec).expect("in-memory write");
     }
     w.into_inner().expect("in-memory flush")

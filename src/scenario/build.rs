@@ -410,28 +410,27 @@ impl<'a> Builder<'a> {
         if targets.is_empty() {
             self.errors.push(Problem::node(name, "the balancer has no targets").at("targets"));
         }
-        // One edge over the union of all targets' instances.
+        // One edge over the union of all targets' instances; every target
+        // gets the same checks as any call (exists, not a client, not itself).
         let mut all = Vec::new();
-        let mut to = None;
+        let mut first = None;
         for t in targets {
-            if let Some((node, insts)) = self.resolve(name, t) {
-                to.get_or_insert(node);
-                all.extend(insts);
+            if self.edge(id, t, pol, format!("{name} -> {t}")).is_none() {
+                continue;
             }
+            let edge = self.edges.pop().expect("just added");
+            all.extend(edge.targets.iter().copied());
+            first.get_or_insert(edge);
         }
         all.sort_unstable();
         all.dedup();
-        let label = format!("{name} -> {}", targets.join(", "));
-        let edge = match to {
-            Some(to_node) => {
-                let first = targets[0].clone();
-                let e = self.edge(id, &first, pol, label);
-                if let Some(e) = e {
-                    self.edges[e as usize].targets = all;
-                    self.edges[e as usize].to = to_node;
-                    self.edges[e as usize].balance = self.nodes[id as usize].balance;
-                }
-                e.unwrap_or(0)
+        let edge = match first {
+            Some(mut edge) => {
+                edge.targets = all;
+                edge.balance = self.nodes[id as usize].balance;
+                edge.label = format!("{name} -> {}", targets.join(", "));
+                self.edges.push(edge);
+                self.edges.len() as EdgeId - 1
             }
             None => 0,
         };
@@ -457,8 +456,15 @@ impl Builder<'_> {
         let mut g = DiGraph::with_capacity(self.nodes.len(), self.edges.len());
         let idx: Vec<NodeIndex> = (0..self.nodes.len() as NodeId).map(|i| g.add_node(i)).collect();
         for (e, edge) in self.edges.iter().enumerate() {
-            if (edge.from as usize) < idx.len() && (edge.to as usize) < idx.len() {
-                g.add_edge(idx[edge.from as usize], idx[edge.to as usize], e as EdgeId);
+            // One arc per node the edge can reach (a balancer may reach several).
+            let mut to: Vec<NodeId> = edge.targets.iter().map(|&i| self.instances[i as usize].node).collect();
+            to.push(edge.to);
+            to.sort_unstable();
+            to.dedup();
+            for t in to {
+                if (edge.from as usize) < idx.len() && (t as usize) < idx.len() {
+                    g.add_edge(idx[edge.from as usize], idx[t as usize], e as EdgeId);
+                }
             }
         }
         g
@@ -494,7 +500,9 @@ pub fn method_name(m: Option<raw::Method>) -> &'static str {
 
 /// The known name closest to `name` (edit distance at most 2), for hints.
 pub fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
-    known.iter().map(|k| (edit_distance(name, k), *k)).filter(|(d, _)| *d <= 2).min().map(|(_, k)| k)
+    // Two edits turn any short name into another: allow one for those.
+    let max = if name.chars().count() <= 4 { 1 } else { 2 };
+    known.iter().map(|k| (edit_distance(name, k), *k)).filter(|(d, _)| *d <= max).min().map(|(_, k)| k)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

@@ -54,7 +54,19 @@ impl Builder<'_> {
                         continue;
                     }
                     match self.fault_ref(&field, t) {
-                        Some((_, insts)) => (FaultTarget::Instances(insts), t.clone()),
+                        Some((node, insts)) => {
+                            if matches!(self.nodes[node as usize].kind, NodeKind::Clients(_)) {
+                                self.warnings.push(
+                                    Problem::field(
+                                        &field,
+                                        format!("\"{t}\" is a Clients node: a fault on it has no effect"),
+                                    )
+                                    .at(t)
+                                    .hint("put the fault on the node the clients call"),
+                                );
+                            }
+                            (FaultTarget::Instances(insts), t.clone())
+                        }
                         None => continue,
                     }
                 }

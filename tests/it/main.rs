@@ -1,0 +1,12 @@
+//! The integration tests: one binary (fast to build), one module per area.
+
+mod util;
+
+mod bad_input;
+mod cli;
+mod conservation;
+mod determinism;
+mod examples;
+mod queueing;
+mod resilience;
+mod routing;
