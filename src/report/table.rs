@@ -96,6 +96,12 @@ pub fn summary_table(s: &Summary) -> String {
     for l in limited {
         let _ = writeln!(out, "rate limit {} {}: rejected {}", l.gateway, l.limit, l.rejected);
     }
+    if !s.cascade.story.is_empty() {
+        let _ = writeln!(out, "\ncascade ({}):", s.cascade.verdict);
+        for line in &s.cascade.story {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     if let Some(met) = s.slo.met {
         let _ = writeln!(out);
         let mut parts = Vec::new();
