@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, NamedSource, SourceSpan};
 
+mod batch;
+
 use crate::engine::StopReason;
 use crate::metrics::Summary;
 use crate::report;
@@ -40,10 +42,59 @@ pub enum Command {
         #[arg(long)]
         fail_on_slo: bool,
     },
+    /// Redraw every picture and report.html of a run from its saved files.
+    Plot {
+        /// A run's output folder (with summary.json and timeseries.csv).
+        dir: PathBuf,
+    },
     /// Parse and check scenario files without running them.
     Validate {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Run several scenarios side by side over replications (common random numbers).
+    Compare {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Runs per scenario; replication i uses seed SEED + i in every scenario.
+        #[arg(long, short = 'r', default_value_t = 5)]
+        replications: u32,
+        /// Base seed (default: the first file's seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output folder (default: output/compare-<names>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, short)]
+        quiet: bool,
+        /// Run only shard I of N (0-based) and write its runs.json; combine with `gatesim merge`.
+        #[arg(long, value_parser = batch::parse_shard)]
+        shard: Option<(usize, usize)>,
+    },
+    /// Vary parameters of one scenario: --set PATH=V1,V2,... (twice for a grid).
+    Sweep {
+        file: PathBuf,
+        #[arg(long = "set", required = true)]
+        sets: Vec<String>,
+        #[arg(long, short = 'r', default_value_t = 5)]
+        replications: u32,
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, short)]
+        quiet: bool,
+        #[arg(long, value_parser = batch::parse_shard)]
+        shard: Option<(usize, usize)>,
+    },
+    /// Put the shards of a compare or sweep back together.
+    Merge {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long, required = true)]
+        out: PathBuf,
+        #[arg(long, short)]
+        quiet: bool,
     },
 }
 
@@ -64,6 +115,14 @@ pub fn execute(cli: Cli) -> Outcome {
     match cli.command {
         Command::Run { file, seed, out, quiet, fail_on_slo } => run(&file, seed, out.as_deref(), quiet, fail_on_slo),
         Command::Validate { files } => validate(&files),
+        Command::Plot { dir } => plot(&dir),
+        Command::Compare { files, replications, seed, out, quiet, shard } => {
+            batch::compare(&files, &batch::BatchOptions { replications, seed, out, quiet, shard })
+        }
+        Command::Sweep { file, sets, replications, seed, out, quiet, shard } => {
+            batch::sweep(&file, &sets, &batch::BatchOptions { replications, seed, out, quiet, shard })
+        }
+        Command::Merge { dirs, out, quiet } => batch::merge(&dirs, &out, quiet),
     }
 }
 
@@ -191,12 +250,20 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
         }
     };
     let summary = Summary::from_run(&run);
+    let json = report::summary_json(&summary);
+    let csv = report::csv::timeseries_csv(&run.world.cfg, &run.world.rec.rows);
+    // Pictures are drawn from the saved bytes, exactly as `gatesim plot` would.
+    let pictures = pictures(&json, &csv);
     let wall = started.elapsed().as_secs_f64();
-    let files = vec![
-        ("summary.json", report::summary_json(&summary)),
-        ("run.json", run_json(&summary, wall)),
-        ("timeseries.csv", report::csv::timeseries_csv(&run.world.cfg, &run.world.rec.rows)),
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("summary.json".into(), json),
+        ("run.json".into(), run_json(&summary, wall)),
+        ("timeseries.csv".into(), csv),
     ];
+    match pictures {
+        Ok(p) => files.extend(p),
+        Err(e) => o.stderr.push_str(&format!("warning: no pictures: {e}\n")),
+    }
     if let Err(e) = report::write_folder(&out_dir, &files) {
         o.stderr = format!("error: cannot write {}: {e}\n", out_dir.display());
         o.code = EXIT_BAD_INPUT;
@@ -214,6 +281,40 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
     if fail_on_slo && summary.slo.met == Some(false) {
         o.code = EXIT_SLO_MISSED;
     }
+    o
+}
+
+fn pictures(summary_json: &[u8], csv: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let text = std::str::from_utf8(summary_json).map_err(|e| e.to_string())?;
+    let data = report::plots::PlotData::from_outputs(text, csv)?;
+    report::plots::render_all(&data)
+}
+
+/// `gatesim plot DIR`: redraws pictures from summary.json and timeseries.csv.
+fn plot(dir: &Path) -> Outcome {
+    let mut o = Outcome::default();
+    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()));
+    let result =
+        read("summary.json").and_then(|s| read("timeseries.csv").map(|c| (s, c))).and_then(|(s, c)| pictures(&s, &c));
+    let files = match result {
+        Ok(f) => f,
+        Err(e) => {
+            o.stderr = format!(
+                "error: cannot redraw {}: {e}\n  hint: give the output folder of a `gatesim run`\n",
+                dir.display()
+            );
+            o.code = EXIT_BAD_INPUT;
+            return o;
+        }
+    };
+    for (name, bytes) in &files {
+        if let Err(e) = report::replace_file(&dir.join(name), bytes) {
+            o.stderr = format!("error: cannot write {}: {e}\n", dir.join(name).display());
+            o.code = EXIT_BAD_INPUT;
+            return o;
+        }
+    }
+    o.stdout = format!("redrew {} files in {}\n", files.len(), dir.display());
     o
 }
 

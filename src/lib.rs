@@ -20,6 +20,7 @@
 //! assert_eq!(summary.requests.total, summary.requests.ok + summary.requests.unfinished);
 //! ```
 
+pub mod batch;
 pub mod chaos;
 pub mod cli;
 pub mod engine;

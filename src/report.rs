@@ -1,7 +1,9 @@
 //! Reports: pure functions from results to bytes (JSON, CSV, text tables),
 //! and the one place that writes an output folder, atomically.
 
+pub mod compare;
 pub mod csv;
+pub mod plots;
 pub mod table;
 
 use std::fs;
@@ -15,6 +17,15 @@ pub fn summary_json(summary: &Summary) -> Vec<u8> {
     let mut out = serde_json::to_vec_pretty(summary).expect("summary serialises");
     out.push(b'\n');
     out
+}
+
+/// Replaces one file atomically (write a sibling, then rename over it).
+pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Files that mark a folder as gatesim's own output, safe to replace.
@@ -40,7 +51,7 @@ fn refuse_foreign(dir: &Path) -> io::Result<()> {
 /// Writes `files` into `dir` so that readers never see a half-written
 /// folder: everything goes into a fresh temporary sibling folder, which
 /// then replaces `dir` by rename. On error the old `dir` is left as it was.
-pub fn write_folder(dir: &Path, files: &[(&str, Vec<u8>)]) -> io::Result<()> {
+pub fn write_folder<N: AsRef<str>>(dir: &Path, files: &[(N, Vec<u8>)]) -> io::Result<()> {
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -50,7 +61,7 @@ pub fn write_folder(dir: &Path, files: &[(&str, Vec<u8>)]) -> io::Result<()> {
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("output");
     let tmp = tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempdir_in(&parent)?;
     for (file, bytes) in files {
-        fs::write(tmp.path().join(file), bytes)?;
+        fs::write(tmp.path().join(file.as_ref()), bytes)?;
     }
     let staged = tmp.keep();
     if dir.exists() {

@@ -6,6 +6,7 @@
 mod build;
 mod faults;
 mod gateway;
+pub mod path;
 mod policy;
 pub mod problem;
 pub mod raw;

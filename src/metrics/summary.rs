@@ -50,6 +50,8 @@ pub struct Summary {
     pub seed: u64,
     pub duration_s: f64,
     pub warmup_s: f64,
+    /// Width of a timeseries.csv bucket.
+    pub resolution_s: f64,
     pub events: u64,
     pub requests: Requests,
     pub success_rate: f64,
@@ -348,6 +350,7 @@ impl Summary {
             seed: cfg.seed,
             duration_s: round(cfg.duration.as_secs_f64(), 9),
             warmup_s: round(cfg.warmup.as_secs_f64(), 9),
+            resolution_s: round(cfg.resolution.as_secs_f64(), 9),
             events: run.events,
             goodput_rps: round(requests.successes() as f64 / window_s, 3),
             success_rate: round(success_rate, 6),

@@ -160,7 +160,8 @@ mod tests {
     fn finds_a_needle_inside_its_node() {
         let (off, len) = locate(SRC, &Locus::Node { node: "a".into(), needle: Some("b".into()) }).unwrap();
         assert_eq!(&SRC[off..off + len], "\"b\"");
-        assert_eq!(line_col(SRC, off), (3, 42));
+        // Line 3 is `    Service(name: "a", calls: [Call(to: "b")]),`: the quote is column 41.
+        assert_eq!(line_col(SRC, off), (3, 41));
         let (off, _) = locate(SRC, &Locus::Node { node: "b".into(), needle: None }).unwrap();
         assert_eq!(line_col(SRC, off), (4, 19));
     }

@@ -324,3 +324,50 @@ fn out_never_replaces_a_file_or_a_folder_gatesim_did_not_write() {
     let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(entries.len(), 2, "nothing else appeared beside them");
 }
+
+#[test]
+fn run_writes_every_picture_and_plot_redraws_them_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ha");
+    let o = gatesim(&["run", "scenarios/ha-fleet.ron", "--quiet", "--out", out.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pictures = [
+        "latency.svg",
+        "latency.png",
+        "errors.svg",
+        "errors.png",
+        "throughput.svg",
+        "throughput.png",
+        "queues.svg",
+        "queues.png",
+        "breakers.svg",
+        "breakers.png",
+        "topology.svg",
+        "topology.dot",
+        "report.html",
+    ];
+    let before: Vec<Vec<u8>> =
+        pictures.iter().map(|p| fs::read(out.join(p)).unwrap_or_else(|_| panic!("{p} written"))).collect();
+    for (p, bytes) in pictures.iter().zip(&before) {
+        if p.ends_with(".png") {
+            assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{p} is a PNG");
+        }
+        if p.ends_with(".svg") {
+            assert!(String::from_utf8_lossy(bytes).contains("<svg"), "{p} is an SVG");
+        }
+    }
+    let html = String::from_utf8(before[12].clone()).unwrap();
+    assert!(!html.contains("http://") && !html.contains("https://"), "report.html references nothing outside itself");
+    assert!(html.contains("ha-fleet") && html.contains("<svg"), "the report names the scenario and inlines its plots");
+    // Redraw from the saved files only: the same bytes.
+    for p in &pictures {
+        fs::remove_file(out.join(p)).unwrap();
+    }
+    let o = gatesim(&["plot", out.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (p, bytes) in pictures.iter().zip(&before) {
+        assert_eq!(&fs::read(out.join(p)).unwrap(), bytes, "{p} redrawn differently");
+    }
+    let o = gatesim(&["plot", dir.path().to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(2), "a folder without results is refused");
+}

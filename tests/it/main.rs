@@ -3,6 +3,7 @@
 mod util;
 
 mod bad_input;
+mod batch;
 mod chaos;
 mod cli;
 mod conservation;

@@ -1,0 +1,123 @@
+//! Compare: the same metrics for several scenarios, mean and 95% CI over
+//! replications, and each scenario's paired difference to the first one.
+//! Replication i of every scenario ran with the same seed (common random
+//! numbers), so differences are taken pair by pair, which cancels most of
+//! the shared noise.
+
+use serde::Serialize;
+
+use crate::metrics::summary::{Ordered, round};
+
+use super::runs::{RunMetrics, RunsFile};
+use super::stats::Estimate;
+
+/// A metric the batch reports: key, label for tables, decimals, and how
+/// to read it from one run.
+pub struct Metric {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub decimals: usize,
+    pub read: fn(&RunMetrics) -> f64,
+}
+
+pub const METRICS: &[Metric] = &[
+    Metric { key: "success_rate", label: "success rate %", decimals: 2, read: |r| r.success_rate * 100.0 },
+    Metric { key: "goodput_rps", label: "goodput /s", decimals: 1, read: |r| r.goodput_rps },
+    Metric { key: "latency_ms_mean", label: "mean ms", decimals: 2, read: |r| r.latency_ms_mean },
+    Metric { key: "latency_ms_p50", label: "p50 ms", decimals: 2, read: |r| r.latency_ms_p50 },
+    Metric { key: "latency_ms_p99", label: "p99 ms", decimals: 1, read: |r| r.latency_ms_p99 },
+    Metric { key: "latency_ms_p999", label: "p99.9 ms", decimals: 1, read: |r| r.latency_ms_p999 },
+    Metric { key: "timeouts", label: "timeouts", decimals: 0, read: |r| r.timeouts as f64 },
+    Metric { key: "rejected", label: "rejected", decimals: 0, read: |r| r.rejected as f64 },
+    Metric { key: "short_circuited", label: "short-circuited", decimals: 0, read: |r| r.short_circuited as f64 },
+    Metric { key: "retries", label: "retries", decimals: 0, read: |r| r.retries as f64 },
+    Metric { key: "recovery_s", label: "time to recover s", decimals: 1, read: |r| r.recovery_s },
+    Metric { key: "blast_radius", label: "blast radius (nodes)", decimals: 1, read: |r| r.blast_radius as f64 },
+];
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Comparison {
+    pub replications: u32,
+    pub base_seed: u64,
+    pub scenarios: Vec<ScenarioResult>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub file: String,
+    pub metrics: Ordered<Estimate>,
+    /// How many replications got each cascade verdict.
+    pub verdicts: Ordered<u64>,
+    /// Paired difference (this - first), per metric; empty for the first.
+    pub vs_first: Ordered<Estimate>,
+    /// Mean over replications, per time bucket: the clients' p99 and success share.
+    pub p99_series: Vec<f64>,
+    pub success_series: Vec<f64>,
+}
+
+/// Runs of input `i`, in replication order.
+pub fn runs_of(file: &RunsFile, i: usize) -> Vec<&RunMetrics> {
+    let mut runs: Vec<&RunMetrics> = file.runs.iter().filter(|r| r.input == i).collect();
+    runs.sort_by_key(|r| r.replication);
+    runs
+}
+
+pub fn estimates(runs: &[&RunMetrics]) -> Ordered<Estimate> {
+    Ordered(
+        METRICS
+            .iter()
+            .map(|m| (m.key.to_string(), Estimate::of(&runs.iter().map(|r| (m.read)(r)).collect::<Vec<_>>())))
+            .collect(),
+    )
+}
+
+pub fn verdicts(runs: &[&RunMetrics]) -> Ordered<u64> {
+    let mut out: Ordered<u64> = Ordered::default();
+    for v in ["none", "contained", "spread", "inconclusive", "metastable"] {
+        let n = runs.iter().filter(|r| r.verdict == v).count() as u64;
+        if n > 0 {
+            out.0.push((v.to_string(), n));
+        }
+    }
+    out
+}
+
+/// Elementwise mean of equally long series, in replication order.
+pub fn mean_series(series: &[&Vec<f64>]) -> Vec<f64> {
+    let len = series.iter().map(|s| s.len()).min().unwrap_or(0);
+    (0..len).map(|i| round(series.iter().map(|s| s[i]).sum::<f64>() / series.len() as f64, 4)).collect()
+}
+
+pub fn compare(file: &RunsFile) -> Comparison {
+    let base = runs_of(file, 0);
+    let scenarios = (0..file.inputs.len())
+        .map(|i| {
+            let runs = runs_of(file, i);
+            let vs_first = if i == 0 {
+                Ordered::default()
+            } else {
+                Ordered(
+                    METRICS
+                        .iter()
+                        .map(|m| {
+                            let diffs: Vec<f64> =
+                                runs.iter().zip(&base).map(|(r, b)| (m.read)(r) - (m.read)(b)).collect();
+                            (m.key.to_string(), Estimate::of(&diffs))
+                        })
+                        .collect(),
+                )
+            };
+            ScenarioResult {
+                name: file.inputs[i].clone(),
+                file: file.files.get(i).cloned().unwrap_or_default(),
+                metrics: estimates(&runs),
+                verdicts: verdicts(&runs),
+                vs_first,
+                p99_series: mean_series(&runs.iter().map(|r| &r.p99_series).collect::<Vec<_>>()),
+                success_series: mean_series(&runs.iter().map(|r| &r.success_series).collect::<Vec<_>>()),
+            }
+        })
+        .collect();
+    Comparison { replications: file.replications, base_seed: file.base_seed, scenarios }
+}

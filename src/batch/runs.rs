@@ -1,0 +1,198 @@
+//! Jobs, running them in parallel, and what each run leaves: a small
+//! `RunMetrics` record (plus the clients' p99 and success rate over time).
+//!
+//! `RunsFile` (runs.json) is the batch's raw result. It is the one output
+//! type read back (by `merge`), so it derives `Deserialize` besides
+//! `Serialize`; floats are written shortest-round-trip by serde_json, so a
+//! merged batch sees exactly the numbers an unsharded one does.
+
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::Summary;
+use crate::model::config::{ModelConfig, NodeKind};
+
+/// One run of a batch: `input` indexes the batch's inputs (a scenario for
+/// compare, a grid point for sweep).
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub index: usize,
+    pub input: usize,
+    pub replication: u32,
+    pub seed: u64,
+}
+
+/// The figures of one run that batches compare.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunMetrics {
+    pub job: usize,
+    pub input: usize,
+    pub replication: u32,
+    pub seed: u64,
+    pub requests: u64,
+    pub success_rate: f64,
+    pub goodput_rps: f64,
+    pub latency_ms_mean: f64,
+    pub latency_ms_p50: f64,
+    pub latency_ms_p99: f64,
+    pub latency_ms_p999: f64,
+    pub timeouts: u64,
+    pub rejected: u64,
+    pub short_circuited: u64,
+    pub retries: u64,
+    /// Seconds from the end of the worst fault to the clients' goodput
+    /// recovery; the run's remaining time if it never recovered; 0 without faults.
+    pub recovery_s: f64,
+    /// Distinct nodes that became unhealthy because of any fault.
+    pub blast_radius: u64,
+    pub verdict: String,
+    /// The clients' p99 (ms) and success share per time bucket.
+    pub p99_series: Vec<f64>,
+    pub success_series: Vec<f64>,
+}
+
+/// The raw result of a (possibly partial) batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunsFile {
+    /// "compare" or "sweep".
+    pub kind: String,
+    /// Scenario names (compare) or grid point labels (sweep).
+    pub inputs: Vec<String>,
+    /// The files given on the command line, as given.
+    pub files: Vec<String>,
+    /// Sweep only: the parameters and their values, in grid order.
+    pub parameters: Vec<(String, Vec<String>)>,
+    pub replications: u32,
+    pub base_seed: u64,
+    pub resolution_s: f64,
+    pub total_jobs: usize,
+    /// `(index, count)` for a shard; `(0, 1)` for a whole batch.
+    pub shard: (usize, usize),
+    pub runs: Vec<RunMetrics>,
+}
+
+/// The jobs of a batch over `inputs` x `replications`, in a fixed order.
+pub fn jobs(inputs: usize, replications: u32, base_seed: u64) -> Vec<Job> {
+    (0..inputs)
+        .flat_map(|input| (0..replications).map(move |r| (input, r)))
+        .enumerate()
+        .map(|(index, (input, r))| Job { index, input, replication: r, seed: base_seed.wrapping_add(u64::from(r)) })
+        .collect()
+}
+
+/// Runs `jobs` in parallel (each single-threaded); results in job order.
+/// `models[job.input]` is the model to run; its seed is replaced.
+pub fn execute(models: &[ModelConfig], jobs: &[Job], bar: &ProgressBar) -> Result<Vec<RunMetrics>, String> {
+    jobs.par_iter()
+        .map(|job| {
+            let mut model = models[job.input].clone();
+            model.seed = job.seed;
+            let name = model.name.clone();
+            let run = crate::model::simulate(model, &mut |_| {})
+                .map_err(|e| format!("{name} (replication {}, seed {}): stopped: {e:?}", job.replication, job.seed))?;
+            let summary = Summary::from_run(&run);
+            let series = client_series(&run);
+            bar.inc(1);
+            Ok(metrics(job, &summary, series))
+        })
+        .collect()
+}
+
+fn metrics(job: &Job, s: &Summary, (p99_series, success_series): (Vec<f64>, Vec<f64>)) -> RunMetrics {
+    let c = &s.cascade;
+    let recovery_s = c
+        .faults
+        .iter()
+        .map(|f| f.goodput.recovery_s.unwrap_or((s.duration_s - f.until_s).max(0.0)))
+        .fold(0.0, f64::max);
+    let mut unhealthy: Vec<&str> = c.faults.iter().flat_map(|f| f.unhealthy.iter().map(|o| o.node.as_str())).collect();
+    unhealthy.sort_unstable();
+    unhealthy.dedup();
+    RunMetrics {
+        job: job.index,
+        input: job.input,
+        replication: job.replication,
+        seed: job.seed,
+        requests: s.requests.total,
+        success_rate: s.success_rate,
+        goodput_rps: s.goodput_rps,
+        latency_ms_mean: s.latency_ms.mean,
+        latency_ms_p50: s.latency_ms.p50,
+        latency_ms_p99: s.latency_ms.p99,
+        latency_ms_p999: s.latency_ms.p999,
+        timeouts: s.requests.timeout,
+        rejected: s.requests.rejected,
+        short_circuited: s.requests.short_circuited,
+        retries: s.attempts.retries,
+        recovery_s,
+        blast_radius: unhealthy.len() as u64,
+        verdict: c.verdict.to_string(),
+        p99_series,
+        success_series,
+    }
+}
+
+/// The clients' (worst) p99 and success share per bucket.
+fn client_series(run: &crate::model::RunOutput) -> (Vec<f64>, Vec<f64>) {
+    let cfg = &run.world.cfg;
+    let clients: Vec<bool> = cfg.nodes.iter().map(|n| matches!(n.kind, NodeKind::Clients(_))).collect();
+    let buckets = run.world.rec.rows.iter().map(|r| r.bucket as usize + 1).max().unwrap_or(0);
+    let (mut p99, mut ok, mut done) = (vec![0.0f64; buckets], vec![0u64; buckets], vec![0u64; buckets]);
+    for r in run.world.rec.rows.iter().filter(|r| clients[r.node as usize]) {
+        let b = r.bucket as usize;
+        p99[b] = p99[b].max(r.latency_ms_p99);
+        ok[b] += r.outcomes.successes();
+        done[b] += r.outcomes.total();
+    }
+    let success = ok.iter().zip(&done).map(|(o, d)| if *d == 0 { 1.0 } else { *o as f64 / *d as f64 }).collect();
+    (p99, success)
+}
+
+impl RunsFile {
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).expect("runs serialise");
+        out.push(b'\n');
+        out
+    }
+
+    pub fn from_json(text: &str) -> Result<RunsFile, String> {
+        serde_json::from_str(text).map_err(|e| format!("not a gatesim runs.json: {e}"))
+    }
+
+    /// The same batch minus its runs and shard: what shards must agree on.
+    pub fn header(&self) -> RunsFile {
+        RunsFile { runs: Vec::new(), shard: (0, 1), ..self.clone() }
+    }
+
+    /// Puts shards together; checks they belong to one batch and cover every
+    /// job exactly once.
+    pub fn merge(parts: Vec<RunsFile>) -> Result<RunsFile, String> {
+        let first = parts.first().ok_or("nothing to merge")?.header();
+        let count = parts[0].shard.1;
+        let mut seen = vec![false; count];
+        let mut runs = Vec::with_capacity(first.total_jobs);
+        for p in parts {
+            if p.header() != first {
+                return Err("these runs come from different batches (inputs, seeds or replications differ)".into());
+            }
+            let (index, n) = p.shard;
+            if n != count || index >= n || std::mem::replace(&mut seen[index], true) {
+                return Err(format!("shard {index}/{n} is duplicated or does not fit {count} shards"));
+            }
+            runs.extend(p.runs);
+        }
+        if let Some(missing) = seen.iter().position(|s| !s) {
+            return Err(format!("shard {missing}/{count} is missing"));
+        }
+        runs.sort_by_key(|r| r.job);
+        if runs.len() != first.total_jobs || runs.iter().enumerate().any(|(i, r)| r.job != i) {
+            return Err(format!(
+                "expected {} runs, found {} (some jobs missing or repeated)",
+                first.total_jobs,
+                runs.len()
+            ));
+        }
+        Ok(RunsFile { runs, ..first })
+    }
+}

@@ -1,0 +1,225 @@
+//! The batch commands: compare, sweep, merge. One path for all of them:
+//! load and validate every input, run the (shard of the) job list in
+//! parallel, then reduce a `RunsFile` into tables, files and plots.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::batch::runs::{self, RunsFile};
+use crate::batch::{compare, sweep};
+use crate::model::config::ModelConfig;
+use crate::report;
+
+use super::{EXIT_BAD_INPUT, Outcome, load};
+
+/// Options shared by compare and sweep.
+pub struct BatchOptions {
+    pub replications: u32,
+    pub seed: Option<u64>,
+    pub out: Option<PathBuf>,
+    pub quiet: bool,
+    pub shard: Option<(usize, usize)>,
+}
+
+/// Parses "I/N" (0-based I < N).
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (i, n) = s.split_once('/').ok_or("write --shard I/N, e.g. --shard 0/4 for the first of four shards")?;
+    let (i, n): (usize, usize) =
+        (i.trim().parse().map_err(|_| "I is not a number")?, n.trim().parse().map_err(|_| "N is not a number")?);
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: need 0 <= I < N"));
+    }
+    Ok((i, n))
+}
+
+fn bad(o: &mut Outcome, msg: String) -> Outcome {
+    o.stderr.push_str(&msg);
+    o.code = EXIT_BAD_INPUT;
+    std::mem::take(o)
+}
+
+pub fn compare(files: &[PathBuf], opts: &BatchOptions) -> Outcome {
+    let mut o = Outcome::default();
+    let mut models = Vec::new();
+    for f in files {
+        match load(f) {
+            Ok((_, loaded)) => models.push(loaded.model),
+            Err(e) => o.stderr.push_str(&e),
+        }
+    }
+    if !o.stderr.is_empty() {
+        o.code = EXIT_BAD_INPUT;
+        return o;
+    }
+    let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
+    let seed = opts.seed.unwrap_or(models[0].seed);
+    let header = RunsFile {
+        kind: "compare".into(),
+        inputs: names.clone(),
+        files: files.iter().map(|f| f.display().to_string()).collect(),
+        parameters: Vec::new(),
+        replications: opts.replications,
+        base_seed: seed,
+        resolution_s: models[0].resolution.as_secs_f64(),
+        total_jobs: models.len() * opts.replications as usize,
+        shard: (0, 1),
+        runs: Vec::new(),
+    };
+    let out = opts.out.clone().unwrap_or_else(|| Path::new("output").join(format!("compare-{}", names.join("-vs-"))));
+    run_batch(&models, header, &out, opts, &mut o)
+}
+
+pub fn sweep(file: &Path, sets: &[String], opts: &BatchOptions) -> Outcome {
+    let mut o = Outcome::default();
+    let (text, loaded) = match load(file) {
+        Ok(l) => l,
+        Err(e) => return bad(&mut o, e),
+    };
+    let mut parameters = Vec::new();
+    for s in sets {
+        let Some((path, values)) = s.split_once('=') else {
+            return bad(
+                &mut o,
+                format!("error: --set {s}: write PATH=V1,V2,... e.g. --set nodes.web.load.rps=500,1000\n"),
+            );
+        };
+        let values: Vec<String> = values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+        if values.is_empty() {
+            return bad(&mut o, format!("error: --set {path}: no values\n"));
+        }
+        parameters.push((path.trim().to_string(), values));
+    }
+    let mut models = Vec::new();
+    for point in sweep::grid(&parameters) {
+        let mut t = text.clone();
+        for ((path, _), value) in parameters.iter().zip(&point) {
+            match crate::scenario::path::set(&t, path, value) {
+                Ok(next) => t = next,
+                Err(e) => return bad(&mut o, format!("error: {}: --set {path}={value}: {e}\n", file.display())),
+            }
+        }
+        match crate::scenario::parse(&t) {
+            Ok(l) => models.push(l.model),
+            Err(problems) => {
+                let label = format!("{} with {}", file.display(), describe(&parameters, &point));
+                return bad(&mut o, super::render(&label, &t, &problems, "error"));
+            }
+        }
+    }
+    let name = loaded.model.name.clone();
+    let header = RunsFile {
+        kind: "sweep".into(),
+        inputs: sweep::grid(&parameters).iter().map(|p| describe(&parameters, p)).collect(),
+        files: vec![file.display().to_string()],
+        parameters,
+        replications: opts.replications,
+        base_seed: opts.seed.unwrap_or(loaded.model.seed),
+        resolution_s: loaded.model.resolution.as_secs_f64(),
+        total_jobs: models.len() * opts.replications as usize,
+        shard: (0, 1),
+        runs: Vec::new(),
+    };
+    let out = opts.out.clone().unwrap_or_else(|| Path::new("output").join(format!("sweep-{name}")));
+    run_batch(&models, header, &out, opts, &mut o)
+}
+
+fn describe(parameters: &[(String, Vec<String>)], point: &[String]) -> String {
+    parameters.iter().zip(point).map(|((p, _), v)| format!("{p}={v}")).collect::<Vec<_>>().join(" ")
+}
+
+fn run_batch(
+    models: &[ModelConfig],
+    mut header: RunsFile,
+    out: &Path,
+    opts: &BatchOptions,
+    o: &mut Outcome,
+) -> Outcome {
+    if opts.replications == 0 {
+        return bad(o, "error: --replications must be at least 1\n".into());
+    }
+    let mut jobs = runs::jobs(models.len(), opts.replications, header.base_seed);
+    if let Some((i, n)) = opts.shard {
+        jobs.retain(|j| j.index % n == i);
+        header.shard = (i, n);
+    }
+    let bar = progress(opts.quiet, jobs.len() as u64);
+    let runs = match runs::execute(models, &jobs, &bar) {
+        Ok(r) => r,
+        Err(e) => return bad(o, format!("error: {e}\n")),
+    };
+    bar.finish_and_clear();
+    header.runs = runs;
+    let raw = header.to_json();
+    if opts.shard.is_some() {
+        if let Err(e) = report::write_folder(out, &[("runs.json", raw)]) {
+            return bad(o, format!("error: cannot write {}: {e}\n", out.display()));
+        }
+        if !opts.quiet {
+            o.stdout = format!(
+                "wrote shard {}/{} ({} runs) to {}\nput shards together with: gatesim merge DIR... --out DIR\n",
+                header.shard.0,
+                header.shard.1,
+                header.runs.len(),
+                out.display()
+            );
+        }
+        return std::mem::take(o);
+    }
+    // Reduce from the serialised form, exactly as `merge` does.
+    let file = RunsFile::from_json(std::str::from_utf8(&raw).expect("utf-8 json")).expect("own output parses");
+    finish(&file, out, opts.quiet, o)
+}
+
+/// Reduces a complete batch into its outputs.
+pub fn finish(file: &RunsFile, out: &Path, quiet: bool, o: &mut Outcome) -> Outcome {
+    let mut files: Vec<(&str, Vec<u8>)> = vec![("runs.json", file.to_json())];
+    let table = if file.kind == "sweep" {
+        let s = sweep::sweep(file);
+        files.push(("sweep.json", report::compare::sweep_json(&s)));
+        files.push(("sweep.csv", report::compare::sweep_csv(&s)));
+        report::compare::sweep_table(&s)
+    } else {
+        let c = compare::compare(file);
+        files.push(("comparison.json", report::compare::comparison_json(&c)));
+        files.push(("comparison.csv", report::compare::comparison_csv(&c)));
+        report::compare::comparison_table(&c)
+    };
+    if let Err(e) = report::write_folder(out, &files) {
+        return bad(o, format!("error: cannot write {}: {e}\n", out.display()));
+    }
+    if !quiet {
+        o.stdout = format!("{table}\nwrote {}\n", out.display());
+    }
+    std::mem::take(o)
+}
+
+pub fn merge(dirs: &[PathBuf], out: &Path, quiet: bool) -> Outcome {
+    let mut o = Outcome::default();
+    let mut parts = Vec::new();
+    for d in dirs {
+        let path = d.join("runs.json");
+        match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| RunsFile::from_json(&t)) {
+            Ok(f) => parts.push(f),
+            Err(e) => return bad(&mut o, format!("error: {}: {e}\n", path.display())),
+        }
+    }
+    match RunsFile::merge(parts) {
+        Ok(file) => finish(&file, out, quiet, &mut o),
+        Err(e) => bad(&mut o, format!("error: cannot merge: {e}\n")),
+    }
+}
+
+fn progress(quiet: bool, total: u64) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} runs [{bar:40}] {pos}/{len} ({eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}

@@ -1,0 +1,147 @@
+//! Pictures of a run, redrawn from its output folder: time charts (SVG and
+//! PNG, drawn with plotters in the embedded DejaVu font), the topology (SVG
+//! and DOT) and the self-contained report.html. Pure: bytes in, bytes out,
+//! the same bytes every time.
+//!
+//! ```text
+//! summary.json + timeseries.csv --PlotData::from_outputs--> PlotData --render_all--> [(file, bytes)]
+//! ```
+
+mod breakers;
+mod charts;
+mod data;
+mod frame;
+mod html;
+mod raster;
+#[cfg(test)]
+mod tests;
+mod topology;
+
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+pub use data::PlotData;
+
+/// The time charts, in the order their files are listed.
+#[derive(Clone, Copy)]
+enum Chart {
+    Latency,
+    Errors,
+    Throughput,
+    Queues,
+    Breakers,
+}
+
+impl Chart {
+    const ALL: [Chart; 5] = [Chart::Latency, Chart::Errors, Chart::Throughput, Chart::Queues, Chart::Breakers];
+
+    /// The names of its SVG and PNG files.
+    fn files(self) -> (&'static str, &'static str) {
+        match self {
+            Chart::Latency => ("latency.svg", "latency.png"),
+            Chart::Errors => ("errors.svg", "errors.png"),
+            Chart::Throughput => ("throughput.svg", "throughput.png"),
+            Chart::Queues => ("queues.svg", "queues.png"),
+            Chart::Breakers => ("breakers.svg", "breakers.png"),
+        }
+    }
+
+    /// Pixels; the breaker timeline grows with its lanes.
+    fn size(self, data: &PlotData) -> (u32, u32) {
+        match self {
+            Chart::Breakers => {
+                let lanes = u32::try_from(data.breakers.len()).unwrap_or(u32::MAX);
+                (frame::SIZE.0, lanes.saturating_mul(56).saturating_add(150).clamp(300, 800))
+            }
+            _ => frame::SIZE,
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(self, root: &DrawingArea<DB, Shift>, data: &PlotData) -> Result<(), String> {
+        match self {
+            Chart::Latency => charts::latency(root, data),
+            Chart::Errors => charts::errors(root, data),
+            Chart::Throughput => charts::throughput(root, data),
+            Chart::Queues => charts::queues(root, data),
+            Chart::Breakers => breakers::breakers(root, data),
+        }
+    }
+
+    fn svg(self, data: &PlotData) -> Result<String, String> {
+        let mut out = String::with_capacity(256 * 1024);
+        {
+            let root = SVGBackend::with_string(&mut out, self.size(data)).into_drawing_area();
+            self.draw(&root, data)?;
+            root.present().map_err(frame::err)?;
+        }
+        Ok(out)
+    }
+
+    fn png(self, data: &PlotData) -> Result<Vec<u8>, String> {
+        let (w, h) = self.size(data);
+        let mut rgb = vec![0u8; w as usize * h as usize * 3];
+        {
+            let root = raster::Raster::new(&mut rgb, (w, h)).into_drawing_area();
+            self.draw(&root, data)?;
+            root.present().map_err(frame::err)?;
+        }
+        encode_png(&rgb, w, h)
+    }
+}
+
+fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(rgb.len() / 8);
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::Fast);
+    let mut writer = enc.write_header().map_err(|e| format!("PNG encoding failed: {e}"))?;
+    writer.write_image_data(rgb).map_err(|e| format!("PNG encoding failed: {e}"))?;
+    writer.finish().map_err(|e| format!("PNG encoding failed: {e}"))?;
+    Ok(out)
+}
+
+/// Registers the embedded DejaVu Sans (regular and bold) as "sans-serif",
+/// so text renders the same on a bare machine.
+fn register_fonts() {
+    static FONTS: Once = Once::new();
+    FONTS.call_once(|| {
+        // The bytes are a known-good TrueType font: failure would be a bug.
+        plotters::style::register_font(frame::FONT, FontStyle::Normal, dejavu::sans::regular())
+            .unwrap_or_else(|_| panic!("embedded DejaVu Sans loads"));
+        plotters::style::register_font(frame::FONT, FontStyle::Bold, dejavu::sans::bold())
+            .unwrap_or_else(|_| panic!("embedded DejaVu Sans Bold loads"));
+    });
+}
+
+/// Every picture and the HTML report, as (file name, bytes), in a fixed order:
+/// latency.svg, latency.png, errors.svg, errors.png, throughput.svg, throughput.png,
+/// queues.svg, queues.png, breakers.svg, breakers.png, topology.svg, topology.dot, report.html
+pub fn render_all(data: &PlotData) -> Result<Vec<(String, Vec<u8>)>, String> {
+    register_fonts();
+    // Each chart is independent; drawing them in parallel keeps the order of
+    // the result and the bytes the same.
+    let drawn: Vec<Result<(String, Vec<u8>), String>> = {
+        use rayon::prelude::*;
+        Chart::ALL.par_iter().map(|c| Ok((c.svg(data)?, c.png(data)?))).collect()
+    };
+    let mut files: Vec<(String, Vec<u8>)> = Vec::with_capacity(13);
+    let mut svgs: Vec<(&str, String)> = Vec::with_capacity(6);
+    for (chart, result) in Chart::ALL.iter().zip(drawn) {
+        let (svg, png) = result?;
+        let (svg_name, png_name) = chart.files();
+        files.push((svg_name.to_string(), svg.clone().into_bytes()));
+        files.push((png_name.to_string(), png));
+        svgs.push((svg_name, svg));
+    }
+    let topo = topology::svg(data);
+    files.push(("topology.svg".to_string(), topo.clone().into_bytes()));
+    files.push(("topology.dot".to_string(), topology::dot(data).into_bytes()));
+    svgs.push(("topology.svg", topo));
+    let refs: Vec<(&str, &str)> = svgs.iter().map(|(f, s)| (*f, s.as_str())).collect();
+    files.push(("report.html".to_string(), html::report(data, &refs).into_bytes()));
+    Ok(files)
+}

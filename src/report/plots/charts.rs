@@ -1,0 +1,328 @@
+//! The four time charts: latency, client outcomes, throughput, queues.
+//! Each is one function from PlotData to a drawing, for any backend.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::data::{Col, OUTCOMES, PlotData};
+use super::frame::{self, Area, Band, LegendItem, Line, Panel, Scale, Swatch};
+
+/// Clients are drawn thicker and last, so they sit on top.
+fn draw_order(data: &PlotData) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..data.nodes.len()).filter(|&i| !data.nodes[i].is_clients()).collect();
+    order.extend((0..data.nodes.len()).filter(|&i| data.nodes[i].is_clients()));
+    order
+}
+
+fn has_data(values: &[f64]) -> bool {
+    values.iter().any(|v| v.is_finite())
+}
+
+fn node_item(data: &PlotData, i: usize, width: u32) -> LegendItem {
+    let node = &data.nodes[i];
+    let text = if node.is_clients() { format!("{} (clients)", node.name) } else { node.name.clone() };
+    LegendItem { text, color: frame::palette(i), swatch: Swatch::Line { width, alpha: 1.0 }, bold: node.is_clients() }
+}
+
+fn no_series<DB: DrawingBackend>(plot: &DrawingArea<DB, Shift>, data: &PlotData) -> Option<Result<(), String>> {
+    data.series.times.is_empty().then(|| frame::message(plot, "no time series in timeseries.csv"))
+}
+
+/// p99 (solid) and p50 (faint) per node; log y when the range is wide.
+pub(crate) fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &PlotData) -> Result<(), String> {
+    let (plot, legend) = frame::layout(root, &format!("{}: latency per node", data.scenario))?;
+    if let Some(done) = no_series(&plot, data) {
+        return done;
+    }
+    let s = &data.series;
+    let all = s.nodes.iter().flat_map(|n| n.col(Col::P50).iter().chain(n.col(Col::P99)).copied());
+    let scale = Scale::choose(all, true);
+    let mut lines = Vec::new();
+    for i in draw_order(data) {
+        let n = &s.nodes[i];
+        let clients = data.nodes[i].is_clients();
+        for (col, width, alpha) in
+            [(Col::P50, if clients { 2 } else { 1 }, 0.45), (Col::P99, if clients { 3 } else { 2 }, 1.0)]
+        {
+            let segments = frame::line_points(&s.times, n.col(col), s.bucket_s, scale);
+            lines.push(Line { color: frame::palette(i), alpha, width, segments });
+        }
+    }
+    let mut items: Vec<LegendItem> = (0..data.nodes.len())
+        .filter(|&i| has_data(s.nodes[i].col(Col::P99)))
+        .map(|i| node_item(data, i, if data.nodes[i].is_clients() { 3 } else { 2 }))
+        .collect();
+    items.push(LegendItem::note("solid: p99, faint: p50"));
+    items.push(LegendItem::note("per bucket of the time series"));
+    let y_desc = if scale.is_log() { "latency (ms, log scale)" } else { "latency (ms)" };
+    let panel = Panel { y_desc, scale, areas: Vec::new(), lines, x_desc: true, band_labels: true };
+    frame::draw_panel(&plot, &panel, &frame::bands(data), data.x_max())?;
+    frame::draw_legend(&legend, &items)
+}
+
+/// Colours of the outcome kinds, in `OUTCOMES` order: successes green and
+/// blue, the client's own faults purple and brown, failures warm.
+pub(crate) const OUTCOME_COLORS: [RGBColor; 11] = [
+    RGBColor(44, 160, 44),
+    RGBColor(152, 223, 138),
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(227, 119, 194),
+    RGBColor(140, 86, 75),
+    RGBColor(120, 0, 0),
+    RGBColor(219, 189, 34),
+    RGBColor(127, 127, 127),
+];
+
+/// Per-bucket sums of one column over the client nodes.
+fn client_sum(data: &PlotData, col: Col) -> Vec<f64> {
+    let mut out = vec![0.0; data.series.times.len()];
+    for (i, n) in data.series.nodes.iter().enumerate() {
+        if data.nodes[i].is_clients() {
+            for (o, v) in out.iter_mut().zip(n.col(col)) {
+                *o += v;
+            }
+        }
+    }
+    out
+}
+
+/// The clients' outcomes per second, stacked by kind.
+pub(crate) fn errors<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &PlotData) -> Result<(), String> {
+    let (plot, legend) = frame::layout(root, &format!("{}: client requests per second by outcome", data.scenario))?;
+    if let Some(done) = no_series(&plot, data) {
+        return done;
+    }
+    if !data.nodes.iter().any(|n| n.is_clients()) {
+        return frame::message(&plot, "no clients node in this scenario");
+    }
+    let s = &data.series;
+    let layers: Vec<(usize, Vec<f64>)> = (0..OUTCOMES.len())
+        .map(|k| (k, client_sum(data, Col::Outcome(k))))
+        .filter(|(_, v)| v.iter().any(|x| *x > 0.0))
+        .collect();
+    let stacks = stack(&s.times, s.bucket_s, &layers.iter().map(|(_, v)| v.as_slice()).collect::<Vec<_>>());
+    let top = stacks.tops.last().map_or(0.0, |t| t.iter().copied().fold(0.0, f64::max));
+    let scale = Scale::Linear { max: frame::nice_ceil(top * 1.05) };
+    let mut areas = Vec::new();
+    for (li, (k, _)) in layers.iter().enumerate() {
+        let lower = if li == 0 { None } else { Some(stacks.tops[li - 1].as_slice()) };
+        for points in stacks.polygons(lower, &stacks.tops[li]) {
+            areas.push(Area { color: OUTCOME_COLORS[*k], points });
+        }
+    }
+    let total: f64 = layers.iter().map(|(_, v)| v.iter().sum::<f64>()).sum();
+    let mut items: Vec<LegendItem> = layers
+        .iter()
+        .rev()
+        .map(|(k, v)| LegendItem {
+            text: format!("{}  {}", OUTCOMES[*k].replace('_', " "), share(v.iter().sum::<f64>() / total)),
+            color: OUTCOME_COLORS[*k],
+            swatch: Swatch::Block,
+            bold: false,
+        })
+        .collect();
+    items.push(LegendItem::note("stacked; top of stack first"));
+    if items.len() == 1 {
+        items.insert(0, LegendItem::note("no client requests finished"));
+    }
+    let panel = Panel {
+        y_desc: "client requests per second",
+        scale,
+        areas,
+        lines: Vec::new(),
+        x_desc: true,
+        band_labels: true,
+    };
+    frame::draw_panel(&plot, &panel, &frame::bands(data), data.x_max())?;
+    frame::draw_legend(&legend, &items)
+}
+
+/// Stacked layers as steps over bins of whole buckets.
+struct Stacks {
+    /// Bin edges in seconds: `edges.len() == bins + 1`.
+    edges: Vec<f64>,
+    /// Cumulative top of each layer per bin, in requests per second.
+    tops: Vec<Vec<f64>>,
+}
+
+/// At most this many bins; a bin averages whole buckets.
+const MAX_BINS: usize = 720;
+
+fn stack(times: &[f64], bucket_s: f64, layers: &[&[f64]]) -> Stacks {
+    let n = times.len();
+    let per_bin = n.div_ceil(MAX_BINS).max(1);
+    let bins = n.div_ceil(per_bin);
+    let mut edges: Vec<f64> = (0..bins).map(|b| times[b * per_bin]).collect();
+    if let Some(last) = times.last() {
+        edges.push(last + bucket_s);
+    }
+    let mut tops = Vec::with_capacity(layers.len());
+    let mut below = vec![0.0; bins];
+    for layer in layers {
+        let mut top = below.clone();
+        for (b, t) in top.iter_mut().enumerate() {
+            let (start, end) = (b * per_bin, ((b + 1) * per_bin).min(n));
+            let sum: f64 = layer[start..end].iter().sum();
+            *t += sum / ((end - start) as f64 * bucket_s);
+        }
+        below.clone_from(&top);
+        tops.push(top);
+    }
+    Stacks { edges, tops }
+}
+
+impl Stacks {
+    /// The band between `lower` (or zero) and `upper` as step polygons, one
+    /// per run of bins where it has a height (no hairlines where it has none).
+    fn polygons(&self, lower: Option<&[f64]>, upper: &[f64]) -> Vec<Vec<(f64, f64)>> {
+        let low = |b: usize| lower.map_or(0.0, |l| l[b]);
+        let mut out = Vec::new();
+        let mut b = 0;
+        while b < upper.len() {
+            if upper[b] <= low(b) {
+                b += 1;
+                continue;
+            }
+            let start = b;
+            while b < upper.len() && upper[b] > low(b) {
+                b += 1;
+            }
+            let mut pts = Vec::with_capacity((b - start) * 4);
+            for (k, v) in upper.iter().enumerate().take(b).skip(start) {
+                pts.push((self.edges[k], *v));
+                pts.push((self.edges[k + 1], *v));
+            }
+            for k in (start..b).rev() {
+                pts.push((self.edges[k + 1], low(k)));
+                pts.push((self.edges[k], low(k)));
+            }
+            out.push(pts);
+        }
+        out
+    }
+}
+
+/// A share for the legend: "95.3%", "0.04%", "<0.01%".
+fn share(s: f64) -> String {
+    match s {
+        s if s >= 0.1 => format!("{:.1}%", s * 100.0),
+        s if s >= 0.0001 => format!("{:.2}%", s * 100.0),
+        _ => "<0.01%".to_string(),
+    }
+}
+
+/// Per-bucket rate of `values` (counts per bucket) in per second.
+fn per_second(values: &[f64], bucket_s: f64) -> Vec<f64> {
+    values.iter().map(|v| v / bucket_s).collect()
+}
+
+/// Arrivals per second (faint) and goodput per second (solid) per node.
+pub(crate) fn throughput<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &PlotData) -> Result<(), String> {
+    let (plot, legend) = frame::layout(root, &format!("{}: throughput per node", data.scenario))?;
+    if let Some(done) = no_series(&plot, data) {
+        return done;
+    }
+    let s = &data.series;
+    let mut series = Vec::new();
+    for i in draw_order(data) {
+        let n = &s.nodes[i];
+        let mut good = per_second(n.col(Col::Outcome(0)), s.bucket_s);
+        for k in [1, 2] {
+            for (g, v) in good.iter_mut().zip(n.col(Col::Outcome(k))) {
+                *g += v / s.bucket_s;
+            }
+        }
+        series.push((i, per_second(n.col(Col::Arrivals), s.bucket_s), good));
+    }
+    let scale = Scale::choose(series.iter().flat_map(|(_, a, g)| a.iter().chain(g).copied()), false);
+    let mut lines = Vec::new();
+    for (i, arrivals, good) in &series {
+        let clients = data.nodes[*i].is_clients();
+        let color = frame::palette(*i);
+        let (thin, thick) = if clients { (2, 3) } else { (1, 2) };
+        lines.push(Line {
+            color,
+            alpha: 0.4,
+            width: thin,
+            segments: frame::line_points(&s.times, arrivals, s.bucket_s, scale),
+        });
+        lines.push(Line {
+            color,
+            alpha: 1.0,
+            width: thick,
+            segments: frame::line_points(&s.times, good, s.bucket_s, scale),
+        });
+    }
+    let mut items: Vec<LegendItem> =
+        (0..data.nodes.len()).map(|i| node_item(data, i, if data.nodes[i].is_clients() { 3 } else { 2 })).collect();
+    items.push(LegendItem::note("solid: goodput/s"));
+    items.push(LegendItem::note("  (ok + partial + fallback)"));
+    items.push(LegendItem::note("faint: arrivals/s"));
+    let panel =
+        Panel { y_desc: "requests per second", scale, areas: Vec::new(), lines, x_desc: true, band_labels: true };
+    frame::draw_panel(&plot, &panel, &frame::bands(data), data.x_max())?;
+    frame::draw_legend(&legend, &items)
+}
+
+/// Queue length (top) and utilization (bottom) per server node.
+pub(crate) fn queues<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &PlotData) -> Result<(), String> {
+    let (plot, legend) = frame::layout(root, &format!("{}: queues and utilization (servers)", data.scenario))?;
+    if let Some(done) = no_series(&plot, data) {
+        return done;
+    }
+    let servers: Vec<usize> = (0..data.nodes.len()).filter(|&i| !data.nodes[i].is_clients()).collect();
+    if servers.is_empty() {
+        return frame::message(&plot, "no server nodes in this scenario");
+    }
+    let s = &data.series;
+    let queue_scale = Scale::choose(servers.iter().flat_map(|&i| s.nodes[i].col(Col::QueueLen).iter().copied()), false);
+    let util_scale = Scale::Linear { max: 100.0 };
+    let mut queue_lines = Vec::new();
+    let mut util_lines = Vec::new();
+    for &i in &servers {
+        let n = &s.nodes[i];
+        let color = frame::palette(i);
+        let util: Vec<f64> = n.col(Col::Utilization).iter().map(|u| u * 100.0).collect();
+        queue_lines.push(Line {
+            color,
+            alpha: 1.0,
+            width: 2,
+            segments: frame::line_points(&s.times, n.col(Col::QueueLen), s.bucket_s, queue_scale),
+        });
+        util_lines.push(Line {
+            color,
+            alpha: 1.0,
+            width: 2,
+            segments: frame::line_points(&s.times, &util, s.bucket_s, util_scale),
+        });
+    }
+    let (_, h) = plot.dim_in_pixel();
+    let (top, bottom) = plot.split_vertically(h * 46 / 100);
+    let bands: Vec<Band> = frame::bands(data);
+    let x_max = data.x_max();
+    let upper = Panel {
+        y_desc: "queue length (requests)",
+        scale: queue_scale,
+        areas: Vec::new(),
+        lines: queue_lines,
+        x_desc: false,
+        band_labels: true,
+    };
+    frame::draw_panel(&top, &upper, &bands, x_max)?;
+    let lower = Panel {
+        y_desc: "utilization (%)",
+        scale: util_scale,
+        areas: Vec::new(),
+        lines: util_lines,
+        x_desc: true,
+        band_labels: false,
+    };
+    frame::draw_panel(&bottom, &lower, &bands, x_max)?;
+    let mut items: Vec<LegendItem> = servers.iter().map(|&i| node_item(data, i, 2)).collect();
+    items.push(LegendItem::note("top: waiting in queue"));
+    items.push(LegendItem::note("bottom: busy workers (%)"));
+    frame::draw_legend(&legend, &items)
+}

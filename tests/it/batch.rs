@@ -1,0 +1,113 @@
+//! Batches: compare and sweep are deterministic whatever the thread count,
+//! sharded + merged equals unsharded, and the confidence intervals cover
+//! the truth as often as they claim.
+
+use gatesim::batch::compare::compare;
+use gatesim::batch::runs::{RunsFile, execute, jobs};
+use indicatif::ProgressBar;
+
+use crate::util::gatesim;
+
+const ARCHS: [&str; 3] = ["scenarios/arch-single.ron", "scenarios/arch-bff.ron", "scenarios/arch-mesh.ron"];
+
+fn run_ok(args: &[&str], env: &[(&str, &str)]) {
+    let o = gatesim(args, env);
+    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn compare_is_identical_with_one_or_two_threads_and_when_sharded() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let base = ["compare", ARCHS[0], ARCHS[1], ARCHS[2], "-r", "3", "--quiet", "--out"];
+    run_ok(&[&base[..], &[&out("one")]].concat(), &[("RAYON_NUM_THREADS", "1")]);
+    run_ok(&[&base[..], &[&out("two")]].concat(), &[("RAYON_NUM_THREADS", "2")]);
+    for (i, shard) in ["0/3", "1/3", "2/3"].iter().enumerate() {
+        run_ok(&[&base[..], &[&out(&format!("s{i}")), "--shard", shard]].concat(), &[]);
+    }
+    run_ok(&["merge", &out("s2"), &out("s0"), &out("s1"), "--out", &out("merged"), "--quiet"], &[]);
+    for file in ["comparison.json", "comparison.csv", "runs.json"] {
+        let one = std::fs::read(dir.path().join("one").join(file)).unwrap();
+        assert_eq!(one, std::fs::read(dir.path().join("two").join(file)).unwrap(), "{file}: 1 vs 2 threads");
+        assert_eq!(one, std::fs::read(dir.path().join("merged").join(file)).unwrap(), "{file}: merged shards");
+    }
+    // A shard on its own is not a batch.
+    let o = gatesim(&["merge", &out("s0"), "--out", &out("partial")], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing"));
+}
+
+#[test]
+fn sweep_varies_the_parameter_and_reports_each_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    run_ok(
+        &[
+            "sweep",
+            "scenarios/mm-c.ron",
+            "--set",
+            "nodes.arrivals.load.rps=1000,3500",
+            "--set",
+            "duration=60s",
+            "-r",
+            "2",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let sweep: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("sweep.json")).unwrap()).unwrap();
+    let points = sweep["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    let goodput = |i: usize| points[i]["metrics"]["goodput_rps"]["mean"].as_f64().unwrap();
+    assert!((goodput(0) - 1000.0).abs() < 30.0 && (goodput(1) - 3500.0).abs() < 60.0, "{} {}", goodput(0), goodput(1));
+    let mean = |i: usize| points[i]["metrics"]["latency_ms_mean"]["mean"].as_f64().unwrap();
+    assert!(mean(1) > mean(0), "more load, longer waits");
+}
+
+#[test]
+fn confidence_intervals_cover_the_mm1_mean_about_95_percent_of_the_time() {
+    // M/M/1 with rho = 0.5: W = S / (1 - rho) = 2 ms. 200 batches of 5
+    // replications; each batch's 95% interval (Student t, 4 df) should
+    // contain 2 ms in ~190 of 200 (binomial sd 3.1). An interval built with
+    // z = 1.96 instead of t(4) = 2.776 covers only ~88% (176 +- 4.6), so
+    // the bound of 182 tells the two apart.
+    let text = r#"Scenario(name: "mm1", seed: 0, duration: "20s", warmup: "1s", network: (latency: Const("0ms")),
+        nodes: [Clients(name: "arrivals", target: "q", load: Poisson(rps: 500), mix: [(path: "/")]),
+                Service(name: "q", workers: 1, queue: 100000, work: Exp(mean: "1ms"))])"#;
+    let model = gatesim::scenario::parse(text).unwrap().model;
+    let batches = 200u64;
+    let all = jobs(1, 5 * batches as u32, 1);
+    let runs = execute(std::slice::from_ref(&model), &all, &ProgressBar::hidden()).unwrap();
+    let mut covered = 0;
+    for b in 0..batches as usize {
+        let file = RunsFile {
+            kind: "compare".into(),
+            inputs: vec!["mm1".into()],
+            files: vec![],
+            parameters: vec![],
+            replications: 5,
+            base_seed: 0,
+            resolution_s: 1.0,
+            total_jobs: 5,
+            shard: (0, 1),
+            runs: runs[b * 5..b * 5 + 5]
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let mut r = r.clone();
+                    r.replication = i as u32;
+                    r
+                })
+                .collect(),
+        };
+        let c = compare(&file);
+        let e = c.scenarios[0].metrics.0.iter().find(|(k, _)| k == "latency_ms_mean").unwrap().1;
+        if e.low() <= 2.0 && 2.0 <= e.high() {
+            covered += 1;
+        }
+    }
+    eprintln!("95% intervals covering W = 2 ms: {covered} of {batches}");
+    assert!(covered >= 182, "{covered} of {batches} intervals cover the true mean");
+}
