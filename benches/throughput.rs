@@ -41,5 +41,28 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// A batch of 8 runs (quickstart, 8 replications) on a 1- and a 2-thread
+/// pool: the speed-up of `compare`/`sweep` on this 2-core machine.
+fn batch(c: &mut Criterion) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = std::fs::read_to_string(format!("{root}/scenarios/quickstart.ron")).expect("scenario");
+    let model = gatesim::scenario::parse(&text).expect("valid").model;
+    let jobs = gatesim::batch::runs::jobs(1, 8, 7);
+    let mut group = c.benchmark_group("batch_8_runs");
+    group.sample_size(10);
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+        group.bench_function(format!("{threads}_threads"), |b| {
+            b.iter(|| {
+                pool.install(|| {
+                    gatesim::batch::execute(std::slice::from_ref(&model), &jobs, &indicatif::ProgressBar::hidden())
+                })
+                .expect("runs")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, batch);
 criterion_main!(benches);

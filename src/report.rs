@@ -1,6 +1,7 @@
 //! Reports: pure functions from results to bytes (JSON, CSV, text tables),
 //! and the one place that writes an output folder, atomically.
 
+pub mod batch_plots;
 pub mod compare;
 pub mod csv;
 pub mod plots;

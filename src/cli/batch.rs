@@ -174,18 +174,33 @@ fn run_batch(
 
 /// Reduces a complete batch into its outputs.
 pub fn finish(file: &RunsFile, out: &Path, quiet: bool, o: &mut Outcome) -> Outcome {
-    let mut files: Vec<(&str, Vec<u8>)> = vec![("runs.json", file.to_json())];
-    let table = if file.kind == "sweep" {
+    let mut files: Vec<(String, Vec<u8>)> = vec![("runs.json".into(), file.to_json())];
+    let (table, pictures) = if file.kind == "sweep" {
         let s = sweep::sweep(file);
-        files.push(("sweep.json", report::compare::sweep_json(&s)));
-        files.push(("sweep.csv", report::compare::sweep_csv(&s)));
-        report::compare::sweep_table(&s)
+        files.push(("sweep.json".into(), report::compare::sweep_json(&s)));
+        files.push(("sweep.csv".into(), report::compare::sweep_csv(&s)));
+        (report::compare::sweep_table(&s), report::batch_plots::sweep_plots(&s))
     } else {
         let c = compare::compare(file);
-        files.push(("comparison.json", report::compare::comparison_json(&c)));
-        files.push(("comparison.csv", report::compare::comparison_csv(&c)));
-        report::compare::comparison_table(&c)
+        files.push(("comparison.json".into(), report::compare::comparison_json(&c)));
+        files.push(("comparison.csv".into(), report::compare::comparison_csv(&c)));
+        let table = report::compare::comparison_table(&c);
+        let pictures = report::batch_plots::comparison_plots(&c, file.resolution_s).map(|mut p| {
+            let svgs: Vec<(&str, &str)> = p
+                .iter()
+                .filter(|(n, _)| n.ends_with(".svg"))
+                .map(|(n, b)| (n.as_str(), std::str::from_utf8(b).expect("SVG is UTF-8")))
+                .collect();
+            let html = report::batch_plots::comparison_html(&c, &table, &svgs);
+            p.push(("comparison.html".into(), html.into_bytes()));
+            p
+        });
+        (table, pictures)
     };
+    match pictures {
+        Ok(p) => files.extend(p),
+        Err(e) => o.stderr.push_str(&format!("warning: no pictures: {e}\n")),
+    }
     if let Err(e) = report::write_folder(out, &files) {
         return bad(o, format!("error: cannot write {}: {e}\n", out.display()));
     }

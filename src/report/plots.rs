@@ -12,6 +12,7 @@ mod charts;
 mod data;
 mod frame;
 mod html;
+pub mod overlay;
 mod raster;
 #[cfg(test)]
 mod tests;
@@ -92,7 +93,7 @@ impl Chart {
     }
 }
 
-fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
+pub(crate) fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(rgb.len() / 8);
     let mut enc = png::Encoder::new(&mut out, w, h);
     enc.set_color(png::ColorType::Rgb);
@@ -106,7 +107,7 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
 
 /// Registers the embedded DejaVu Sans (regular and bold) as "sans-serif",
 /// so text renders the same on a bare machine.
-fn register_fonts() {
+pub(crate) fn register_fonts() {
     static FONTS: Once = Once::new();
     FONTS.call_once(|| {
         // The bytes are a known-good TrueType font: failure would be a bug.
