@@ -56,36 +56,16 @@ pub enum Command {
     Compare {
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Runs per scenario; replication i uses seed SEED + i in every scenario.
-        #[arg(long, short = 'r', default_value_t = 5)]
-        replications: u32,
-        /// Base seed (default: the first file's seed).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Output folder (default: output/compare-<names>/).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        #[arg(long, short)]
-        quiet: bool,
-        /// Run only shard I of N (0-based) and write its runs.json; combine with `gatesim merge`.
-        #[arg(long, value_parser = batch::parse_shard)]
-        shard: Option<(usize, usize)>,
+        #[command(flatten)]
+        batch: batch::BatchOptions,
     },
     /// Vary parameters of one scenario: --set PATH=V1,V2,... (twice for a grid).
     Sweep {
         file: PathBuf,
         #[arg(long = "set", required = true)]
         sets: Vec<String>,
-        #[arg(long, short = 'r', default_value_t = 5)]
-        replications: u32,
-        #[arg(long)]
-        seed: Option<u64>,
-        #[arg(long)]
-        out: Option<PathBuf>,
-        #[arg(long, short)]
-        quiet: bool,
-        #[arg(long, value_parser = batch::parse_shard)]
-        shard: Option<(usize, usize)>,
+        #[command(flatten)]
+        batch: batch::BatchOptions,
     },
     /// Put the shards of a compare or sweep back together.
     Merge {
@@ -116,12 +96,8 @@ pub fn execute(cli: Cli) -> Outcome {
         Command::Run { file, seed, out, quiet, fail_on_slo } => run(&file, seed, out.as_deref(), quiet, fail_on_slo),
         Command::Validate { files } => validate(&files),
         Command::Plot { dir } => plot(&dir),
-        Command::Compare { files, replications, seed, out, quiet, shard } => {
-            batch::compare(&files, &batch::BatchOptions { replications, seed, out, quiet, shard })
-        }
-        Command::Sweep { file, sets, replications, seed, out, quiet, shard } => {
-            batch::sweep(&file, &sets, &batch::BatchOptions { replications, seed, out, quiet, shard })
-        }
+        Command::Compare { files, batch } => batch::compare(&files, &batch),
+        Command::Sweep { file, sets, batch } => batch::sweep(&file, &sets, &batch),
         Command::Merge { dirs, out, quiet } => batch::merge(&dirs, &out, quiet),
     }
 }
@@ -325,6 +301,11 @@ fn stop_message(stop: &StopReason) -> String {
              (raise limits: (max_events: ...) if it is intended)"
         ),
         StopReason::Model { reason, at } => format!("at simulated {at}: {reason}"),
+        StopReason::NoProgress { events, at } => format!(
+            "{events} events at simulated {at} without time moving on: a loop with no delay in it \
+             (e.g. closed-loop clients with zero think time retrying instant failures with no backoff); \
+             add a think time, a backoff or a timeout"
+        ),
     }
 }
 

@@ -15,11 +15,22 @@ use crate::report;
 use super::{EXIT_BAD_INPUT, Outcome, load};
 
 /// Options shared by compare and sweep.
+#[derive(clap::Args, Debug)]
 pub struct BatchOptions {
+    /// Runs per input; replication i uses seed SEED + i in every input.
+    #[arg(long, short = 'r', default_value_t = 5)]
     pub replications: u32,
+    /// Base seed (default: the (first) file's seed).
+    #[arg(long)]
     pub seed: Option<u64>,
+    /// Output folder (default: output/compare-<names>/ or output/sweep-<name>/).
+    #[arg(long)]
     pub out: Option<PathBuf>,
+    /// No progress bar and no table.
+    #[arg(long, short)]
     pub quiet: bool,
+    /// Run only shard I of N (0-based) and write its runs.json; combine with `gatesim merge`.
+    #[arg(long, value_parser = parse_shard)]
     pub shard: Option<(usize, usize)>,
 }
 

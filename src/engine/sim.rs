@@ -20,6 +20,8 @@ pub trait Model {
 #[derive(Clone, Copy, Debug)]
 pub struct RunLimits {
     pub max_events: u64,
+    /// Events allowed at one simulated instant before the run is judged stuck.
+    pub max_events_per_instant: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -34,6 +36,9 @@ pub enum StopReason {
     EventLimit { events: u64, at: SimTime },
     /// The model asked to stop.
     Model { reason: String, at: SimTime },
+    /// Over `max_events_per_instant` events ran without time advancing: a
+    /// zero-delay loop (e.g. instant failures retried with no backoff).
+    NoProgress { events: u64, at: SimTime },
 }
 
 /// How many events run between calls to `Model::check` and `progress`.
@@ -50,12 +55,21 @@ pub fn run<M: Model>(
 ) -> Result<RunStats, StopReason> {
     let mut events: u64 = 0;
     let mut next_check = CHECK_EVERY;
+    let (mut instant, mut at_instant) = (SimTime::MAX, 0u64);
     loop {
         match queue.peek_time() {
             Some(t) if t < until => {}
             _ => break,
         }
         let (now, event) = queue.pop().expect("peeked");
+        if now == instant {
+            at_instant += 1;
+            if at_instant > limits.max_events_per_instant {
+                return Err(StopReason::NoProgress { events: at_instant, at: now });
+            }
+        } else {
+            (instant, at_instant) = (now, 1);
+        }
         model.handle(now, event, queue);
         events += 1;
         if events >= next_check {

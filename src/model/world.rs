@@ -315,7 +315,7 @@ pub struct RunOutput {
 pub fn simulate(cfg: ModelConfig, progress: &mut dyn FnMut(SimTime)) -> Result<RunOutput, StopReason> {
     let mut q = EventQueue::new();
     let mut world = World::new(cfg, &mut q);
-    let limits = RunLimits { max_events: world.cfg.max_events };
+    let limits = RunLimits { max_events: world.cfg.max_events, max_events_per_instant: 10_000_000 };
     let end = world.end;
     let stats = run(&mut world, &mut q, end, limits, progress)?;
     world.finish(end);

@@ -371,3 +371,28 @@ fn run_writes_every_picture_and_plot_redraws_them_identically() {
     let o = gatesim(&["plot", dir.path().to_str().unwrap()], &[]);
     assert_eq!(o.status.code(), Some(2), "a folder without results is refused");
 }
+
+#[test]
+fn a_zero_delay_loop_stops_with_a_clear_message_instead_of_hanging() {
+    // Closed-loop users with no think time against a service that rejects
+    // at once (queue 0, no network delay) and immediate retries: simulated
+    // time can never advance. The run must stop, say why, exit 2, write nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("loop.ron");
+    fs::write(
+        &file,
+        r#"Scenario(name: "loop", seed: 1, duration: "10s", network: (latency: Const("0ms")),
+            nodes: [
+                Clients(name: "c", target: "s", load: Closed(users: 10, think: Const("0ms")), mix: [(path: "/")],
+                        policy: (timeout: "1s", retries: (max: 3, backoff: None))),
+                Service(name: "s", workers: 1, queue: 0, work: Const("1ms")),
+            ])"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = gatesim(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("without time moving on") && err.contains("think time"), "{err}");
+    assert!(!out.exists(), "nothing written");
+}

@@ -8,23 +8,20 @@
 mod summary;
 mod timeseries;
 
+use crate::model::outcome::Outcome;
 use summary::Obj;
 use timeseries::CsvTable;
 
 /// The outcome kinds, in the order of the CSV columns and of the stacks.
-pub(crate) const OUTCOMES: [&str; 11] = [
-    "ok",
-    "partial",
-    "fallback",
-    "error",
-    "timeout",
-    "rate_limited",
-    "unauthorized",
-    "not_found",
-    "rejected",
-    "short_circuited",
-    "unavailable",
-];
+pub(crate) const OUTCOMES: [&str; Outcome::COUNT] = {
+    let mut keys = [""; Outcome::COUNT];
+    let mut i = 0;
+    while i < Outcome::COUNT {
+        keys[i] = Outcome::ALL[i].key();
+        i += 1;
+    }
+    keys
+};
 
 /// The time-series columns the pictures read, in storage order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
