@@ -70,17 +70,8 @@ impl World {
         inst.busy += 1;
         let node = inst.node;
         self.rec.levels(node, now, 1, 0);
-        let cpu = match &self.cfg.nodes[node as usize].kind {
-            NodeKind::Service(s) => {
-                let base = s.work.sample(&mut inst.rng);
-                let mut d = if inst.slow == 1.0 { base } else { ns_from_f64(base.as_nanos() as f64 * inst.slow) };
-                for &f in &inst.latency_faults {
-                    if let FaultKind::Latency { add } = &self.cfg.faults[f as usize].kind {
-                        d = d + add.sample(&mut inst.rng);
-                    }
-                }
-                d
-            }
+        let base = match &self.cfg.nodes[node as usize].kind {
+            NodeKind::Service(s) => s.work.sample(&mut inst.rng),
             NodeKind::Gateway(g) => {
                 let route = g.route_of_path[job.ctx.path as usize];
                 job.route = route;
@@ -91,22 +82,23 @@ impl World {
                 if route.is_some_and(|r| g.routes[r as usize].grpc) {
                     d = d + g.translation.sample(&mut inst.rng);
                 }
-                if inst.slow != 1.0 {
-                    d = ns_from_f64(d.as_nanos() as f64 * inst.slow);
-                }
                 d
             }
-            NodeKind::Balancer(b) => {
-                // A balancer only forwards: no CPU phase.
-                let edge = b.edge;
-                job.phase = Phase::Step(0);
-                job.pending = 1;
-                let (inst_id, ctx) = (job.inst, job.ctx);
-                self.start_call(now, Parent::Job(key), edge, inst_id, ctx, q);
-                return;
-            }
+            NodeKind::Balancer(_) => SimDuration::ZERO,
             NodeKind::Clients(_) => unreachable!("clients receive no requests (validated)"),
         };
+        // Faults: Slow stretches the CPU time, Latency adds to it (for a
+        // balancer, which has none, Latency delays the forwarding).
+        let mut cpu = if inst.slow == 1.0 { base } else { ns_from_f64(base.as_nanos() as f64 * inst.slow) };
+        for &f in &inst.latency_faults {
+            if let FaultKind::Latency { add } = &self.cfg.faults[f as usize].kind {
+                cpu = cpu + add.sample(&mut inst.rng);
+            }
+        }
+        if cpu.is_zero() && matches!(self.cfg.nodes[node as usize].kind, NodeKind::Balancer(_)) {
+            // The usual case: a balancer forwards at once, no event needed.
+            return self.on_cpu_done(now, key, q);
+        }
         q.schedule(now + cpu, Ev::CpuDone { job: key });
     }
 
@@ -123,17 +115,25 @@ impl World {
         let job = &self.jobs[key];
         let inst = job.inst;
         let node = self.insts[inst as usize].node as usize;
+        // A service's own error share, combined with an Errors fault (which
+        // strikes gateways and balancers too).
+        let own = if let NodeKind::Service(s) = &self.cfg.nodes[node].kind { s.errors } else { 0.0 };
+        let i = &mut self.insts[inst as usize];
+        let p = if i.error_rate > 0.0 { 1.0 - (1.0 - own) * (1.0 - i.error_rate) } else { own };
+        if p > 0.0 && i.rng.random_bool(p) {
+            return self.respond(now, key, Outcome::Error, SimDuration::ZERO, q);
+        }
         match &self.cfg.nodes[node].kind {
-            NodeKind::Service(s) => {
-                let i = &mut self.insts[inst as usize];
-                let p = if i.error_rate > 0.0 { 1.0 - (1.0 - s.errors) * (1.0 - i.error_rate) } else { s.errors };
-                if p > 0.0 && i.rng.random_bool(p) {
-                    return self.respond(now, key, Outcome::Error, SimDuration::ZERO, q);
-                }
-                self.next_step(now, key, 0, q);
-            }
+            NodeKind::Service(_) => self.next_step(now, key, 0, q),
             NodeKind::Gateway(_) => self.gateway_admit(now, key, q),
-            _ => unreachable!("only services and gateways have a CPU phase"),
+            NodeKind::Balancer(b) => {
+                let (edge, job) = (b.edge, &mut self.jobs[key]);
+                job.phase = Phase::Step(0);
+                job.pending = 1;
+                let (inst_id, ctx) = (job.inst, job.ctx);
+                self.start_call(now, Parent::Job(key), edge, inst_id, ctx, q);
+            }
+            NodeKind::Clients(_) => unreachable!("clients receive no requests (validated)"),
         }
     }
 

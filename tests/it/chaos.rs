@@ -192,3 +192,34 @@ proptest! {
         prop_assert_eq!(gatesim::report::summary_json(&a), gatesim::report::summary_json(&b));
     }
 }
+
+#[test]
+fn errors_and_latency_faults_strike_gateways_and_balancers_too() {
+    let text = |faults: &str| {
+        format!(
+            r#"Scenario(name: "edge-faults", seed: 6, duration: "20s", network: (latency: Const("0ms")),
+            nodes: [
+                Clients(name: "c", target: "lb", load: Poisson(rps: 500), mix: [(path: "/x")], policy: (timeout: "2s")),
+                LoadBalancer(name: "lb", targets: ["gw"]),
+                Gateway(name: "gw", workers: 100, queue: 100, routes: [Route(prefix: "/x", to: "s", policy: (timeout: "1s"))]),
+                Service(name: "s", workers: 100, queue: 100, work: Const("1ms")),
+            ],
+            faults: [{faults}])"#
+        )
+    };
+    let calm = run_text(&text(""));
+    assert_eq!(calm.requests.error, 0);
+    // Half the gateway's answers fail for the whole run.
+    let s = run_text(&text(r#"Fault(target: "gw", at: "0s", duration: "20s", kind: Errors(rate: 0.5))"#));
+    let done = (s.requests.total - s.requests.unfinished) as f64;
+    let share = s.requests.error as f64 / done;
+    assert!((share - 0.5).abs() < 0.03, "gateway Errors fault: {share} of requests failed");
+    // 100 ms more at the gateway and 50 ms at the balancer: +150 ms on every request.
+    let slow = run_text(&text(
+        r#"Fault(target: "gw", at: "0s", duration: "20s", kind: Latency(add: Const("100ms"))),
+           Fault(target: "lb", at: "0s", duration: "20s", kind: Latency(add: Const("50ms")))"#,
+    ));
+    let added = slow.latency_ms.mean - calm.latency_ms.mean;
+    assert!((added - 150.0).abs() < 0.5, "latency faults added {added} ms");
+    assert_conserved(&slow);
+}
