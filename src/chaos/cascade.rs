@@ -182,11 +182,7 @@ impl Grid {
         let mut cells = vec![vec![Cell::default(); buckets]; input.nodes.len()];
         for r in input.rows {
             let o = &r.outcomes;
-            let failures =
-                [Outcome::Error, Outcome::Timeout, Outcome::Rejected, Outcome::ShortCircuited, Outcome::Unavailable]
-                    .iter()
-                    .map(|x| o.get(*x))
-                    .sum();
+            let failures = o.server_failures();
             cells[r.node as usize][r.bucket as usize] = Cell {
                 arrivals: r.arrivals,
                 completed: r.completed,

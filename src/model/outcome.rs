@@ -121,6 +121,10 @@ impl OutcomeCounts {
     pub fn total(&self) -> u64 {
         self.0.iter().sum()
     }
+    /// Error, timeout, 503, short-circuit, unavailable: the callee's fault.
+    pub fn server_failures(&self) -> u64 {
+        Outcome::ALL.iter().filter(|o| o.is_server_failure()).map(|o| self.get(*o)).sum()
+    }
     pub fn successes(&self) -> u64 {
         Outcome::ALL.iter().filter(|o| o.is_success()).map(|o| self.get(*o)).sum()
     }

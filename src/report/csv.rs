@@ -28,6 +28,7 @@ pub const COLUMNS: &[&str] = &[
     "fault_active",
     "attempts",
     "wasted",
+    "error_rate",
 ];
 
 /// Rows in (bucket, node) order; floats with fixed decimals.
@@ -52,6 +53,10 @@ pub fn timeseries_csv(cfg: &ModelConfig, rows: &[Row]) -> Vec<u8> {
         rec.push(u8::from(r.fault_active).to_string());
         rec.push(r.attempts.to_string());
         rec.push(r.wasted.to_string());
+        // Server failures (error, timeout, 503, short-circuit, unavailable) per answer.
+        let failures = r.outcomes.server_failures();
+        let rate = if r.completed == 0 { 0.0 } else { failures as f64 / r.completed as f64 };
+        rec.push(format!("{rate:.4}"));
         w.write_record(&rec).expect("in-memory write");
     }
     w.into_inner().expect("in-memory flush")
