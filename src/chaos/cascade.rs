@@ -16,7 +16,9 @@
 //!   healthy buckets after its onset.
 //! - The clients' *goodput* (ok + partial + fallback per second) recovers
 //!   when it is back to `recovered_goodput` of its pre-fault level for
-//!   `stable_buckets` buckets.
+//!   `stable_buckets` buckets (at low rates the bar is lowered to 4
+//!   standard deviations of a bucket's Poisson count, so noise is no dip).
+//! - No pre-fault level (a fault from the start): *inconclusive*.
 //! - Verdict: *contained* if the clients never became unhealthy and their
 //!   goodput never fell below `recovered_goodput` of its pre-fault level;
 //!   *metastable* if, from `grace` after the fault ended (grace = the
@@ -204,19 +206,26 @@ impl Grid {
     }
 
     /// The first bucket starting at or after `t`.
+    /// (A small epsilon keeps exact boundaries exact: 5.1 / 0.1 is 50.99999.)
     fn at_or_after(&self, t: f64) -> usize {
-        ((t / self.res).ceil().max(0.0) as usize).min(self.buckets)
+        ((t / self.res - 1e-9).ceil().max(0.0) as usize).min(self.buckets)
+    }
+
+    /// The width of bucket `b` in seconds (the last one may be cut short).
+    fn width(&self, b: usize) -> f64 {
+        (self.duration - self.t(b)).clamp(1e-9, self.res)
     }
 
     /// The bucket containing `t`.
     fn containing(&self, t: f64) -> usize {
-        ((t / self.res).floor().max(0.0) as usize).min(self.buckets)
+        ((t / self.res + 1e-9).floor().max(0.0) as usize).min(self.buckets)
     }
 }
 
 pub fn analyze(input: &Input, rules: Rules) -> Cascade {
     let grid = Grid::new(input);
-    let mut faults: Vec<&FaultSummary> = input.faults.iter().collect();
+    // A fault scheduled after the end never happened.
+    let mut faults: Vec<&FaultSummary> = input.faults.iter().filter(|f| f.at_s < input.duration_s).collect();
     faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
     let first_fault = faults.first().map_or(input.duration_s, |f| f.at_s);
     let base = Baseline::new(&grid, input, first_fault, rules);
@@ -297,7 +306,16 @@ fn unhealthy(grid: &Grid, base: &Baseline, node: usize, b: usize, rules: Rules) 
 }
 
 fn client_goodput(grid: &Grid, clients: &[usize], b: usize) -> f64 {
-    clients.iter().map(|&n| grid.cells[n][b].goodput).sum::<u64>() as f64 / grid.res
+    clients.iter().map(|&n| grid.cells[n][b].goodput).sum::<u64>() as f64 / grid.width(b)
+}
+
+/// Goodput below this (per second) is a dip: `recovered_goodput` of the
+/// baseline, lowered at small rates so that Poisson noise (4 standard
+/// deviations of a bucket's count) is not mistaken for one.
+fn dip_threshold(baseline_rps: f64, res: f64, rules: Rules) -> f64 {
+    let per_bucket = baseline_rps * res;
+    let noise = (per_bucket - 4.0 * per_bucket.sqrt()) / res;
+    (rules.recovered_goodput * baseline_rps).min(noise.max(0.0))
 }
 
 fn fault_story(
@@ -346,7 +364,9 @@ fn fault_story(
     let (failed, answered) =
         (sum(&|c| c.failures, &mut clients.iter().copied()), sum(&|c| c.completed, &mut clients.iter().copied()));
     let client_unhealthy = unhealthy_nodes.iter().any(|(_, n, _)| input.nodes[*n].1);
-    let verdict = if !client_unhealthy && goodput.min_rps >= rules.recovered_goodput * base.goodput_rps {
+    let verdict = if base.goodput_rps <= 0.0 {
+        "inconclusive" // no pre-fault level to compare with (a fault from the start)
+    } else if !client_unhealthy && goodput.min_rps >= dip_threshold(base.goodput_rps, grid.res, rules) {
         "contained"
     } else if goodput.recovered_at_s.is_some() {
         "spread"
@@ -406,13 +426,17 @@ fn goodput(
 ) -> Goodput {
     let during = start..grid.at_or_after(f.until_s).max(start + 1).min(grid.buckets);
     let min_rps = during.map(|b| client_goodput(grid, clients, b)).fold(f64::INFINITY, f64::min);
-    let target = rules.recovered_goodput * base.goodput_rps;
+    let target = dip_threshold(base.goodput_rps, grid.res, rules);
     let good = |b: usize| client_goodput(grid, clients, b) >= target;
-    // Recovery is the end of the dip the fault caused (possibly while it
-    // is still active); no dip means nothing to recover from.
-    let dip = (start..grid.at_or_after(f.until_s).max(start + 1).min(grid.buckets)).find(|&b| !good(b));
-    let recovered = match dip {
-        Some(d) => stable_from(grid.buckets, d, rules.stable_buckets, good),
+    // Recovery ends the fault's last dip: the first run of good buckets
+    // after the last bad bucket inside the fault's window (a brief upswing
+    // in the middle of the fault is not a recovery). No dip, nothing to
+    // recover from.
+    let window = start..grid.containing(f.until_s).max(start + 1).min(grid.buckets);
+    let last_dip = window.rev().find(|&b| !good(b));
+    let recovered = match last_dip {
+        _ if base.goodput_rps <= 0.0 => None,
+        Some(d) => stable_from(grid.buckets, d + 1, rules.stable_buckets, good),
         None => Some(start),
     };
     // Full buckets after the grace period with no fault active anywhere.
@@ -521,9 +545,9 @@ fn tell(stories: &[FaultStory], amp: &Amplification) -> Vec<String> {
         }
         let g = &f.goodput;
         let back = match (g.recovered_at_s, g.recovery_s) {
-            (Some(t), Some(d)) if d > 0.0 => format!("back to 90% at {t:.1}s ({d:.1}s after the fault ended)"),
-            (Some(t), Some(_)) => format!("back to 90% at {t:.1}s, before the fault ended"),
-            _ => "never back to 90%".into(),
+            (Some(t), Some(d)) if d > 0.0 => format!("back at {t:.1}s ({d:.1}s after the fault ended)"),
+            (Some(t), Some(_)) => format!("back at {t:.1}s, by the time the fault ended"),
+            _ => "never back".into(),
         };
         out.push(format!(
             "  clients' goodput: {:.0}/s before, {:.0}/s at worst, {back}; {} of their requests failed ({:.1}%)",

@@ -122,6 +122,8 @@ pub struct Recorder {
     /// PerUser limit, one key otherwise), to show whom a limit hits.
     pub limit_rejections_by_key: Vec<Vec<Vec<u64>>>,
     pub breaker_events: Vec<BreakerEvent>,
+    /// A fault started exactly at the current bucket's end (see `fault_active`).
+    fault_next: Vec<bool>,
     /// Requests issued (clients) or jobs arrived (other nodes) after the
     /// warm-up and not finished when the run ended.
     pub unfinished: Vec<u64>,
@@ -168,6 +170,7 @@ impl Recorder {
             limit_rejections_by_key: limits.iter().map(|&l| vec![Vec::new(); l]).collect(),
             breaker_events: Vec::new(),
             unfinished: vec![0; n],
+            fault_next: vec![false; n],
         }
     }
 
@@ -268,7 +271,14 @@ impl Recorder {
         }
     }
 
-    pub fn fault_active(&mut self, node: u32) {
+    /// A fault started on `node` at `now`. At exactly a bucket boundary the
+    /// start belongs to the bucket that begins there (the boundary's tick
+    /// may run after the fault event that shares its instant).
+    pub fn fault_active(&mut self, node: u32, now: SimTime) {
+        if now >= self.bucket_start + self.resolution {
+            self.fault_next[node as usize] = true;
+            return;
+        }
         self.buckets[node as usize].fault_active = true;
     }
 
@@ -312,8 +322,10 @@ impl Recorder {
         }
     }
 
-    /// Closes the current bucket at `now` (its end) into rows.
-    /// `breakers_open[n]` is the number of breakers of node n not closed now.
+    /// Closes the current bucket at `now` (its end) into rows and opens the
+    /// next. `breakers_open[n]`: breakers of node n not closed now;
+    /// `faults_active[n]`: a fault (partitions included) holds node n now,
+    /// which flags the bucket that opens.
     pub fn close_bucket(&mut self, now: SimTime, breakers_open: &[u32], faults_active: &[bool]) {
         let width = u128::from((now - self.bucket_start).as_nanos().max(1));
         for node in 0..self.buckets.len() {
@@ -331,11 +343,13 @@ impl Recorder {
                 queue_len: b.queue_area as f64 / width as f64,
                 utilization: if capacity == 0 { 0.0 } else { b.busy_area as f64 / (width as f64 * capacity as f64) },
                 breakers_open: breakers_open[node] + u32::from(b.breaker_opened && breakers_open[node] == 0),
-                fault_active: b.fault_active || faults_active[node],
+                fault_active: b.fault_active,
                 attempts: b.attempts,
                 wasted: b.wasted,
             });
             b.clear();
+            let started_at_boundary = std::mem::take(&mut self.fault_next[node]);
+            b.fault_active = faults_active[node] || started_at_boundary;
         }
         self.bucket_index += 1;
         self.bucket_start = now;

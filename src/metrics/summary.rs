@@ -388,6 +388,7 @@ fn faults(run: &RunOutput) -> Vec<FaultSummary> {
     let cfg = &run.world.cfg;
     cfg.faults
         .iter()
+        .filter(|f| f.at < SimTime(cfg.duration.as_nanos()))
         .map(|f| FaultSummary {
             target: f.label.clone(),
             kind: f.kind.name(),

@@ -146,7 +146,8 @@ impl World {
         if let Some(h) = hedge
             && self.calls[key].hedges < h.max_extra
         {
-            q.schedule(now + h.after, Ev::Hedge { call: key });
+            let round = self.calls[key].retries;
+            q.schedule(now + h.after, Ev::Hedge { call: key, round });
         }
         if let Some(d) = self.hop(caller, inst) {
             self.attempts[attempt].in_transit = true;
@@ -257,6 +258,7 @@ impl World {
                     }
                     let call = &mut self.calls[key];
                     call.retries = n;
+                    call.hedges = 0;
                     call.last_delay = delay;
                     q.schedule(now + delay, Ev::Retry { call: key });
                     return;
@@ -286,10 +288,13 @@ impl World {
         }
     }
 
-    pub fn on_hedge(&mut self, now: SimTime, key: CallKey, q: &mut EventQueue<Ev>) {
+    pub fn on_hedge(&mut self, now: SimTime, key: CallKey, round: u32, q: &mut EventQueue<Ev>) {
         let Some(call) = self.calls.get_mut(key) else { return };
-        if call.settling || call.outstanding == 0 {
-            return; // answered, or between retries: no hedge
+        let max_extra = self.cfg.edges[call.edge as usize].policy.hedge.map_or(0, |h| h.max_extra);
+        // A timer of an earlier round (that round failed and was retried),
+        // an answered call, or a used-up allowance: no hedge.
+        if call.settling || call.outstanding == 0 || round != call.retries || call.hedges >= max_extra {
+            return;
         }
         call.hedges += 1;
         self.send(now, key, Send::Hedge, q);
@@ -307,15 +312,22 @@ impl World {
         }
     }
 
-    /// The call is over: cancel attempts still out and tell the parent.
-    pub fn settle(&mut self, now: SimTime, key: CallKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
-        let Some(call) = self.calls.remove(key) else { return };
+    /// Removes a call and cancels its attempts still out (their callees may
+    /// still do the work); pending retry, hedge and fallback events then
+    /// find nothing. Returns the call, or `None` if it was already gone.
+    pub fn cancel(&mut self, now: SimTime, key: CallKey) -> Option<Call> {
+        let call = self.calls.remove(key)?;
         for attempt in call.live.iter().flatten() {
             if let Some(a) = self.forget_attempt(*attempt) {
-                // Cancelled at the caller; the callee may still do the work.
                 self.release(now, call.state as usize, call.edge as usize, &a, None);
             }
         }
+        Some(call)
+    }
+
+    /// The call is over: cancel attempts still out and tell the parent.
+    pub fn settle(&mut self, now: SimTime, key: CallKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
+        let Some(call) = self.cancel(now, key) else { return };
         match call.parent {
             Parent::Client { client, vu, born } => self.request_done(now, client, vu, born, outcome, q),
             Parent::Job(job) => self.job_call_done(now, job, outcome, q),

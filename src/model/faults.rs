@@ -139,8 +139,10 @@ impl World {
                 } else if let Some(i) = self.active_partitions.iter().position(|p| *p == pair) {
                     self.active_partitions.remove(i);
                 }
-                for n in [a, b] {
-                    self.rec.fault_active(*n);
+                if start {
+                    for n in [a, b] {
+                        self.rec.fault_active(*n, now);
+                    }
                 }
             }
             FaultTarget::Instances(list) => {
@@ -154,7 +156,9 @@ impl World {
                         state.active_faults.remove(i);
                     }
                     self.recompute_faults(inst);
-                    self.rec.fault_active(self.insts[inst as usize].node);
+                    if start {
+                        self.rec.fault_active(self.insts[inst as usize].node, now);
+                    }
                     if crash && start {
                         self.crash(now, inst, q);
                     }
@@ -188,7 +192,19 @@ impl World {
     /// were in it see the connection reset (after one hop); it restarts empty.
     fn crash(&mut self, now: SimTime, inst: InstId, q: &mut EventQueue<Ev>) {
         let node = self.insts[inst as usize].node;
-        let lost: Vec<_> = self.jobs.iter().filter(|(_, j)| j.inst == inst).map(|(k, _)| k).collect();
+        let mut lost: Vec<_> = self.jobs.iter().filter(|(_, j)| j.inst == inst).map(|(k, _)| k).collect();
+        lost.sort_unstable();
+        // The process is gone, and so are the calls it was making: no more
+        // retries, hedges or fallbacks on behalf of its lost jobs.
+        let orphans: Vec<_> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| matches!(c.parent, super::world::Parent::Job(j) if lost.binary_search(&j).is_ok()))
+            .map(|(k, _)| k)
+            .collect();
+        for call in orphans {
+            self.cancel(now, call);
+        }
         let (mut busy, mut queued) = (0i64, 0i64);
         for key in lost {
             let job = self.jobs.remove(key).expect("listed");

@@ -59,9 +59,11 @@ pub enum Ev {
     Retry {
         call: CallKey,
     },
-    /// A call's hedge delay ends: send another copy if still unanswered.
+    /// A call's hedge delay ends: send another copy if round `round` of the
+    /// call (its first send, or its n-th retry) is still unanswered.
     Hedge {
         call: CallKey,
+        round: u32,
     },
     /// A call failed without sending (breaker open, bulkhead full, no instance).
     Refused {
@@ -130,6 +132,8 @@ pub struct Call {
     pub ctx: Ctx,
     pub started: SimTime,
     pub retries: u32,
+    /// Hedges sent in the current round (reset by each retry: every
+    /// attempt round may be hedged up to `max_extra` times).
     pub hedges: u32,
     pub live: [Option<AttemptKey>; MAX_LIVE],
     pub outstanding: u32,
@@ -275,7 +279,7 @@ impl Model for World {
             Ev::CpuDone { job } => self.on_cpu_done(now, job, q),
             Ev::Timeout { attempt } => self.on_attempt_end(now, attempt, Outcome::Timeout, SimDuration::ZERO, q),
             Ev::Retry { call } => self.on_retry(now, call, q),
-            Ev::Hedge { call } => self.on_hedge(now, call, q),
+            Ev::Hedge { call, round } => self.on_hedge(now, call, round, q),
             Ev::Refused { call, outcome } => self.on_refused(now, call, outcome, q),
             Ev::FallbackDone { call } => {
                 if let Some(c) = self.calls.get(call) {
@@ -395,6 +399,10 @@ impl World {
             if !inst.active_faults.is_empty() {
                 faulty[inst.node as usize] = true;
             }
+        }
+        for &(a, b) in &self.active_partitions {
+            faulty[a as usize] = true;
+            faulty[b as usize] = true;
         }
         (open, faulty)
     }

@@ -223,3 +223,100 @@ fn errors_and_latency_faults_strike_gateways_and_balancers_too() {
     assert!((added - 150.0).abs() < 0.5, "latency faults added {added} ms");
     assert_conserved(&slow);
 }
+
+/// Regressions for a review of the simulation core (each was a real bug).
+mod review {
+    use super::*;
+
+    #[test]
+    fn hedges_respect_max_extra_per_round_and_never_overflow() {
+        // Fast failures then a hang, many retries, 7 hedges: hedge timers of
+        // failed rounds used to fire into later rounds and overflow the
+        // attempts in flight (a panic).
+        let text = r#"Scenario(name: "hedge", seed: 1, duration: "20s",
+            nodes: [
+                Clients(name: "c", target: "s", load: Closed(users: 1, think: Const("999.8ms")), mix: [(path: "/")],
+                        policy: (timeout: "1s", retries: (max: 20, backoff: None), hedge: (after: "50ms", max_extra: 7))),
+                Service(name: "s", workers: 10, queue: 10, work: Const("1ms")),
+            ],
+            faults: [Fault(target: "s", at: "0s", duration: "1s", kind: Errors(rate: 1.0)),
+                     Fault(target: "s", at: "1s", duration: "19s", kind: Hang)])"#;
+        let s = run_text(text);
+        let rounds = s.attempts.total - s.attempts.hedges;
+        assert!(s.attempts.hedges <= 7 * rounds, "{:?}", s.attempts);
+        // With max_extra 1 and healthy service, at most one hedge per round.
+        let one = run_text(&text.replace("max_extra: 7", "max_extra: 1"));
+        assert!(one.attempts.hedges <= one.attempts.total - one.attempts.hedges, "{:?}", one.attempts);
+    }
+
+    #[test]
+    fn a_crashed_instance_stops_calling_out() {
+        // s1 calls a failing s2 with slow retries; s1 crashes at 5 s. The
+        // dead process's calls must stop, not keep retrying into s2.
+        let text = r#"Scenario(name: "zombie", seed: 2, duration: "20s",
+            nodes: [
+                Clients(name: "c", target: "s1", load: Poisson(rps: 300), mix: [(path: "/")], policy: (timeout: "30s")),
+                Service(name: "s1", workers: 1000, queue: 0, work: Const("1ms"),
+                        calls: [Call(to: "s2", policy: (timeout: "500ms", retries: (max: 10, backoff: Constant("1s"))))]),
+                Service(name: "s2", workers: 100, queue: 100, work: Const("1ms")),
+            ],
+            faults: [Fault(target: "s2", at: "0s", duration: "20s", kind: Errors(rate: 1.0)),
+                     Fault(target: "s1", at: "5s", duration: "15s", kind: Crash)])"#;
+        let loaded = gatesim::scenario::parse(text).unwrap();
+        let run = gatesim::model::simulate(loaded.model, &mut |_| {}).unwrap();
+        let s2 = 2; // node index
+        let after: u64 = run.world.rec.rows.iter().filter(|r| r.node == s2 && r.bucket >= 6).map(|r| r.arrivals).sum();
+        assert_eq!(after, 0, "s2 still called after s1 crashed");
+    }
+
+    #[test]
+    fn fault_active_flags_exactly_the_fault_buckets_partitions_included() {
+        let text = r#"Scenario(name: "flags", seed: 1, duration: "10s",
+            nodes: [
+                Clients(name: "c", target: "a", load: Poisson(rps: 100), mix: [(path: "/")], policy: (timeout: "100ms")),
+                Service(name: "a", workers: 10, queue: 10, work: Const("1ms"), calls: [Call(to: "b", policy: (timeout: "50ms"))]),
+                Service(name: "b", workers: 10, queue: 10, work: Const("1ms")),
+            ],
+            faults: [Fault(target: "b", at: "2s", duration: "2s", kind: Hang),
+                     Fault(link: ("a", "b"), at: "5s", duration: "3s", kind: Partition)])"#;
+        let loaded = gatesim::scenario::parse(text).unwrap();
+        let run = gatesim::model::simulate(loaded.model, &mut |_| {}).unwrap();
+        let flags = |node: u32| -> Vec<u32> {
+            run.world.rec.rows.iter().filter(|r| r.node == node && r.fault_active).map(|r| r.bucket).collect()
+        };
+        assert_eq!(flags(2), vec![2, 3, 5, 6, 7], "b: hang 2-4 s, partition 5-8 s");
+        assert_eq!(flags(1), vec![5, 6, 7], "a: partition only");
+    }
+
+    #[test]
+    fn no_baseline_or_a_fault_after_the_end_gives_no_false_verdict() {
+        let base = r#"Scenario(name: "edge", seed: 1, duration: "30s",
+            nodes: [
+                Clients(name: "c", target: "s", load: Poisson(rps: 200), mix: [(path: "/")], policy: (timeout: "1s")),
+                Service(name: "s", workers: 10, queue: 10, work: Const("1ms")),
+            ],
+            faults: [FAULT])"#;
+        let from_start =
+            run_text(&base.replace("FAULT", r#"Fault(target: "s", at: "0s", duration: "30s", kind: Crash)"#));
+        assert_eq!(from_start.success_rate, 0.0);
+        assert_eq!(from_start.cascade.faults[0].verdict, "inconclusive");
+        assert!(from_start.cascade.faults[0].goodput.recovered_at_s.is_none());
+        let late = run_text(&base.replace("FAULT", r#"Fault(target: "s", at: "50s", duration: "5s", kind: Crash)"#));
+        assert!(late.faults.is_empty() && late.cascade.faults.is_empty(), "a fault after the end never happened");
+        assert_eq!(late.cascade.verdict, "none");
+    }
+
+    #[test]
+    fn a_harmless_fault_at_a_low_rate_is_contained_not_mistaken_for_noise() {
+        // 50 rps (about 50 +- 7 per bucket): a 10 us latency fault changes
+        // nothing; Poisson noise alone must not make it "spread".
+        let text = r#"Scenario(name: "harmless", seed: 3, duration: "60s",
+            nodes: [
+                Clients(name: "c", target: "s", load: Poisson(rps: 50), mix: [(path: "/")], policy: (timeout: "1s")),
+                Service(name: "s", workers: 10, queue: 10, work: Exp(mean: "2ms")),
+            ],
+            faults: [Fault(target: "s", at: "20s", duration: "20s", kind: Latency(add: Const("10us")))])"#;
+        let s = run_text(text);
+        assert_eq!(s.cascade.faults[0].verdict, "contained", "{:#?}", s.cascade.story);
+    }
+}
