@@ -213,7 +213,7 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
     }
     let out_dir = out.map(Path::to_path_buf).unwrap_or_else(|| Path::new("output").join(&loaded.model.name));
     let duration_ms = loaded.model.duration.as_nanos() / 1_000_000;
-    let bar = progress_bar(quiet, duration_ms);
+    let bar = progress_bar(quiet, duration_ms, "{spinner} simulating [{bar:40}] {pos}/{len} ms simulated ({eta})");
     let started = Instant::now();
     let result = crate::model::simulate(loaded.model, &mut |t| bar.set_position(t.as_nanos() / 1_000_000));
     bar.finish_and_clear();
@@ -325,15 +325,13 @@ fn run_json(s: &Summary, wall_s: f64) -> Vec<u8> {
     out
 }
 
-fn progress_bar(quiet: bool, total_ms: u64) -> ProgressBar {
+/// A progress bar on stderr, or a hidden one with `--quiet` or when stderr
+/// is not a terminal. `template` is indicatif's, e.g. "{pos}/{len} runs".
+fn progress_bar(quiet: bool, total: u64, template: &str) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(Some(total_ms), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} simulating [{bar:40}] {pos}/{len} ms simulated ({eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
     bar
 }

@@ -2,10 +2,7 @@
 //! load and validate every input, run the (shard of the) job list in
 //! parallel, then reduce a `RunsFile` into tables, files and plots.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::batch::runs::{self, RunsFile};
 use crate::batch::{compare, sweep};
@@ -155,7 +152,7 @@ fn run_batch(
         jobs.retain(|j| j.index % n == i);
         header.shard = (i, n);
     }
-    let bar = progress(opts.quiet, jobs.len() as u64);
+    let bar = super::progress_bar(opts.quiet, jobs.len() as u64, "{spinner} runs [{bar:40}] {pos}/{len} ({eta})");
     let runs = match runs::execute(models, &jobs, &bar) {
         Ok(r) => r,
         Err(e) => return bad(o, format!("error: {e}\n")),
@@ -235,17 +232,4 @@ pub fn merge(dirs: &[PathBuf], out: &Path, quiet: bool) -> Outcome {
         Ok(file) => finish(&file, out, quiet, &mut o),
         Err(e) => bad(&mut o, format!("error: cannot merge: {e}\n")),
     }
-}
-
-fn progress(quiet: bool, total: u64) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} runs [{bar:40}] {pos}/{len} ({eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar
 }
