@@ -64,5 +64,32 @@ fn batch(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, batch);
+/// Reading and drawing every picture of 1 h at 1 s resolution for 20 nodes
+/// (a real run: one client fanning out to 19 services), outputs prepared once.
+fn plots(c: &mut Criterion) {
+    let calls: Vec<String> = (1..20).map(|i| format!(r#"Call(to: "s{i}", policy: (timeout: "1s"))"#)).collect();
+    let services: Vec<String> =
+        (1..20).map(|i| format!(r#"Service(name: "s{i}", workers: 4, queue: 10, work: Exp(mean: "2ms"))"#)).collect();
+    let text = format!(
+        r#"Scenario(name: "wide", seed: 1, duration: "1h",
+            nodes: [Clients(name: "c", target: "s0", load: Poisson(rps: 20), mix: [(path: "/")], policy: (timeout: "2s")),
+                    Service(name: "s0", workers: 50, queue: 50, work: Const("1ms"), calls: [Parallel([{}])]), {}],
+            faults: [Fault(target: "s3", at: "20m", duration: "10m", kind: Slow(factor: 10))])"#,
+        calls.join(", "),
+        services.join(", ")
+    );
+    let (summary, csv) = whole_run(&text);
+    let summary = String::from_utf8(summary).expect("utf-8");
+    let mut group = c.benchmark_group("plots");
+    group.sample_size(10);
+    group.bench_function("one_hour_20_nodes", |b| {
+        b.iter(|| {
+            let data = gatesim::report::plots::PlotData::from_outputs(black_box(&summary), &csv).expect("reads");
+            gatesim::report::plots::render_all(&data).expect("renders")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, batch, plots);
 criterion_main!(benches);
