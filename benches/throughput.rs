@@ -20,7 +20,13 @@ fn whole_run(text: &str) -> (Vec<u8>, Vec<u8>) {
 fn requests_of(text: &str) -> u64 {
     let loaded = gatesim::scenario::parse(text).expect("valid scenario");
     let run = gatesim::model::simulate(loaded.model, &mut |_| {}).expect("runs");
-    Summary::from_run(&run).nodes.0.iter().filter(|(_, n)| n.kind == "clients").map(|(_, n)| n.arrivals).sum()
+    Summary::from_run(&run)
+        .nodes
+        .0
+        .iter()
+        .filter(|(_, n)| n.kind == gatesim::metrics::summary::NodeKindName::Clients)
+        .map(|(_, n)| n.arrivals)
+        .sum()
 }
 
 fn bench(c: &mut Criterion) {

@@ -3,5 +3,6 @@
 //! `model::faults`, because it is part of the simulated world).
 
 pub mod cascade;
+pub mod health;
 
-pub use cascade::{Cascade, Rules, analyze};
+pub use cascade::{Analysis, Cascade, Rules, Verdict, analyze};

@@ -137,14 +137,9 @@ pub fn render(file: &str, text: &str, problems: &[Problem], severity: &str) -> S
     let mut out = String::new();
     for p in problems {
         let span = locate(text, &p.locus);
-        let place = match (&span, &p.locus) {
-            (Some((off, _)), _) => {
-                let (l, c) = line_col(text, *off);
-                format!("{file}:{l}:{c}")
-            }
-            (None, Locus::Node { node, .. }) => format!("{file}: node \"{node}\""),
-            (None, Locus::Field { field, .. }) => format!("{file}: {field}"),
-            (None, Locus::Span { line, col, .. }) => format!("{file}:{line}:{col}"),
+        let place = match place(text, &p.locus) {
+            Place::LineCol(l, c) => format!("{file}:{l}:{c}"),
+            Place::Name(name) => format!("{file}: {name}"),
         };
         let where_ = match &p.locus {
             Locus::Node { node, .. } => format!(" (node \"{node}\")"),
@@ -169,6 +164,46 @@ pub fn render(file: &str, text: &str, problems: &[Problem], severity: &str) -> S
         out.push('\n');
     }
     out
+}
+
+/// Where a problem is: a line and column, or a node or field name.
+enum Place {
+    LineCol(usize, usize),
+    Name(String),
+}
+
+fn place(text: &str, locus: &Locus) -> Place {
+    match (locate(text, locus), locus) {
+        (Some((off, _)), _) => {
+            let (l, c) = line_col(text, off);
+            Place::LineCol(l, c)
+        }
+        (None, Locus::Node { node, .. }) => Place::Name(format!("node \"{node}\"")),
+        (None, Locus::Field { field, .. }) => Place::Name(field.clone()),
+        (None, Locus::Span { line, col, .. }) => Place::LineCol(*line, *col),
+    }
+}
+
+/// Validation warnings as summary.json carries them.
+fn summary_warnings(text: &str, problems: &[Problem]) -> Vec<crate::metrics::summary::Warning> {
+    problems
+        .iter()
+        .map(|p| {
+            let at = match place(text, &p.locus) {
+                Place::LineCol(l, c) => format!("line {l}:{c}"),
+                Place::Name(n) => n,
+            };
+            let node = match &p.locus {
+                Locus::Node { node, .. } if !at.starts_with("node") => format!(" (node \"{node}\")"),
+                _ => String::new(),
+            };
+            crate::metrics::summary::Warning {
+                place: format!("{at}{node}"),
+                message: p.message.clone(),
+                hint: p.hint.clone(),
+            }
+        })
+        .collect()
 }
 
 fn validate(files: &[PathBuf]) -> Outcome {
@@ -200,7 +235,7 @@ fn validate(files: &[PathBuf]) -> Outcome {
 
 fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_slo: bool) -> Outcome {
     let mut o = Outcome::default();
-    let (_, mut loaded) = match load(file) {
+    let (text, mut loaded) = match load(file) {
         Ok(l) => l,
         Err(e) => {
             o.stderr = e;
@@ -210,6 +245,10 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
     };
     if let Some(s) = seed {
         loaded.model.seed = s;
+    }
+    let loaded_warnings = std::mem::take(&mut loaded.warnings);
+    if !loaded_warnings.is_empty() && !quiet {
+        o.stderr.push_str(&render(&file.display().to_string(), &text, &loaded_warnings, "warning"));
     }
     let out_dir = out.map(Path::to_path_buf).unwrap_or_else(|| Path::new("output").join(&loaded.model.name));
     let duration_ms = loaded.model.duration.as_nanos() / 1_000_000;
@@ -225,7 +264,8 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
             return o;
         }
     };
-    let summary = Summary::from_run(&run);
+    let mut summary = Summary::from_run(&run);
+    summary.warnings = summary_warnings(&text, &loaded_warnings);
     let json = report::summary_json(&summary);
     let csv = report::csv::timeseries_csv(&run.world.cfg, &run.world.rec.rows);
     // Pictures are drawn from the saved bytes, exactly as `gatesim plot` would.
@@ -256,6 +296,10 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
     }
     if fail_on_slo && summary.slo.met == Some(false) {
         o.code = EXIT_SLO_MISSED;
+        if quiet {
+            // Even a quiet run says why it exits 1.
+            o.stdout = report::table::slo_line(&summary).unwrap_or_default() + "\n";
+        }
     }
     o
 }

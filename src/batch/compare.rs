@@ -17,22 +17,23 @@ pub struct Metric {
     pub key: &'static str,
     pub label: &'static str,
     pub decimals: usize,
-    pub read: fn(&RunMetrics) -> f64,
+    /// `None`: the run has no value (time to recover of a run that never recovered).
+    pub read: fn(&RunMetrics) -> Option<f64>,
 }
 
 pub const METRICS: &[Metric] = &[
-    Metric { key: "success_rate", label: "success rate %", decimals: 2, read: |r| r.success_rate * 100.0 },
-    Metric { key: "goodput_rps", label: "goodput /s", decimals: 1, read: |r| r.goodput_rps },
-    Metric { key: "latency_ms_mean", label: "mean ms", decimals: 2, read: |r| r.latency_ms_mean },
-    Metric { key: "latency_ms_p50", label: "p50 ms", decimals: 2, read: |r| r.latency_ms_p50 },
-    Metric { key: "latency_ms_p99", label: "p99 ms", decimals: 1, read: |r| r.latency_ms_p99 },
-    Metric { key: "latency_ms_p999", label: "p99.9 ms", decimals: 1, read: |r| r.latency_ms_p999 },
-    Metric { key: "timeouts", label: "timeouts", decimals: 0, read: |r| r.timeouts as f64 },
-    Metric { key: "rejected", label: "rejected", decimals: 0, read: |r| r.rejected as f64 },
-    Metric { key: "short_circuited", label: "short-circuited", decimals: 0, read: |r| r.short_circuited as f64 },
-    Metric { key: "retries", label: "retries", decimals: 0, read: |r| r.retries as f64 },
+    Metric { key: "success_rate", label: "success rate %", decimals: 2, read: |r| Some(r.success_rate * 100.0) },
+    Metric { key: "goodput_rps", label: "goodput /s", decimals: 1, read: |r| Some(r.goodput_rps) },
+    Metric { key: "latency_ms_mean", label: "mean ms", decimals: 2, read: |r| Some(r.latency_ms_mean) },
+    Metric { key: "latency_ms_p50", label: "p50 ms", decimals: 2, read: |r| Some(r.latency_ms_p50) },
+    Metric { key: "latency_ms_p99", label: "p99 ms", decimals: 1, read: |r| Some(r.latency_ms_p99) },
+    Metric { key: "latency_ms_p999", label: "p99.9 ms", decimals: 1, read: |r| Some(r.latency_ms_p999) },
+    Metric { key: "timeouts", label: "timeouts", decimals: 0, read: |r| Some(r.timeouts as f64) },
+    Metric { key: "rejected", label: "rejected", decimals: 0, read: |r| Some(r.rejected as f64) },
+    Metric { key: "short_circuited", label: "short-circuited", decimals: 0, read: |r| Some(r.short_circuited as f64) },
+    Metric { key: "retries", label: "retries", decimals: 0, read: |r| Some(r.retries as f64) },
     Metric { key: "recovery_s", label: "time to recover s", decimals: 1, read: |r| r.recovery_s },
-    Metric { key: "blast_radius", label: "blast radius (nodes)", decimals: 1, read: |r| r.blast_radius as f64 },
+    Metric { key: "blast_radius", label: "blast radius (nodes)", decimals: 1, read: |r| Some(r.blast_radius as f64) },
 ];
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -49,6 +50,9 @@ pub struct ScenarioResult {
     pub metrics: Ordered<Estimate>,
     /// How many replications got each cascade verdict.
     pub verdicts: Ordered<u64>,
+    /// Replications whose clients never recovered from a fault (their time
+    /// to recover is left out of `metrics.recovery_s`).
+    pub never_recovered: u64,
     /// Paired difference (this - first), per metric; empty for the first.
     pub vs_first: Ordered<Estimate>,
     /// Mean over replications, per time bucket: the clients' p99 and success share.
@@ -67,14 +71,18 @@ pub fn estimates(runs: &[&RunMetrics]) -> Ordered<Estimate> {
     Ordered(
         METRICS
             .iter()
-            .map(|m| (m.key.to_string(), Estimate::of(&runs.iter().map(|r| (m.read)(r)).collect::<Vec<_>>())))
+            .map(|m| (m.key.to_string(), Estimate::of(&runs.iter().filter_map(|r| (m.read)(r)).collect::<Vec<_>>())))
             .collect(),
     )
 }
 
+pub fn never_recovered(runs: &[&RunMetrics]) -> u64 {
+    runs.iter().filter(|r| r.recovered == Some(false)).count() as u64
+}
+
 pub fn verdicts(runs: &[&RunMetrics]) -> Ordered<u64> {
     let mut out: Ordered<u64> = Ordered::default();
-    for v in ["none", "contained", "spread", "inconclusive", "metastable"] {
+    for v in crate::chaos::Verdict::ALL.map(|v| v.key()) {
         let n = runs.iter().filter(|r| r.verdict == v).count() as u64;
         if n > 0 {
             out.0.push((v.to_string(), n));
@@ -101,8 +109,9 @@ pub fn compare(file: &RunsFile) -> Comparison {
                     METRICS
                         .iter()
                         .map(|m| {
+                            // Pairs where both runs have a value.
                             let diffs: Vec<f64> =
-                                runs.iter().zip(&base).map(|(r, b)| (m.read)(r) - (m.read)(b)).collect();
+                                runs.iter().zip(&base).filter_map(|(r, b)| Some((m.read)(r)? - (m.read)(b)?)).collect();
                             (m.key.to_string(), Estimate::of(&diffs))
                         })
                         .collect(),
@@ -113,6 +122,7 @@ pub fn compare(file: &RunsFile) -> Comparison {
                 file: file.files.get(i).cloned().unwrap_or_default(),
                 metrics: estimates(&runs),
                 verdicts: verdicts(&runs),
+                never_recovered: never_recovered(&runs),
                 vs_first,
                 p99_series: mean_series(&runs.iter().map(|r| &r.p99_series).collect::<Vec<_>>()),
                 success_series: mean_series(&runs.iter().map(|r| &r.success_series).collect::<Vec<_>>()),

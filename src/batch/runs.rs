@@ -41,9 +41,12 @@ pub struct RunMetrics {
     pub rejected: u64,
     pub short_circuited: u64,
     pub retries: u64,
-    /// Seconds from the end of the worst fault to the clients' goodput
-    /// recovery; the run's remaining time if it never recovered; 0 without faults.
-    pub recovery_s: f64,
+    /// Seconds from the end of the slowest-to-recover fault to the clients'
+    /// recovery (0 if during the fault); `None` without faults or when some
+    /// fault's effects never ended within the run.
+    pub recovery_s: Option<f64>,
+    /// Whether the clients recovered from every fault (`None`: no fault).
+    pub recovered: Option<bool>,
     /// Distinct nodes that became unhealthy because of any fault.
     pub blast_radius: u64,
     pub verdict: String,
@@ -101,11 +104,11 @@ pub fn execute(models: &[ModelConfig], jobs: &[Job], bar: &ProgressBar) -> Resul
 
 fn metrics(job: &Job, s: &Summary, (p99_series, success_series): (Vec<f64>, Vec<f64>)) -> RunMetrics {
     let c = &s.cascade;
-    let recovery_s = c
-        .faults
-        .iter()
-        .map(|f| f.goodput.recovery_s.unwrap_or((s.duration_s - f.until_s).max(0.0)))
-        .fold(0.0, f64::max);
+    let recovered = (!c.faults.is_empty()).then(|| c.faults.iter().all(|f| f.recovery_s.is_some()));
+    let recovery_s = match recovered {
+        Some(true) => Some(c.faults.iter().filter_map(|f| f.recovery_s).fold(0.0, f64::max)),
+        _ => None,
+    };
     let mut unhealthy: Vec<&str> = c.faults.iter().flat_map(|f| f.unhealthy.iter().map(|o| o.node.as_str())).collect();
     unhealthy.sort_unstable();
     unhealthy.dedup();
@@ -126,6 +129,7 @@ fn metrics(job: &Job, s: &Summary, (p99_series, success_series): (Vec<f64>, Vec<
         short_circuited: s.requests.short_circuited,
         retries: s.attempts.retries,
         recovery_s,
+        recovered,
         blast_radius: unhealthy.len() as u64,
         verdict: c.verdict.to_string(),
         p99_series,

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::metrics::summary::Ordered;
 
-use super::compare::{estimates, runs_of, verdicts};
+use super::compare::{estimates, never_recovered, runs_of, verdicts};
 use super::runs::RunsFile;
 use super::stats::Estimate;
 
@@ -24,6 +24,8 @@ pub struct Point {
     pub values: Vec<String>,
     pub metrics: Ordered<Estimate>,
     pub verdicts: Ordered<u64>,
+    /// Replications that never recovered (left out of `recovery_s`).
+    pub never_recovered: u64,
 }
 
 /// Every combination of values, the first parameter varying slowest.
@@ -39,7 +41,12 @@ pub fn sweep(file: &RunsFile) -> Sweep {
         .enumerate()
         .map(|(i, values)| {
             let runs = runs_of(file, i);
-            Point { values, metrics: estimates(&runs), verdicts: verdicts(&runs) }
+            Point {
+                values,
+                metrics: estimates(&runs),
+                verdicts: verdicts(&runs),
+                never_recovered: never_recovered(&runs),
+            }
         })
         .collect();
     Sweep {

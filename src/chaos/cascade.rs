@@ -1,61 +1,39 @@
 //! The cascade story: for each fault, which nodes became unhealthy and when
-//! (the blast radius), which mechanism acted where, when each node and the
-//! clients' goodput recovered, and a verdict.
+//! (the blast radius, root cause first), which mechanism acted where, when
+//! each node and the clients came back, and a verdict.
 //!
 //! A pure function of results (time-series rows, faults, breaker changes,
-//! ejections), so it can be recomputed from a saved output folder.
-//!
-//! The rules (all documented in README.md, thresholds in `Rules`):
-//! - A node is *unhealthy* in a time bucket if it got requests but answered
-//!   none, or if more than `error_rate` of its answers were server failures
-//!   (error, timeout, rejected, short-circuited, unavailable; 4xx are the
-//!   caller's doing), or if its p99 exceeded `latency_factor` x its p99
-//!   before the first fault. Buckets with fewer than `min_requests` answers
-//!   are judged by the first rule only.
-//! - A node *recovers* at the start of the first run of `stable_buckets`
-//!   healthy buckets after its onset.
-//! - The clients' *goodput* (ok + partial + fallback per second) recovers
-//!   when it is back to `recovered_goodput` of its pre-fault level for
-//!   `stable_buckets` buckets (at low rates the bar is lowered to 4
-//!   standard deviations of a bucket's Poisson count, so noise is no dip).
-//! - No pre-fault level (a fault from the start): *inconclusive*.
-//! - Verdict: *contained* if the clients never became unhealthy and their
-//!   goodput never fell below `recovered_goodput` of its pre-fault level;
-//!   *metastable* if, from `grace` after the fault ended (grace = the
-//!   fault's own duration, at least 5 s), the mean goodput over buckets with
-//!   no fault active is below `metastable_goodput` of its pre-fault level:
-//!   the trigger is gone but the system stays down; *spread* otherwise;
-//!   *inconclusive* if the run ends before there are two such buckets.
+//! ejections), so it can be recomputed from a saved output folder. Health
+//! and recovery have one definition, in `health`:
+//! - A node is *unhealthy* in a bucket by the rules in `health` (no answers,
+//!   failures above its usual share, slow successes, or for clients a
+//!   goodput dip), judged against its own level before the first fault.
+//! - A node *recovers* at the start of `stable_buckets` healthy buckets in a
+//!   row after its last unhealthy bucket during the fault.
+//! - The clients (the system) recover when every client node that became
+//!   unhealthy has recovered; `recovered_at_s` is then, and `None` if not
+//!   within the run. A contained fault "recovers" at its start.
+//! - Verdict: *inconclusive* without a baseline (no whole bucket between
+//!   the warm-up and the first fault); *contained* if no client node became
+//!   unhealthy; *spread* if the clients were hurt and recovered; otherwise,
+//!   from `grace` after the fault ended (the fault's own duration, at least
+//!   5 s), over buckets with no fault active: *metastable* if the clients'
+//!   mean goodput stays below `metastable_goodput` of its usual level (the
+//!   trigger is gone, the system stays down), *degraded* if it is above
+//!   that but the clients never got back to normal, *inconclusive* if the
+//!   run ends before there are two such buckets.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::metrics::recorder::Row;
 use crate::metrics::summary::{BreakerSummary, EjectionSummary, FaultSummary, round};
-use crate::model::outcome::Outcome;
 
-/// Thresholds of the cascade rules (module docs).
-#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
-pub struct Rules {
-    pub error_rate: f64,
-    pub latency_factor: f64,
-    pub min_requests: u64,
-    pub stable_buckets: usize,
-    pub recovered_goodput: f64,
-    pub metastable_goodput: f64,
-}
+pub use super::health::Rules;
+use super::health::{self, Baseline, Grade, Grid, Problem};
 
-impl Default for Rules {
-    fn default() -> Self {
-        Rules {
-            error_rate: 0.05,
-            latency_factor: 3.0,
-            min_requests: 5,
-            stable_buckets: 3,
-            recovered_goodput: 0.9,
-            metastable_goodput: 0.5,
-        }
-    }
-}
+/// Faults analysed one by one; later ones are only counted (random chaos
+/// with a tiny MTBF draws thousands).
+pub const MAX_STORIES: usize = 200;
 
 /// What the analysis needs besides the rows.
 pub struct Input<'a> {
@@ -70,26 +48,70 @@ pub struct Input<'a> {
     pub ejections: &'a [EjectionSummary],
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+/// The verdict on one fault (module docs), worst first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Metastable,
+    Degraded,
+    Spread,
+    Inconclusive,
+    Contained,
+    /// No fault happened.
+    None,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 6] = [
+        Verdict::None,
+        Verdict::Contained,
+        Verdict::Spread,
+        Verdict::Inconclusive,
+        Verdict::Degraded,
+        Verdict::Metastable,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Verdict::Metastable => "metastable",
+            Verdict::Degraded => "degraded",
+            Verdict::Spread => "spread",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::Contained => "contained",
+            Verdict::None => "none",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.key())
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Cascade {
     pub rules: Rules,
-    /// The worst verdict over all faults ("none" without faults).
-    pub verdict: &'static str,
+    /// The worst verdict over all faults (`none` without faults).
+    pub verdict: Verdict,
     pub faults: Vec<FaultStory>,
+    /// Faults beyond `MAX_STORIES`, not analysed.
+    pub faults_not_analysed: u64,
     pub amplification: Amplification,
     /// The same, as sentences for people.
     pub story: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FaultStory {
     pub target: String,
-    pub kind: String,
+    pub kind: crate::metrics::summary::FaultKindName,
     pub at_s: f64,
     pub until_s: f64,
-    /// Nodes in the order they became unhealthy.
+    /// The faulted node first (the root cause), then the others in the
+    /// order they became unhealthy.
     pub unhealthy: Vec<Onset>,
-    /// Share of the clients' requests that failed from the fault's start to
+    /// Share of the clients' answers that failed from the fault's start to
     /// the clients' recovery (or to the end of the grace period).
     pub client_failure_share: f64,
     /// The number of those failed requests.
@@ -98,28 +120,35 @@ pub struct FaultStory {
     pub limiter_shed: u64,
     pub fallbacks_served: u64,
     pub ejections: Vec<Ejection>,
+    /// When each unhealthy node came back.
     pub recovery: Vec<Recovery>,
+    /// When the clients were back to normal (`None`: not within the run).
+    pub recovered_at_s: Option<f64>,
+    /// From the fault's end to `recovered_at_s` (0 if during the fault).
+    pub recovery_s: Option<f64>,
     pub goodput: Goodput,
     /// Answers given to callers that had already given up, during the episode.
     pub wasted: u64,
-    pub verdict: &'static str,
+    pub verdict: Verdict,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Onset {
     pub node: String,
     pub at_s: f64,
     pub reason: String,
+    /// The fault was injected on this node (or on a link it ends).
+    pub root_cause: bool,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BreakerOpened {
     pub caller: String,
     pub target: String,
     pub at_s: f64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Ejection {
     pub balancer: String,
     pub instance: String,
@@ -128,7 +157,7 @@ pub struct Ejection {
     pub after_s: f64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Recovery {
     pub node: String,
     /// `None`: still unhealthy when the run ended.
@@ -137,17 +166,17 @@ pub struct Recovery {
     pub after_fault_s: Option<f64>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Goodput {
+    /// The clients' successes per second before the first fault.
     pub baseline_rps: f64,
+    /// The lowest bucket while the fault was active.
     pub min_rps: f64,
-    pub recovered_at_s: Option<f64>,
-    pub recovery_s: Option<f64>,
     /// Mean goodput after the grace period, as a share of the baseline.
     pub after_share: Option<f64>,
 }
 
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Amplification {
     /// Client attempts per client request before the first fault.
     pub baseline: f64,
@@ -155,314 +184,240 @@ pub struct Amplification {
     pub peak_at_s: f64,
 }
 
-/// Per-node, per-bucket figures, from the rows.
-struct Grid {
-    buckets: usize,
-    res: f64,
-    duration: f64,
-    /// [node][bucket]
-    cells: Vec<Vec<Cell>>,
+/// The health of one node over the run, for tables and pictures.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct NodeHealthSummary {
+    pub grade: Grade,
+    /// Time after the warm-up spent unhealthy.
+    pub unhealthy_s: f64,
+    /// The first bucket at its worst grade, and why.
+    pub worst_at_s: Option<f64>,
+    pub worst: Option<String>,
 }
 
-#[derive(Clone, Copy, Default)]
-struct Cell {
-    arrivals: u64,
-    completed: u64,
-    failures: u64,
-    goodput: u64,
-    rate_limited: u64,
-    fallback: u64,
-    attempts: u64,
-    wasted: u64,
-    p99: f64,
-    fault: bool,
+/// The cascade story and every node's health.
+pub struct Analysis {
+    pub cascade: Cascade,
+    /// By node index.
+    pub health: Vec<NodeHealthSummary>,
 }
 
-impl Grid {
-    fn new(input: &Input) -> Grid {
-        let buckets = input.rows.iter().map(|r| r.bucket as usize + 1).max().unwrap_or(0);
-        let mut cells = vec![vec![Cell::default(); buckets]; input.nodes.len()];
-        for r in input.rows {
-            let o = &r.outcomes;
-            let failures = o.server_failures();
-            cells[r.node as usize][r.bucket as usize] = Cell {
-                arrivals: r.arrivals,
-                completed: r.completed,
-                failures,
-                goodput: o.successes(),
-                rate_limited: o.get(Outcome::RateLimited),
-                fallback: o.get(Outcome::Fallback),
-                attempts: r.attempts,
-                wasted: r.wasted,
-                p99: r.latency_ms_p99,
-                fault: r.fault_active,
-            };
-        }
-        Grid { buckets, res: input.resolution_s, duration: input.duration_s, cells }
-    }
-
-    fn t(&self, b: usize) -> f64 {
-        b as f64 * self.res
-    }
-
-    /// The first bucket starting at or after `t`.
-    /// (A small epsilon keeps exact boundaries exact: 5.1 / 0.1 is 50.99999.)
-    fn at_or_after(&self, t: f64) -> usize {
-        ((t / self.res - 1e-9).ceil().max(0.0) as usize).min(self.buckets)
-    }
-
-    /// The width of bucket `b` in seconds (the last one may be cut short).
-    fn width(&self, b: usize) -> f64 {
-        (self.duration - self.t(b)).clamp(1e-9, self.res)
-    }
-
-    /// The bucket containing `t`.
-    fn containing(&self, t: f64) -> usize {
-        ((t / self.res + 1e-9).floor().max(0.0) as usize).min(self.buckets)
-    }
-}
-
-pub fn analyze(input: &Input, rules: Rules) -> Cascade {
-    let grid = Grid::new(input);
+pub fn analyze(input: &Input, rules: Rules) -> Analysis {
+    let clients: Vec<bool> = input.nodes.iter().map(|n| n.1).collect();
+    let grid = Grid::new(input.rows, clients, input.resolution_s, input.duration_s);
     // A fault scheduled after the end never happened.
     let mut faults: Vec<&FaultSummary> = input.faults.iter().filter(|f| f.at_s < input.duration_s).collect();
     faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
     let first_fault = faults.first().map_or(input.duration_s, |f| f.at_s);
-    let base = Baseline::new(&grid, input, first_fault, rules);
-    let clients: Vec<usize> = (0..input.nodes.len()).filter(|&n| input.nodes[n].1).collect();
+    let base = Baseline::new(&grid, input.warmup_s, first_fault, rules);
+    let judged = base.clone().unwrap_or_else(|| Baseline::absolute(grid.nodes()));
     let mut stories = Vec::new();
-    for (i, f) in faults.iter().enumerate() {
+    for (i, f) in faults.iter().enumerate().take(MAX_STORIES) {
         let attribution_end = faults.get(i + 1).map_or(input.duration_s, |n| n.at_s.max(f.at_s));
-        stories.push(fault_story(&grid, input, &base, &clients, f, attribution_end, rules));
+        stories.push(fault_story(&grid, input, base.as_ref(), f, attribution_end, rules));
     }
-    let amplification = amplification(&grid, &clients, &base);
-    let verdict = ["metastable", "spread", "inconclusive", "contained"]
-        .into_iter()
-        .find(|v| stories.iter().any(|s| s.verdict == *v))
-        .unwrap_or("none");
-    let story = tell(&stories, &amplification);
-    Cascade { rules, verdict, faults: stories, amplification, story }
-}
-
-/// Pre-fault levels: each node's usual p99 and the clients' goodput.
-struct Baseline {
-    p99: Vec<Option<f64>>,
-    goodput_rps: f64,
-    buckets: Vec<usize>,
-}
-
-impl Baseline {
-    fn new(grid: &Grid, input: &Input, first_fault: f64, rules: Rules) -> Baseline {
-        let full = |b: usize| grid.t(b) + grid.res <= first_fault + 1e-9;
-        let mut buckets: Vec<usize> =
-            (0..grid.buckets).filter(|&b| grid.t(b) >= input.warmup_s - 1e-9 && full(b)).collect();
-        if buckets.is_empty() {
-            buckets = (0..grid.buckets).filter(|&b| full(b)).collect();
-        }
-        let p99 = grid
-            .cells
-            .iter()
-            .map(|cells| {
-                let mut xs: Vec<f64> = buckets
-                    .iter()
-                    .map(|&b| cells[b])
-                    .filter(|c| c.completed >= rules.min_requests)
-                    .map(|c| c.p99)
-                    .collect();
-                xs.sort_by(f64::total_cmp);
-                xs.get(xs.len() / 2).copied()
-            })
-            .collect();
-        let clients: Vec<usize> = (0..input.nodes.len()).filter(|&n| input.nodes[n].1).collect();
-        let goodput_rps = if buckets.is_empty() {
-            0.0
-        } else {
-            buckets.iter().map(|&b| clients.iter().map(|&n| grid.cells[n][b].goodput).sum::<u64>() as f64).sum::<f64>()
-                / (buckets.len() as f64 * grid.res)
-        };
-        Baseline { p99, goodput_rps, buckets }
-    }
-}
-
-/// Why bucket `b` of `node` is unhealthy, if it is.
-fn unhealthy(grid: &Grid, base: &Baseline, node: usize, b: usize, rules: Rules) -> Option<String> {
-    let c = grid.cells[node][b];
-    if c.completed == 0 {
-        return (c.arrivals >= rules.min_requests).then(|| format!("{} requests, no answers", c.arrivals));
-    }
-    if c.completed < rules.min_requests {
-        return None;
-    }
-    let share = c.failures as f64 / c.completed as f64;
-    if share > rules.error_rate {
-        return Some(format!("{:.0}% of answers failed", share * 100.0));
-    }
-    match base.p99[node] {
-        Some(usual) if c.p99 > rules.latency_factor * usual.max(0.001) + 1.0 => {
-            Some(format!("p99 {:.0} ms, {:.0}x its usual {:.1} ms", c.p99, c.p99 / usual.max(0.001), usual))
-        }
-        _ => None,
-    }
-}
-
-fn client_goodput(grid: &Grid, clients: &[usize], b: usize) -> f64 {
-    clients.iter().map(|&n| grid.cells[n][b].goodput).sum::<u64>() as f64 / grid.width(b)
-}
-
-/// Goodput below this (per second) is a dip: `recovered_goodput` of the
-/// baseline, lowered at small rates so that Poisson noise (4 standard
-/// deviations of a bucket's count) is not mistaken for one.
-fn dip_threshold(baseline_rps: f64, res: f64, rules: Rules) -> f64 {
-    let per_bucket = baseline_rps * res;
-    let noise = (per_bucket - 4.0 * per_bucket.sqrt()) / res;
-    (rules.recovered_goodput * baseline_rps).min(noise.max(0.0))
+    let amplification = amplification(&grid, &judged);
+    let verdict = stories.iter().map(|s| s.verdict).min().unwrap_or(Verdict::None);
+    let faults_not_analysed = faults.len().saturating_sub(MAX_STORIES) as u64;
+    let story = tell(&stories, faults_not_analysed, &amplification);
+    let health = (0..grid.nodes())
+        .map(|n| {
+            let h = health::node_health(&grid, &judged, n, input.warmup_s, rules);
+            NodeHealthSummary {
+                grade: h.grade,
+                unhealthy_s: round(h.unhealthy_buckets as f64 * grid.res, 6),
+                worst_at_s: h.worst.as_ref().map(|(b, _)| round(grid.t(*b), 6)),
+                worst: h.worst.map(|(_, p)| p.describe()),
+            }
+        })
+        .collect();
+    Analysis { cascade: Cascade { rules, verdict, faults: stories, faults_not_analysed, amplification, story }, health }
 }
 
 fn fault_story(
     grid: &Grid,
     input: &Input,
-    base: &Baseline,
-    clients: &[usize],
+    base: Option<&Baseline>,
     f: &FaultSummary,
     attribution_end: f64,
     rules: Rules,
 ) -> FaultStory {
     let start = grid.containing(f.at_s);
-    let end = grid.at_or_after(attribution_end).max(start + 1).min(grid.buckets);
     let grace = (f.until_s - f.at_s).max(5.0);
-    let mut unhealthy_nodes = Vec::new();
-    for node in 0..input.nodes.len() {
-        let before = start.checked_sub(1).and_then(|b| unhealthy(grid, base, node, b, rules));
-        if before.is_some() {
+    let Some(base) = base else {
+        return no_baseline_story(grid, input, f, start, rules);
+    };
+    let end = grid.at_or_after(attribution_end).max(start + 1).min(grid.buckets);
+    let roots = f.nodes();
+    let mut onsets: Vec<(usize, usize, Problem)> = Vec::new();
+    for n in 0..grid.nodes() {
+        if start.checked_sub(1).is_some_and(|b| health::judge(grid, base, n, b, rules).is_some()) {
             continue; // already unhealthy: not this fault's doing
         }
-        if let Some((b, reason)) = (start..end).find_map(|b| unhealthy(grid, base, node, b, rules).map(|r| (b, r))) {
-            unhealthy_nodes.push((b, node, reason));
+        if let Some((b, p)) = (start..end).find_map(|b| health::judge(grid, base, n, b, rules).map(|p| (b, p))) {
+            onsets.push((b, n, p));
         }
     }
-    unhealthy_nodes.sort_by_key(|(b, n, _)| (*b, *n));
-    let recovery: Vec<Recovery> = unhealthy_nodes
-        .iter()
-        .map(|&(onset, node, _)| {
-            let at = stable_from(grid.buckets, onset, rules.stable_buckets, |b| {
-                unhealthy(grid, base, node, b, rules).is_none()
-            });
-            Recovery {
-                node: input.nodes[node].0.clone(),
-                at_s: at.map(|b| round(grid.t(b), 6)),
-                after_fault_s: at.map(|b| round((grid.t(b) - f.until_s).max(0.0), 6)),
-            }
-        })
-        .collect();
-    let goodput = goodput(grid, base, clients, f, grace, start, rules);
-    let episode_end = goodput.recovered_at_s.unwrap_or(f.until_s + grace).max(f.until_s);
-    let episode = start..grid.at_or_after(episode_end).max(start + 1).min(grid.buckets);
-    let sum = |pick: &dyn Fn(&Cell) -> u64, nodes: &mut dyn Iterator<Item = usize>| -> u64 {
-        nodes.map(|n| episode.clone().map(|b| pick(&grid.cells[n][b])).sum::<u64>()).sum()
-    };
-    let servers = || (0..input.nodes.len()).filter(|n| !input.nodes[*n].1);
-    let (failed, answered) =
-        (sum(&|c| c.failures, &mut clients.iter().copied()), sum(&|c| c.completed, &mut clients.iter().copied()));
-    let client_unhealthy = unhealthy_nodes.iter().any(|(_, n, _)| input.nodes[*n].1);
-    let verdict = if base.goodput_rps <= 0.0 {
-        "inconclusive" // no pre-fault level to compare with (a fault from the start)
-    } else if !client_unhealthy && goodput.min_rps >= dip_threshold(base.goodput_rps, grid.res, rules) {
-        "contained"
-    } else if goodput.recovered_at_s.is_some() {
-        "spread"
+    let is_root = |n: usize| roots.contains(&input.nodes[n].0.as_str());
+    onsets.sort_by_key(|(b, n, _)| (!is_root(*n), *b, *n));
+    let window_end = grid.at_or_after(f.until_s);
+    let recovered: Vec<(usize, Option<usize>)> =
+        onsets.iter().map(|&(onset, n, _)| (n, health::recovery(grid, base, n, onset, window_end, rules))).collect();
+    let client_recoveries: Vec<Option<usize>> =
+        recovered.iter().filter(|(n, _)| grid.clients[*n]).map(|(_, r)| *r).collect();
+    let hurt = !client_recoveries.is_empty();
+    // All clients back: the latest of their recoveries; any never: never.
+    let system: Option<f64> = if hurt {
+        client_recoveries
+            .iter()
+            .copied()
+            .collect::<Option<Vec<usize>>>()
+            .map(|bs| grid.t(bs.into_iter().max().unwrap_or(start)))
     } else {
-        match goodput.after_share {
-            None => "inconclusive",
-            Some(share) if share < rules.metastable_goodput => "metastable",
-            Some(_) => "spread",
-        }
+        Some(f.at_s)
     };
+    let goodput = goodput(grid, base, f, grace, start);
+    let verdict = match (hurt, system, goodput.after_share) {
+        (false, _, _) => Verdict::Contained,
+        (true, Some(_), _) => Verdict::Spread,
+        (true, None, None) => Verdict::Inconclusive,
+        (true, None, Some(share)) if share < rules.metastable_goodput => Verdict::Metastable,
+        (true, None, Some(_)) => Verdict::Degraded,
+    };
+    let episode_end = system.unwrap_or(f.until_s + grace).max(f.until_s);
+    let episode = start..grid.at_or_after(episode_end).max(start + 1).min(grid.buckets);
+    let sums = Sums::over(grid, episode);
     FaultStory {
         target: f.target.clone(),
-        kind: f.kind.to_string(),
+        kind: f.kind,
         at_s: f.at_s,
         until_s: f.until_s,
-        unhealthy: unhealthy_nodes
+        unhealthy: onsets
             .iter()
-            .map(|(b, n, reason)| Onset {
+            .map(|(b, n, p)| Onset {
                 node: input.nodes[*n].0.clone(),
                 at_s: round(grid.t(*b), 6),
-                reason: reason.clone(),
+                reason: p.describe(),
+                root_cause: is_root(*n),
             })
             .collect(),
-        client_failure_share: if answered == 0 { 0.0 } else { round(failed as f64 / answered as f64, 4) },
-        client_failures: failed,
-        breakers_opened: breakers_opened(input.breakers, f.at_s, episode_end),
-        limiter_shed: sum(&|c| c.rate_limited, &mut servers()),
-        fallbacks_served: sum(&|c| c.fallback, &mut servers()),
+        client_failure_share: if sums.client_answered == 0 {
+            0.0
+        } else {
+            round(sums.client_failed as f64 / sums.client_answered as f64, 4)
+        },
+        client_failures: sums.client_failed,
+        breakers_opened: breakers_opened(input.breakers, f.at_s, episode_end.min(attribution_end.max(f.at_s))),
+        limiter_shed: sums.rate_limited,
+        fallbacks_served: sums.fallback,
         ejections: ejections(input.ejections, f, episode_end),
-        recovery,
+        recovery: recovered
+            .iter()
+            .map(|&(n, at)| Recovery {
+                node: input.nodes[n].0.clone(),
+                at_s: at.map(|b| round(grid.t(b), 6)),
+                after_fault_s: at.map(|b| round((grid.t(b) - f.until_s).max(0.0), 6)),
+            })
+            .collect(),
+        recovered_at_s: system.map(|t| round(t, 6)),
+        recovery_s: system.map(|t| round((t - f.until_s).max(0.0), 6)),
         goodput,
-        wasted: sum(&|c| c.wasted, &mut servers()),
+        wasted: sums.wasted,
         verdict,
     }
 }
 
-/// The first bucket from `from` that starts a run of `k` buckets for which `ok` holds.
-fn stable_from(buckets: usize, from: usize, k: usize, ok: impl Fn(usize) -> bool) -> Option<usize> {
-    let mut run = 0;
-    for b in from..buckets {
-        run = if ok(b) { run + 1 } else { 0 };
-        if run == k {
-            return Some(b + 1 - k);
-        }
+/// A fault with nothing to compare with (it started before any whole
+/// bucket after the warm-up): counted, not judged.
+fn no_baseline_story(grid: &Grid, input: &Input, f: &FaultSummary, start: usize, _rules: Rules) -> FaultStory {
+    let episode = start..grid.at_or_after(f.until_s).max(start + 1).min(grid.buckets);
+    let sums = Sums::over(grid, episode);
+    FaultStory {
+        target: f.target.clone(),
+        kind: f.kind,
+        at_s: f.at_s,
+        until_s: f.until_s,
+        unhealthy: Vec::new(),
+        client_failure_share: if sums.client_answered == 0 {
+            0.0
+        } else {
+            round(sums.client_failed as f64 / sums.client_answered as f64, 4)
+        },
+        client_failures: sums.client_failed,
+        breakers_opened: breakers_opened(input.breakers, f.at_s, f.until_s),
+        limiter_shed: sums.rate_limited,
+        fallbacks_served: sums.fallback,
+        ejections: ejections(input.ejections, f, f.until_s),
+        recovery: Vec::new(),
+        recovered_at_s: None,
+        recovery_s: None,
+        goodput: Goodput { baseline_rps: 0.0, min_rps: 0.0, after_share: None },
+        wasted: sums.wasted,
+        verdict: Verdict::Inconclusive,
     }
-    None
 }
 
-fn goodput(
-    grid: &Grid,
-    base: &Baseline,
-    clients: &[usize],
-    f: &FaultSummary,
-    grace: f64,
-    start: usize,
-    rules: Rules,
-) -> Goodput {
+/// Totals over an episode's buckets.
+struct Sums {
+    client_failed: u64,
+    client_answered: u64,
+    rate_limited: u64,
+    fallback: u64,
+    wasted: u64,
+}
+
+impl Sums {
+    fn over(grid: &Grid, episode: std::ops::Range<usize>) -> Sums {
+        let mut s = Sums { client_failed: 0, client_answered: 0, rate_limited: 0, fallback: 0, wasted: 0 };
+        for (n, cells) in grid.cells.iter().enumerate() {
+            for c in &cells[episode.clone()] {
+                if grid.clients[n] {
+                    s.client_failed += c.failures;
+                    s.client_answered += c.completed;
+                } else {
+                    s.rate_limited += c.rate_limited;
+                    s.fallback += c.fallback;
+                    s.wasted += c.wasted;
+                }
+            }
+        }
+        s
+    }
+}
+
+/// The clients' goodput summed over client nodes.
+fn client_goodput(grid: &Grid, b: usize) -> f64 {
+    (0..grid.nodes()).filter(|&n| grid.clients[n]).map(|n| grid.goodput(n, b)).sum()
+}
+
+fn goodput(grid: &Grid, base: &Baseline, f: &FaultSummary, grace: f64, start: usize) -> Goodput {
+    let baseline_rps: f64 = (0..grid.nodes()).filter(|&n| grid.clients[n]).map(|n| base.goodput_rps[n]).sum();
     let during = start..grid.at_or_after(f.until_s).max(start + 1).min(grid.buckets);
-    let min_rps = during.map(|b| client_goodput(grid, clients, b)).fold(f64::INFINITY, f64::min);
-    let target = dip_threshold(base.goodput_rps, grid.res, rules);
-    let good = |b: usize| client_goodput(grid, clients, b) >= target;
-    // Recovery ends the fault's last dip: the first run of good buckets
-    // after the last bad bucket inside the fault's window (a brief upswing
-    // in the middle of the fault is not a recovery). No dip, nothing to
-    // recover from.
-    let window = start..grid.containing(f.until_s).max(start + 1).min(grid.buckets);
-    let last_dip = window.rev().find(|&b| !good(b));
-    let recovered = match last_dip {
-        _ if base.goodput_rps <= 0.0 => None,
-        Some(d) => stable_from(grid.buckets, d + 1, rules.stable_buckets, good),
-        None => Some(start),
-    };
-    // Full buckets after the grace period with no fault active anywhere.
+    let min_rps = during.map(|b| client_goodput(grid, b)).fold(f64::INFINITY, f64::min);
+    // Whole buckets after the grace period with no fault active anywhere.
     let after: Vec<usize> = (grid.at_or_after(f.until_s + grace)..grid.buckets)
-        .filter(|&b| grid.t(b) + grid.res <= grid.duration + 1e-9 && !grid.cells.iter().any(|cells| cells[b].fault))
+        .filter(|&b| grid.full(b) && !grid.cells.iter().any(|cells| cells[b].fault))
         .collect();
-    let after_share = (after.len() >= 2 && base.goodput_rps > 0.0).then(|| {
-        let mean = after.iter().map(|&b| client_goodput(grid, clients, b)).sum::<f64>() / after.len() as f64;
-        round(mean / base.goodput_rps, 4)
+    let after_share = (after.len() >= 2 && baseline_rps > 0.0).then(|| {
+        let mean = after.iter().map(|&b| client_goodput(grid, b)).sum::<f64>() / after.len() as f64;
+        round(mean / baseline_rps, 4)
     });
     Goodput {
-        baseline_rps: round(base.goodput_rps, 3),
+        baseline_rps: round(baseline_rps, 3),
         min_rps: round(if min_rps.is_finite() { min_rps } else { 0.0 }, 3),
-        recovered_at_s: recovered.map(|b| round(grid.t(b), 6)),
-        recovery_s: recovered.map(|b| round((grid.t(b) - f.until_s).max(0.0), 6)),
         after_share,
     }
 }
 
+/// Breaker openings in [from, to]: each is told under one fault only (the
+/// caller passes `to` no later than the next fault's start).
 fn breakers_opened(breakers: &[BreakerSummary], from: f64, to: f64) -> Vec<BreakerOpened> {
     let mut out: Vec<BreakerOpened> = breakers
         .iter()
         .flat_map(|b| {
             b.transitions
                 .iter()
-                .filter(move |(t, s)| *s == "open" && *t >= from && *t <= to)
+                .filter(move |(t, s)| s.is_open() && *t >= from && *t <= to)
                 .map(move |(t, _)| BreakerOpened { caller: b.caller.clone(), target: b.target.clone(), at_s: *t })
         })
         .collect();
@@ -483,12 +438,12 @@ fn ejections(all: &[EjectionSummary], f: &FaultSummary, to: f64) -> Vec<Ejection
         .collect()
 }
 
-fn amplification(grid: &Grid, clients: &[usize], base: &Baseline) -> Amplification {
+fn amplification(grid: &Grid, base: &Baseline) -> Amplification {
     let ratio = |b: usize| {
-        let (att, arr): (u64, u64) = clients
-            .iter()
-            .map(|&n| (grid.cells[n][b].attempts, grid.cells[n][b].arrivals))
-            .fold((0, 0), |a, x| (a.0 + x.0, a.1 + x.1));
+        let (att, arr) = (0..grid.nodes())
+            .filter(|&n| grid.clients[n])
+            .map(|n| (grid.cells[n][b].attempts, grid.cells[n][b].arrivals))
+            .fold((0u64, 0u64), |a, x| (a.0 + x.0, a.1 + x.1));
         (arr > 0).then(|| att as f64 / arr as f64)
     };
     let base_ratios: Vec<f64> = base.buckets.iter().filter_map(|&b| ratio(b)).collect();
@@ -500,63 +455,13 @@ fn amplification(grid: &Grid, clients: &[usize], base: &Baseline) -> Amplificati
 }
 
 /// The analysis as sentences, one per line.
-fn tell(stories: &[FaultStory], amp: &Amplification) -> Vec<String> {
+fn tell(stories: &[FaultStory], not_analysed: u64, amp: &Amplification) -> Vec<String> {
     let mut out = Vec::new();
     for f in stories {
-        out.push(format!("{} {} from {}s to {}s:", f.kind, f.target, f.at_s, f.until_s));
-        if f.unhealthy.is_empty() {
-            out.push("  no node became unhealthy".into());
-        }
-        for o in &f.unhealthy {
-            out.push(format!("  {:>7.1}s  {} unhealthy ({})", o.at_s, o.node, o.reason));
-        }
-        for b in &f.breakers_opened {
-            out.push(format!("  {:>7.1}s  breaker {} -> {} opened", b.at_s, b.caller, b.target));
-        }
-        for e in &f.ejections {
-            out.push(format!(
-                "  {:>7.1}s  {} ejected {} ({:.1}s after the fault began)",
-                e.at_s, e.balancer, e.instance, e.after_s
-            ));
-        }
-        let mut acted = Vec::new();
-        if f.fallbacks_served > 0 {
-            acted.push(format!("fallbacks served {}", f.fallbacks_served));
-        }
-        if f.limiter_shed > 0 {
-            acted.push(format!("rate limits shed {}", f.limiter_shed));
-        }
-        if f.wasted > 0 {
-            acted.push(format!("{} answers went to callers that had given up", f.wasted));
-        }
-        if !acted.is_empty() {
-            out.push(format!("  during the episode: {}", acted.join("; ")));
-        }
-        let recovered: Vec<String> = f
-            .recovery
-            .iter()
-            .map(|r| match r.at_s {
-                Some(t) => format!("{} at {t:.1}s", r.node),
-                None => format!("{} never", r.node),
-            })
-            .collect();
-        if !recovered.is_empty() {
-            out.push(format!("  recovered: {}", recovered.join(", ")));
-        }
-        let g = &f.goodput;
-        let back = match (g.recovered_at_s, g.recovery_s) {
-            (Some(t), Some(d)) if d > 0.0 => format!("back at {t:.1}s ({d:.1}s after the fault ended)"),
-            (Some(t), Some(_)) => format!("back at {t:.1}s, by the time the fault ended"),
-            _ => "never back".into(),
-        };
-        out.push(format!(
-            "  clients' goodput: {:.0}/s before, {:.0}/s at worst, {back}; {} of their requests failed ({:.1}%)",
-            g.baseline_rps,
-            g.min_rps,
-            f.client_failures,
-            f.client_failure_share * 100.0
-        ));
-        out.push(format!("  verdict: {}", verdict_words(f.verdict, g.after_share)));
+        tell_fault(f, &mut out);
+    }
+    if not_analysed > 0 {
+        out.push(format!("({not_analysed} later faults are listed in summary.json but not analysed)"));
     }
     if amp.peak > amp.baseline * 1.2 {
         out.push(format!(
@@ -567,14 +472,83 @@ fn tell(stories: &[FaultStory], amp: &Amplification) -> Vec<String> {
     out
 }
 
-fn verdict_words(verdict: &str, after: Option<f64>) -> String {
-    match (verdict, after) {
-        ("metastable", Some(share)) => {
-            format!("METASTABLE: the fault is gone but goodput stays at {:.0}% of its pre-fault level", share * 100.0)
+fn tell_fault(f: &FaultStory, out: &mut Vec<String>) {
+    out.push(format!("{} {} from {}s to {}s:", f.kind, f.target, f.at_s, f.until_s));
+    if f.verdict == Verdict::Inconclusive && f.goodput.baseline_rps <= 0.0 {
+        out.push(
+            "  no pre-fault level to compare with (the fault starts before a whole bucket after the warm-up)".into(),
+        );
+    } else if f.unhealthy.is_empty() {
+        out.push("  no node became unhealthy".into());
+    }
+    for o in &f.unhealthy {
+        let root = if o.root_cause { ", the faulted node" } else { "" };
+        out.push(format!("  {:>7.1}s  {} unhealthy ({}{root})", o.at_s, o.node, o.reason));
+    }
+    for b in &f.breakers_opened {
+        out.push(format!("  {:>7.1}s  breaker {} -> {} opened", b.at_s, b.caller, b.target));
+    }
+    for e in &f.ejections {
+        out.push(format!(
+            "  {:>7.1}s  {} ejected {} ({:.1}s after the fault began)",
+            e.at_s, e.balancer, e.instance, e.after_s
+        ));
+    }
+    let mut acted = Vec::new();
+    if f.fallbacks_served > 0 {
+        acted.push(format!("fallbacks served {}", f.fallbacks_served));
+    }
+    if f.limiter_shed > 0 {
+        acted.push(format!("rate limits shed {}", f.limiter_shed));
+    }
+    if f.wasted > 0 {
+        acted.push(format!("{} answers went to callers that had given up", f.wasted));
+    }
+    if !acted.is_empty() {
+        out.push(format!("  during the episode: {}", acted.join("; ")));
+    }
+    let recovered: Vec<String> = f
+        .recovery
+        .iter()
+        .map(|r| match r.at_s {
+            Some(t) => format!("{} at {t:.1}s", r.node),
+            None => format!("{} never", r.node),
+        })
+        .collect();
+    if !recovered.is_empty() {
+        out.push(format!("  back to normal: {}", recovered.join(", ")));
+    }
+    let g = &f.goodput;
+    let back = match (f.verdict, f.recovered_at_s, f.recovery_s) {
+        (Verdict::Contained, _, _) => "never out of their normal band".to_string(),
+        (_, Some(t), Some(d)) if d > 0.0 => format!("back to normal at {t:.1}s ({d:.1}s after the fault ended)"),
+        (_, Some(t), _) => format!("back to normal at {t:.1}s, before the fault ended"),
+        _ => "not back to normal by the end of the run".into(),
+    };
+    out.push(format!(
+        "  clients: goodput {:.0}/s before, {:.0}/s at worst; {back}; {} of their requests failed ({:.1}%)",
+        g.baseline_rps,
+        g.min_rps,
+        f.client_failures,
+        f.client_failure_share * 100.0
+    ));
+    out.push(format!("  verdict: {}", verdict_words(f.verdict, g.after_share)));
+}
+
+fn verdict_words(verdict: Verdict, after: Option<f64>) -> String {
+    let share = after.map_or(String::new(), |s| format!("{:.0}%", s * 100.0));
+    match verdict {
+        Verdict::Metastable => {
+            format!("METASTABLE: the fault is gone but goodput stays at {share} of its pre-fault level")
         }
-        ("spread", _) => "spread to the clients, then recovered".into(),
-        ("contained", _) => "contained: the clients were not hurt".into(),
-        ("inconclusive", _) => "inconclusive: the run ends too soon after the fault to judge recovery".into(),
-        (v, _) => v.to_string(),
+        Verdict::Degraded => {
+            format!(
+                "DEGRADED: the fault is gone but the clients did not get back to normal (goodput {share} of its pre-fault level)"
+            )
+        }
+        Verdict::Spread => "spread to the clients, then recovered".into(),
+        Verdict::Contained => "contained: the clients were not hurt".into(),
+        Verdict::Inconclusive => "inconclusive: no pre-fault level, or the run ends too soon after the fault".into(),
+        Verdict::None => "no fault".into(),
     }
 }

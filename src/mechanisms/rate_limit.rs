@@ -16,7 +16,11 @@ pub enum Algorithm {
     /// At most `limit` per window `[k*per, (k+1)*per)` aligned to time 0.
     FixedWindow,
     /// `prev * (per - elapsed) / per + current <= limit` over aligned windows.
-    SlidingWindow,
+    /// With `penalty` (Kong rate-limiting-advanced's default,
+    /// `disable_penalty = false`) denied requests count too, so a client
+    /// that keeps sending too fast stays blocked; without it only admitted
+    /// requests count.
+    SlidingWindow { penalty: bool },
 }
 
 /// A rate limit: `limit` requests (>= 1) per `per` (> 0).
@@ -84,7 +88,7 @@ impl LimitConfig {
         match self.algorithm {
             Algorithm::TokenBucket { burst } => token_bucket(limit, per, burst, state, now.0),
             Algorithm::FixedWindow => fixed_window(limit, per, state, now.0),
-            Algorithm::SlidingWindow => sliding_window(limit, per, state, now.0),
+            Algorithm::SlidingWindow { penalty } => sliding_window(limit, per, penalty, state, now.0),
         }
     }
 }
@@ -148,7 +152,7 @@ fn sliding_earliest(limit: u64, per: u64, prev: u64, cur: u64) -> Option<u64> {
     (e < per).then_some(e)
 }
 
-fn sliding_window(limit: u64, per: u64, st: &mut LimitState, now: u64) -> Decision {
+fn sliding_window(limit: u64, per: u64, penalty: bool, st: &mut LimitState, now: u64) -> Decision {
     let idx = now / per;
     st.roll_to(idx);
     let elapsed = now - idx * per;
@@ -157,6 +161,14 @@ fn sliding_window(limit: u64, per: u64, st: &mut LimitState, now: u64) -> Decisi
         st.lo += 1;
         return Decision::Admit;
     }
+    // A denied request counts too (Kong's penalty): Retry-After is then the
+    // earliest fit given the count that includes it.
+    let cur = if penalty {
+        st.lo = st.lo.saturating_add(1);
+        st.lo
+    } else {
+        cur
+    };
     let start = u128::from(idx) * u128::from(per);
     let at = match sliding_earliest(limit, per, prev, cur) {
         Some(e) => start + u128::from(e),
@@ -241,7 +253,7 @@ mod tests {
 
     #[test]
     fn sliding_window_weights_previous_window() {
-        let c = cfg(10, 1000 * MS, Algorithm::SlidingWindow);
+        let c = cfg(10, 1000 * MS, Algorithm::SlidingWindow { penalty: false });
         let mut st = LimitState::default();
         for i in 0..10 {
             assert_eq!(at(&c, &mut st, 500 * MS + i), Admit);
@@ -261,12 +273,44 @@ mod tests {
 
     #[test]
     fn sliding_window_limit_one_waits_two_windows() {
-        let c = cfg(1, 100, Algorithm::SlidingWindow);
+        let c = cfg(1, 100, Algorithm::SlidingWindow { penalty: false });
         let mut st = LimitState::default();
         assert_eq!(at(&c, &mut st, 50), Admit);
         // Window 1 is fully weighed down by the one in window 0.
         assert_eq!(at(&c, &mut st, 60), rej(140));
         assert_eq!(at(&c, &mut st, 199), rej(1));
+        assert_eq!(at(&c, &mut st, 200), Admit);
+    }
+
+    /// Issue 9: Kong rate-limiting-advanced counts denied requests by
+    /// default (`disable_penalty = false`), so a client that keeps sending
+    /// too fast stays blocked; without the penalty it gets through as soon
+    /// as the estimate allows.
+    #[test]
+    fn issue9_sliding_window_penalty_counts_denied_requests() {
+        let blocked = |penalty: bool| {
+            let c = cfg(10, 1000 * MS, Algorithm::SlidingWindow { penalty });
+            let mut st = LimitState::default();
+            // 20 requests per second, evenly spaced, for 3 seconds.
+            (0..60u64).filter(|i| at(&c, &mut st, i * 50 * MS) != Admit).count()
+        };
+        // Without the penalty about half get through; with it, a client
+        // that never slows down sees the window stay full: window 0 admits
+        // 10 and counts 20, so window 1's estimate starts at 20 > 10.
+        let (without, with) = (blocked(false), blocked(true));
+        assert!(without <= 32, "without penalty {without} of 60 blocked");
+        assert!(with >= 45, "with penalty {with} of 60 blocked");
+        // Retry-After with the penalty accounts for the denied request itself.
+        let c = cfg(1, 100, Algorithm::SlidingWindow { penalty: true });
+        let mut st = LimitState::default();
+        assert_eq!(at(&c, &mut st, 50), Admit);
+        // Window 0 now counts 2, which weighs window 1 down all through
+        // (2 * (100 - e) / 100 + 1 <= 1 only at e = 100): the next fit is
+        // window 2, whose previous window is empty.
+        assert_eq!(at(&c, &mut st, 60), rej(140));
+        // Asking again inside window 1 is denied and counted there too.
+        let mut again = st;
+        assert_eq!(at(&c, &mut again, 150), rej(150));
         assert_eq!(at(&c, &mut st, 200), Admit);
     }
 
@@ -282,7 +326,8 @@ mod tests {
             Algorithm::TokenBucket { burst: u32::MAX },
             Algorithm::TokenBucket { burst: 1 },
             Algorithm::FixedWindow,
-            Algorithm::SlidingWindow,
+            Algorithm::SlidingWindow { penalty: false },
+            Algorithm::SlidingWindow { penalty: true },
         ] {
             for (limit, per) in [(u64::MAX, u64::MAX), (1, u64::MAX), (u64::MAX, 1), (1, 1)] {
                 let c = cfg(limit, per, algorithm);
@@ -304,7 +349,8 @@ mod tests {
                 let algorithm = match alg {
                     0 => Algorithm::TokenBucket { burst },
                     1 => Algorithm::FixedWindow,
-                    _ => Algorithm::SlidingWindow,
+                    2 => Algorithm::SlidingWindow { penalty: false },
+                    _ => Algorithm::SlidingWindow { penalty: true },
                 };
                 let mut now = 0;
                 let times = gaps
@@ -377,24 +423,26 @@ mod tests {
         }
 
         // Sliding window: a request is admitted iff the exact estimate
-        // including it, prev * (per - elapsed) / per + cur, is <= limit
-        // (recomputed from the admitted times); retry_after is > 0, minimal,
-        // and a retry exactly then is admitted.
+        // including it, prev * (per - elapsed) / per + cur, is <= limit,
+        // recomputed from the counted times (admitted ones, and with the
+        // penalty denied ones too); retry_after is > 0, minimal, and a
+        // retry exactly then is admitted.
         #[test]
-        fn sliding_window_estimate_within_limit((c, times) in arb_run(2)) {
+        fn sliding_window_estimate_within_limit(penalty in any::<bool>(), (c, times) in arb_run(2)) {
+            let c = LimitConfig { algorithm: Algorithm::SlidingWindow { penalty }, ..c };
             run(&c, &times, true)?;
             let (limit, per) = (u128::from(c.limit), c.per.0);
             let mut st = LimitState::default();
-            let mut adm: Vec<u64> = Vec::new();
+            let mut counted: Vec<u64> = Vec::new();
             for &t in &times {
                 let idx = t / per;
-                let prev = adm.iter().filter(|&&a| a / per + 1 == idx).count() as u128;
-                let cur = adm.iter().filter(|&&a| a / per == idx).count() as u128 + 1;
+                let prev = counted.iter().filter(|&&a| a / per + 1 == idx).count() as u128;
+                let cur = counted.iter().filter(|&&a| a / per == idx).count() as u128 + 1;
                 let est = prev * u128::from(per - t % per) + cur * u128::from(per);
                 let admitted = at(&c, &mut st, t) == Admit;
                 prop_assert_eq!(admitted, est <= limit * u128::from(per));
-                if admitted {
-                    adm.push(t);
+                if admitted || penalty {
+                    counted.push(t);
                 }
             }
         }

@@ -44,9 +44,11 @@ impl LatencyRecorder {
         self.sum_ns
     }
 
-    /// The `q`-quantile (0..=1) in milliseconds; 0 when empty.
+    /// The `q`-quantile (0..=1) in milliseconds; 0 when empty. Never above
+    /// the exact maximum: the histogram reports a bucket's highest equivalent
+    /// value, which can lie above every value recorded in it.
     pub fn quantile_ms(&self, q: f64) -> f64 {
-        if self.count == 0 { 0.0 } else { self.hist.value_at_quantile(q) as f64 / 1e3 }
+        if self.count == 0 { 0.0 } else { (self.hist.value_at_quantile(q) as f64 / 1e3).min(self.max_ms()) }
     }
 
     /// The share of recorded latencies above `threshold` (to histogram precision).
@@ -91,5 +93,17 @@ mod tests {
         assert_eq!(r.mean_ms(), 500.5);
         assert!((r.quantile_ms(0.99) - 990.0).abs() < 1.0, "{}", r.quantile_ms(0.99));
         assert_eq!(r.max_ms(), 1000.0);
+    }
+
+    /// Issue 9: a percentile above the largest value ever recorded is wrong.
+    #[test]
+    fn issue9_percentiles_never_exceed_max() {
+        let mut r = LatencyRecorder::new(2);
+        // 1.234567 ms: the 2-digit histogram's bucket reaches up to 1.239 ms.
+        r.record(SimDuration::from_nanos(1_234_567));
+        for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert!(r.quantile_ms(q) <= r.max_ms(), "q {q}: {} > max {}", r.quantile_ms(q), r.max_ms());
+        }
+        assert_eq!(r.quantile_ms(0.99), r.max_ms());
     }
 }

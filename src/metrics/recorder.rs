@@ -20,7 +20,12 @@ pub struct NodeStats {
     pub outcomes: OutcomeCounts,
     /// Work swallowed by a hang or lost in a crash: never answered.
     pub dropped: u64,
+    /// Latency of successful answers (ok, partial, fallback): k6's
+    /// `expected_response:true`.
     pub latency: LatencyRecorder,
+    /// Latency of answered failures (a 504 included); a caller's own
+    /// timeout is no answer and has none.
+    pub failure_latency: LatencyRecorder,
     /// Attempts this node made as a caller, and how many were retries/hedges.
     pub attempts: u64,
     pub retries: u64,
@@ -48,8 +53,10 @@ struct Levels {
 struct Bucket {
     arrivals: u64,
     completed: u64,
+    dropped: u64,
     outcomes: OutcomeCounts,
     latency: LatencyRecorder,
+    failure_latency: LatencyRecorder,
     busy_area: u128,
     queue_area: u128,
     attempts: u64,
@@ -63,8 +70,10 @@ impl Bucket {
         Bucket {
             arrivals: 0,
             completed: 0,
+            dropped: 0,
             outcomes: OutcomeCounts::default(),
             latency: LatencyRecorder::new(2),
+            failure_latency: LatencyRecorder::new(2),
             busy_area: 0,
             queue_area: 0,
             attempts: 0,
@@ -83,6 +92,7 @@ pub struct Row {
     pub arrivals: u64,
     pub completed: u64,
     pub outcomes: OutcomeCounts,
+    /// Successful answers only (`NaN`-free: 0 when there were none).
     pub latency_ms_p50: f64,
     pub latency_ms_p99: f64,
     pub queue_len: f64,
@@ -91,6 +101,19 @@ pub struct Row {
     pub fault_active: bool,
     pub attempts: u64,
     pub wasted: u64,
+    /// Answered failures (a gateway's 504 included).
+    pub failure_latency_ms_p50: f64,
+    pub failure_latency_ms_p99: f64,
+    /// Requests swallowed (hang, partition) or lost (crash) in this bucket.
+    pub dropped: u64,
+}
+
+/// Outcomes and latencies of one gateway route.
+#[derive(Clone)]
+pub struct RouteStats {
+    pub outcomes: OutcomeCounts,
+    pub latency: LatencyRecorder,
+    pub failure_latency: LatencyRecorder,
 }
 
 /// A breaker state change, for plots and the cascade story.
@@ -115,7 +138,7 @@ pub struct Recorder {
     bucket_start: SimTime,
     pub rows: Vec<Row>,
     /// Per (gateway node, route): outcomes and latency at the gateway.
-    pub routes: Vec<Vec<(OutcomeCounts, LatencyRecorder)>>,
+    pub routes: Vec<Vec<RouteStats>>,
     /// Per (gateway node, rate limit): requests it rejected.
     pub limit_rejections: Vec<Vec<u64>>,
     /// Per (gateway node, rate limit): rejections per key (user id for a
@@ -146,6 +169,7 @@ impl Recorder {
             outcomes: OutcomeCounts::default(),
             dropped: 0,
             latency: LatencyRecorder::new(3),
+            failure_latency: LatencyRecorder::new(3),
             attempts: 0,
             retries: 0,
             hedges: 0,
@@ -165,7 +189,17 @@ impl Recorder {
             bucket_index: 0,
             bucket_start: SimTime::ZERO,
             rows: Vec::new(),
-            routes: routes.iter().map(|&r| vec![(OutcomeCounts::default(), LatencyRecorder::new(3)); r]).collect(),
+            routes: routes
+                .iter()
+                .map(|&r| {
+                    let stats = RouteStats {
+                        outcomes: OutcomeCounts::default(),
+                        latency: LatencyRecorder::new(3),
+                        failure_latency: LatencyRecorder::new(3),
+                    };
+                    vec![stats; r]
+                })
+                .collect(),
             limit_rejections: limits.iter().map(|&l| vec![0; l]).collect(),
             limit_rejections_by_key: limits.iter().map(|&l| vec![Vec::new(); l]).collect(),
             breaker_events: Vec::new(),
@@ -189,27 +223,32 @@ impl Recorder {
     }
 
     /// `node` answered (or a client request ended) with `outcome`.
-    /// `latency` is `None` when there was no answer to time (a client's own timeout).
+    /// `answered` is false when there was no answer to time (a caller's own
+    /// timeout). Successes and answered failures are timed apart.
     #[inline]
     pub fn answer(&mut self, node: u32, started: SimTime, now: SimTime, outcome: Outcome, answered: bool) {
         let b = &mut self.buckets[node as usize];
         b.completed += 1;
         b.outcomes.add(outcome);
         let latency = now - started;
+        let success = outcome.is_success();
         if answered {
-            b.latency.record(latency);
+            if success { b.latency.record(latency) } else { b.failure_latency.record(latency) }
         }
         if self.counted(started) {
             let s = &mut self.nodes[node as usize];
             s.outcomes.add(outcome);
             if answered {
-                s.latency.record(latency);
+                if success { s.latency.record(latency) } else { s.failure_latency.record(latency) }
             }
         }
     }
 
+    /// A request that `node` accepted (or that was sent to it) at `started`
+    /// was swallowed or lost just now: it will never be answered.
     #[inline]
     pub fn dropped(&mut self, node: u32, started: SimTime) {
+        self.buckets[node as usize].dropped += 1;
         if self.counted(started) {
             self.nodes[node as usize].dropped += 1;
         }
@@ -237,9 +276,13 @@ impl Recorder {
     #[inline]
     pub fn route_answer(&mut self, node: u32, route: usize, started: SimTime, now: SimTime, outcome: Outcome) {
         if self.counted(started) {
-            let (counts, lat) = &mut self.routes[node as usize][route];
-            counts.add(outcome);
-            lat.record(now - started);
+            let r = &mut self.routes[node as usize][route];
+            r.outcomes.add(outcome);
+            if outcome.is_success() {
+                r.latency.record(now - started);
+            } else {
+                r.failure_latency.record(now - started);
+            }
         }
     }
 
@@ -346,6 +389,9 @@ impl Recorder {
                 fault_active: b.fault_active,
                 attempts: b.attempts,
                 wasted: b.wasted,
+                failure_latency_ms_p50: b.failure_latency.quantile_ms(0.5),
+                failure_latency_ms_p99: b.failure_latency.quantile_ms(0.99),
+                dropped: b.dropped,
             });
             b.clear();
             let started_at_boundary = std::mem::take(&mut self.fault_next[node]);
@@ -376,8 +422,10 @@ impl Bucket {
     fn clear(&mut self) {
         self.arrivals = 0;
         self.completed = 0;
+        self.dropped = 0;
         self.outcomes = OutcomeCounts::default();
         self.latency.reset();
+        self.failure_latency.reset();
         self.busy_area = 0;
         self.queue_area = 0;
         self.attempts = 0;

@@ -6,13 +6,15 @@
 //! are rounded to fixed decimals, and nothing depends on the wall clock, so
 //! the same file and seed give the same bytes on any machine.
 
-use serde::Serialize as DeriveSerialize;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::{Deserialize as DeriveDeserialize, Serialize as DeriveSerialize};
 
 use crate::engine::SimTime;
 use crate::mechanisms::breaker::BreakerState;
+use crate::metrics::recorder::RouteStats;
 use crate::model::RunOutput;
-use crate::model::config::{LimitScope, NodeKind};
+use crate::model::config::{FaultKind, LimitScope, NodeKind};
 use crate::model::outcome::{Outcome, OutcomeCounts};
 
 use super::latency::LatencyRecorder;
@@ -37,6 +39,99 @@ impl<V: Serialize> Serialize for Ordered<V> {
     }
 }
 
+/// Reads a JSON object back in document order (serde's visitor sees the
+/// entries as written), so a saved summary keeps the scenario's order.
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Ordered<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Entries<V> {
+            type Value = Ordered<V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ordered<V>, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
+                while let Some(entry) = map.next_entry::<String, V>()? {
+                    out.push(entry);
+                }
+                Ok(Ordered(out))
+            }
+        }
+        d.deserialize_map(Entries(std::marker::PhantomData))
+    }
+}
+
+/// A node's kind as reports name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, DeriveSerialize, DeriveDeserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKindName {
+    Clients,
+    LoadBalancer,
+    Gateway,
+    Service,
+}
+
+impl NodeKindName {
+    pub fn of(kind: &NodeKind) -> NodeKindName {
+        match kind {
+            NodeKind::Clients(_) => NodeKindName::Clients,
+            NodeKind::Balancer(_) => NodeKindName::LoadBalancer,
+            NodeKind::Gateway(_) => NodeKindName::Gateway,
+            NodeKind::Service(_) => NodeKindName::Service,
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            NodeKindName::Clients => "clients",
+            NodeKindName::LoadBalancer => "load_balancer",
+            NodeKindName::Gateway => "gateway",
+            NodeKindName::Service => "service",
+        }
+    }
+
+    /// Gateways and services have workers (utilization, queues).
+    pub fn has_workers(self) -> bool {
+        matches!(self, NodeKindName::Gateway | NodeKindName::Service)
+    }
+}
+
+impl std::fmt::Display for NodeKindName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.key())
+    }
+}
+
+/// A fault's kind as reports name it (the scenario's spelling).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, DeriveSerialize, DeriveDeserialize)]
+pub enum FaultKindName {
+    Crash,
+    Hang,
+    Slow,
+    Latency,
+    Errors,
+    Partition,
+}
+
+impl FaultKindName {
+    pub fn of(kind: &FaultKind) -> FaultKindName {
+        match kind {
+            FaultKind::Crash => FaultKindName::Crash,
+            FaultKind::Hang => FaultKindName::Hang,
+            FaultKind::Slow { .. } => FaultKindName::Slow,
+            FaultKind::Latency { .. } => FaultKindName::Latency,
+            FaultKind::Errors { .. } => FaultKindName::Errors,
+            FaultKind::Partition => FaultKindName::Partition,
+        }
+    }
+}
+
+impl std::fmt::Display for FaultKindName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(&format!("{self:?}"))
+    }
+}
+
 /// Rounds to `d` decimals, so printed floats are short and stable.
 pub fn round(x: f64, d: i32) -> f64 {
     let m = 10f64.powi(d);
@@ -44,7 +139,7 @@ pub fn round(x: f64, d: i32) -> f64 {
     if r == 0.0 { 0.0 } else { r } // no "-0.0"
 }
 
-#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct Summary {
     pub scenario: String,
     pub seed: u64,
@@ -57,7 +152,11 @@ pub struct Summary {
     pub success_rate: f64,
     pub goodput_rps: f64,
     pub attempts: Attempts,
+    /// Latency of the clients' successful requests (ok, partial, fallback).
     pub latency_ms: Latency,
+    /// Latency of the clients' requests that got a failure as an answer
+    /// (a gateway's 504 included; a client's own timeout is not an answer).
+    pub failure_latency_ms: Latency,
     pub nodes: Ordered<NodeSummary>,
     pub routes: Ordered<RouteSummary>,
     pub rate_limits: Vec<LimitSummary>,
@@ -66,26 +165,37 @@ pub struct Summary {
     pub faults: Vec<FaultSummary>,
     pub slo: SloSummary,
     pub cascade: crate::chaos::Cascade,
+    /// What `validate` warns about in the scenario (filled in by `gatesim run`).
+    pub warnings: Vec<Warning>,
     pub topology: Topology,
 }
 
+/// A legal but risky setup in the scenario, with what to change.
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
+pub struct Warning {
+    /// Where: `node "gw"`, `line 12:5` or a field name.
+    pub place: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
 /// The graph, for pictures redrawn without the scenario file.
-#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct Topology {
     pub nodes: Vec<TopologyNode>,
     pub edges: Vec<TopologyEdge>,
 }
 
-#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct TopologyNode {
     pub name: String,
-    pub kind: &'static str,
+    pub kind: NodeKindName,
     pub replicas: u32,
     /// Gateways and balancers: routes, auth and limits, one per line.
     pub detail: Vec<String>,
 }
 
-#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct TopologyEdge {
     pub from: String,
     pub to: String,
@@ -95,7 +205,7 @@ pub struct TopologyEdge {
 }
 
 /// Outcome counts as named fields; `total` includes `unfinished`.
-#[derive(Clone, Debug, Default, DeriveSerialize, PartialEq)]
+#[derive(Clone, Debug, Default, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct Requests {
     pub total: u64,
     pub ok: u64,
@@ -135,16 +245,34 @@ impl Requests {
     pub fn successes(&self) -> u64 {
         self.ok + self.partial + self.fallback
     }
+
+    /// Every outcome with its count, in `Outcome::ALL` order.
+    pub fn by_outcome(&self) -> [(Outcome, u64); Outcome::COUNT] {
+        let count = |o: Outcome| match o {
+            Outcome::Ok => self.ok,
+            Outcome::Partial => self.partial,
+            Outcome::Fallback => self.fallback,
+            Outcome::Error => self.error,
+            Outcome::Timeout => self.timeout,
+            Outcome::RateLimited => self.rate_limited,
+            Outcome::Unauthorized => self.unauthorized,
+            Outcome::NotFound => self.not_found,
+            Outcome::Rejected => self.rejected,
+            Outcome::ShortCircuited => self.short_circuited,
+            Outcome::Unavailable => self.unavailable,
+        };
+        Outcome::ALL.map(|o| (o, count(o)))
+    }
 }
 
-#[derive(Clone, Debug, Default, DeriveSerialize, PartialEq)]
+#[derive(Clone, Debug, Default, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct Attempts {
     pub total: u64,
     pub retries: u64,
     pub hedges: u64,
 }
 
-#[derive(Clone, Debug, Default, DeriveSerialize, PartialEq)]
+#[derive(Clone, Debug, Default, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct Latency {
     pub count: u64,
     pub mean: f64,
@@ -169,9 +297,9 @@ impl Latency {
     }
 }
 
-#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct NodeSummary {
-    pub kind: &'static str,
+    pub kind: NodeKindName,
     pub replicas: u32,
     /// Requests this node received (Clients: issued).
     pub arrivals: u64,
@@ -189,22 +317,31 @@ pub struct NodeSummary {
     pub utilization: f64,
     /// Time-average number of requests in the node (queued + in service).
     pub mean_in_system: f64,
+    /// Successes over everything it accepted: swallowed, lost and
+    /// unfinished requests count as failures (Clients: over all requests).
+    pub success_rate: f64,
+    /// Latency of its successful answers.
     pub latency_ms: Latency,
+    /// Latency of its answered failures.
+    pub failure_latency_ms: Latency,
     pub outcomes: Requests,
     /// Attempts this node made as a caller.
     pub attempts: Attempts,
     /// Calls this node made that ended in their fallback.
     pub fallbacks_served: u64,
+    /// How it fared against its own usual level (see `chaos::health`).
+    pub health: crate::chaos::cascade::NodeHealthSummary,
 }
 
-#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct RouteSummary {
     pub gateways: Vec<String>,
     pub requests: Requests,
     pub latency_ms: Latency,
+    pub failure_latency_ms: Latency,
 }
 
-#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct LimitSummary {
     pub gateway: String,
     pub limit: String,
@@ -213,14 +350,14 @@ pub struct LimitSummary {
     pub top_users: Vec<UserRejections>,
 }
 
-#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct UserRejections {
     /// "<client>:<n>": the n-th API key of that client (0 = the most active under Zipf skew).
     pub user: String,
     pub rejected: u64,
 }
 
-#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct BreakerSummary {
     pub caller: String,
     pub target: String,
@@ -228,12 +365,44 @@ pub struct BreakerSummary {
     pub opened: u64,
     pub open_s: f64,
     pub first_open_s: Option<f64>,
-    pub state_at_end: &'static str,
+    pub state_at_end: BreakerPhase,
     /// (time in s, new state) for every change, oldest first (at most 1000).
-    pub transitions: Vec<(f64, &'static str)>,
+    pub transitions: Vec<(f64, BreakerPhase)>,
 }
 
-#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, DeriveSerialize, DeriveDeserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectiveName {
+    /// The p99 of successful answers, in ms.
+    P99Ms,
+    /// Successes over the requests not excluded.
+    SuccessRate,
+}
+
+/// A breaker's state as reports name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, DeriveSerialize, DeriveDeserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerPhase {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl BreakerPhase {
+    pub fn is_open(self) -> bool {
+        self == BreakerPhase::Open
+    }
+
+    fn of(s: BreakerState) -> BreakerPhase {
+        match s {
+            BreakerState::Closed => BreakerPhase::Closed,
+            BreakerState::Open => BreakerPhase::Open,
+            BreakerState::HalfOpen => BreakerPhase::HalfOpen,
+        }
+    }
+}
+
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct EjectionSummary {
     pub balancer: String,
     pub instance: String,
@@ -241,22 +410,53 @@ pub struct EjectionSummary {
     pub ejected: bool,
 }
 
-#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct FaultSummary {
+    /// As in the scenario: "users", "gw#1", or "a->b" for a link.
     pub target: String,
-    pub kind: &'static str,
+    pub kind: FaultKindName,
     pub at_s: f64,
     pub until_s: f64,
 }
 
-#[derive(Clone, Debug, DeriveSerialize, PartialEq)]
+impl FaultSummary {
+    /// The nodes the fault was injected on: "gw#1" belongs to "gw"; a link
+    /// "a->b" to both ends.
+    pub fn nodes(&self) -> Vec<&str> {
+        match self.target.split_once("->") {
+            Some((a, b)) => vec![a, b],
+            None => vec![self.target.split('#').next().unwrap_or(&self.target)],
+        }
+    }
+}
+
+/// The SLO and its verdict. The success rate counts every request but the
+/// excluded outcomes (by default the client's own doing: 401, 404, 429);
+/// the p99 is that of successful answers.
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct SloSummary {
     pub p99_ms: Option<f64>,
     pub success_rate: Option<f64>,
+    /// Outcomes left out of the success rate.
+    pub exclude: Vec<Outcome>,
+    /// Requests the success rate counts, and those it leaves out.
+    pub counted_requests: u64,
+    pub excluded_requests: u64,
     pub measured_p99_ms: f64,
     pub measured_success_rate: f64,
+    /// Each objective with its own verdict.
+    pub objectives: Vec<Objective>,
     /// `None` when the scenario sets no SLO.
     pub met: Option<bool>,
+}
+
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
+pub struct Objective {
+    pub name: ObjectiveName,
+    pub target: f64,
+    /// `None` when there was nothing to measure (no successful answer).
+    pub measured: Option<f64>,
+    pub met: bool,
 }
 
 pub fn instance_name(run: &RunOutput, inst: u32) -> String {
@@ -272,57 +472,8 @@ impl Summary {
         let cfg = &w.cfg;
         let rec = &w.rec;
         let window_s = (cfg.duration.as_secs_f64() - cfg.warmup.as_secs_f64()).max(1e-9);
-        let mut client_counts = OutcomeCounts::default();
-        let mut client_latency = LatencyRecorder::new(3);
-        let (mut attempts, mut unfinished) = (Attempts::default(), 0);
-        let mut nodes = Ordered::default();
-        for (id, node) in cfg.nodes.iter().enumerate() {
-            let s = &rec.nodes[id];
-            let is_client = matches!(node.kind, NodeKind::Clients(_));
-            let capacity = match &node.kind {
-                NodeKind::Gateway(g) => f64::from(g.workers) * f64::from(node.replicas),
-                NodeKind::Service(sv) => f64::from(sv.workers) * f64::from(node.replicas),
-                _ => 0.0,
-            };
-            let node_attempts = Attempts { total: s.attempts, retries: s.retries, hedges: s.hedges };
-            if is_client {
-                client_counts.merge(&s.outcomes);
-                client_latency.merge(&s.latency);
-                attempts.total += s.attempts;
-                attempts.retries += s.retries;
-                attempts.hedges += s.hedges;
-                unfinished += rec.unfinished[id];
-            }
-            let window_ns = window_s * 1e9;
-            nodes.0.push((
-                node.name.clone(),
-                NodeSummary {
-                    kind: node.kind_name(),
-                    replicas: node.replicas,
-                    arrivals: s.arrivals,
-                    completed: s.outcomes.total(),
-                    dropped: s.dropped,
-                    in_progress_at_end: rec.unfinished[id],
-                    wasted: s.wasted,
-                    throughput_rps: round(s.outcomes.total() as f64 / window_s, 3),
-                    utilization: if capacity > 0.0 {
-                        round(s.busy_area as f64 / (capacity * window_ns), 4)
-                    } else {
-                        0.0
-                    },
-                    mean_in_system: round(s.in_system_area as f64 / window_ns, 4),
-                    latency_ms: Latency::from_recorder(&s.latency),
-                    outcomes: Requests::from_counts(&s.outcomes, rec.unfinished[id]),
-                    attempts: node_attempts,
-                    fallbacks_served: s.fallbacks,
-                },
-            ));
-        }
-        let requests = Requests::from_counts(&client_counts, unfinished);
-        let success_rate = if requests.total == 0 { 1.0 } else { requests.successes() as f64 / requests.total as f64 };
-        let latency_ms = Latency::from_recorder(&client_latency);
         let (breakers, ejections, faults) = (breakers(run), ejections(run), faults(run));
-        let cascade = crate::chaos::analyze(
+        let analysis = crate::chaos::analyze(
             &crate::chaos::cascade::Input {
                 rows: &rec.rows,
                 nodes: cfg.nodes.iter().map(|n| (n.name.clone(), matches!(n.kind, NodeKind::Clients(_)))).collect(),
@@ -335,16 +486,19 @@ impl Summary {
             },
             crate::chaos::Rules::default(),
         );
-        let slo = SloSummary {
-            p99_ms: cfg.slo.p99.map(|d| round(d.as_millis_f64(), 3)),
-            success_rate: cfg.slo.success_rate,
-            measured_p99_ms: latency_ms.p99,
-            measured_success_rate: round(success_rate, 6),
-            met: (cfg.slo.p99.is_some() || cfg.slo.success_rate.is_some()).then(|| {
-                cfg.slo.p99.is_none_or(|p| latency_ms.p99 <= p.as_millis_f64())
-                    && cfg.slo.success_rate.is_none_or(|r| success_rate >= r)
-            }),
-        };
+        let mut clients = ClientTotals::default();
+        let mut nodes = Ordered::default();
+        for ((id, node), health) in cfg.nodes.iter().enumerate().zip(analysis.health) {
+            let s = &rec.nodes[id];
+            if matches!(node.kind, NodeKind::Clients(_)) {
+                clients.add(s, rec.unfinished[id]);
+            }
+            nodes.0.push((node.name.clone(), node_summary(run, id, window_s, health)));
+        }
+        let requests = Requests::from_counts(&clients.outcomes, clients.unfinished);
+        let success_rate = if requests.total == 0 { 1.0 } else { requests.successes() as f64 / requests.total as f64 };
+        let latency_ms = Latency::from_recorder(&clients.latency);
+        let slo = slo(cfg, &clients.outcomes, requests.total, &latency_ms);
         Summary {
             scenario: cfg.name.clone(),
             seed: cfg.seed,
@@ -355,8 +509,9 @@ impl Summary {
             goodput_rps: round(requests.successes() as f64 / window_s, 3),
             success_rate: round(success_rate, 6),
             requests,
-            attempts,
+            attempts: clients.attempts,
             latency_ms,
+            failure_latency_ms: Latency::from_recorder(&clients.failure_latency),
             nodes,
             routes: routes(run),
             rate_limits: limits(run),
@@ -364,9 +519,119 @@ impl Summary {
             ejections,
             faults,
             slo,
-            cascade,
+            cascade: analysis.cascade,
+            warnings: Vec::new(),
             topology: topology(run),
         }
+    }
+}
+
+/// The clients' view, summed over Clients nodes.
+struct ClientTotals {
+    outcomes: OutcomeCounts,
+    latency: LatencyRecorder,
+    failure_latency: LatencyRecorder,
+    attempts: Attempts,
+    unfinished: u64,
+}
+
+impl Default for ClientTotals {
+    fn default() -> Self {
+        ClientTotals {
+            outcomes: OutcomeCounts::default(),
+            latency: LatencyRecorder::new(3),
+            failure_latency: LatencyRecorder::new(3),
+            attempts: Attempts::default(),
+            unfinished: 0,
+        }
+    }
+}
+
+impl ClientTotals {
+    fn add(&mut self, s: &crate::metrics::recorder::NodeStats, unfinished: u64) {
+        self.outcomes.merge(&s.outcomes);
+        self.latency.merge(&s.latency);
+        self.failure_latency.merge(&s.failure_latency);
+        self.attempts.total += s.attempts;
+        self.attempts.retries += s.retries;
+        self.attempts.hedges += s.hedges;
+        self.unfinished += unfinished;
+    }
+}
+
+fn node_summary(
+    run: &RunOutput,
+    id: usize,
+    window_s: f64,
+    health: crate::chaos::cascade::NodeHealthSummary,
+) -> NodeSummary {
+    let (cfg, rec) = (&run.world.cfg, &run.world.rec);
+    let node = &cfg.nodes[id];
+    let s = &rec.nodes[id];
+    let capacity = match &node.kind {
+        NodeKind::Gateway(g) => f64::from(g.workers) * f64::from(node.replicas),
+        NodeKind::Service(sv) => f64::from(sv.workers) * f64::from(node.replicas),
+        _ => 0.0,
+    };
+    let window_ns = window_s * 1e9;
+    let accepted = s.arrivals.max(s.outcomes.total());
+    NodeSummary {
+        kind: NodeKindName::of(&node.kind),
+        replicas: node.replicas,
+        arrivals: s.arrivals,
+        completed: s.outcomes.total(),
+        dropped: s.dropped,
+        in_progress_at_end: rec.unfinished[id],
+        wasted: s.wasted,
+        throughput_rps: round(s.outcomes.total() as f64 / window_s, 3),
+        utilization: if capacity > 0.0 { round(s.busy_area as f64 / (capacity * window_ns), 4) } else { 0.0 },
+        mean_in_system: round(s.in_system_area as f64 / window_ns, 4),
+        success_rate: if accepted == 0 { 1.0 } else { round(s.outcomes.successes() as f64 / accepted as f64, 6) },
+        latency_ms: Latency::from_recorder(&s.latency),
+        failure_latency_ms: Latency::from_recorder(&s.failure_latency),
+        outcomes: Requests::from_counts(&s.outcomes, rec.unfinished[id]),
+        attempts: Attempts { total: s.attempts, retries: s.retries, hedges: s.hedges },
+        fallbacks_served: s.fallbacks,
+        health,
+    }
+}
+
+/// The SLO's verdict, objective by objective.
+fn slo(cfg: &crate::model::ModelConfig, outcomes: &OutcomeCounts, total: u64, latency: &Latency) -> SloSummary {
+    let slo = &cfg.slo;
+    let excluded: u64 = Outcome::ALL.iter().filter(|o| slo.exclude.contains(**o)).map(|o| outcomes.get(*o)).sum();
+    let counted = total - excluded;
+    let rate = if counted == 0 { 1.0 } else { outcomes.successes() as f64 / counted as f64 };
+    let mut objectives = Vec::new();
+    if let Some(p) = slo.p99 {
+        // No successful answer: the latency objective has nothing to stand on.
+        let measured = (latency.count > 0).then_some(latency.p99);
+        let target = round(p.as_millis_f64(), 3);
+        objectives.push(Objective {
+            name: ObjectiveName::P99Ms,
+            target,
+            measured,
+            met: measured.is_some_and(|m| m <= target),
+        });
+    }
+    if let Some(target) = slo.success_rate {
+        objectives.push(Objective {
+            name: ObjectiveName::SuccessRate,
+            target,
+            measured: Some(round(rate, 6)),
+            met: rate >= target,
+        });
+    }
+    SloSummary {
+        p99_ms: slo.p99.map(|d| round(d.as_millis_f64(), 3)),
+        success_rate: slo.success_rate,
+        exclude: Outcome::ALL.iter().copied().filter(|o| slo.exclude.contains(*o)).collect(),
+        counted_requests: counted,
+        excluded_requests: excluded,
+        measured_p99_ms: latency.p99,
+        measured_success_rate: round(rate, 6),
+        met: (!objectives.is_empty()).then(|| objectives.iter().all(|o| o.met)),
+        objectives,
     }
 }
 
@@ -384,18 +649,30 @@ fn ejections(run: &RunOutput) -> Vec<EjectionSummary> {
         .collect()
 }
 
+/// The faults that happened: the scenario's, then the first random chaos
+/// episodes (at most `MAX_LISTED_CHAOS`), in time order.
 fn faults(run: &RunOutput) -> Vec<FaultSummary> {
     let cfg = &run.world.cfg;
-    cfg.faults
+    let end = cfg.duration.as_secs_f64();
+    let summary = |target: String, kind: &FaultKind, at: SimTime, until: SimTime| FaultSummary {
+        target,
+        kind: FaultKindName::of(kind),
+        at_s: round(at.as_secs_f64(), 6),
+        until_s: round(until.as_secs_f64().min(end), 6),
+    };
+    let mut out: Vec<FaultSummary> = cfg
+        .faults
         .iter()
         .filter(|f| f.at < SimTime(cfg.duration.as_nanos()))
-        .map(|f| FaultSummary {
-            target: f.label.clone(),
-            kind: f.kind.name(),
-            at_s: round(f.at.as_secs_f64(), 6),
-            until_s: round(f.until.as_secs_f64().min(cfg.duration.as_secs_f64()), 6),
-        })
-        .collect()
+        .map(|f| summary(f.label.clone(), &f.kind, f.at, f.until))
+        .collect();
+    if let Some(chaos) = &cfg.chaos {
+        for e in &run.world.chaos.listed {
+            out.push(summary(instance_name(run, e.inst), &chaos.kinds[e.kind as usize], e.at, e.until));
+        }
+    }
+    out.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+    out
 }
 
 fn topology(run: &RunOutput) -> Topology {
@@ -405,7 +682,7 @@ fn topology(run: &RunOutput) -> Topology {
         .iter()
         .map(|n| TopologyNode {
             name: n.name.clone(),
-            kind: n.kind_name(),
+            kind: NodeKindName::of(&n.kind),
             replicas: n.replicas,
             detail: match &n.kind {
                 NodeKind::Gateway(g) => {
@@ -466,31 +743,33 @@ pub fn policy_words(p: &crate::model::config::Policy) -> String {
 /// Routes keyed by path, summed over gateways that share the path.
 fn routes(run: &RunOutput) -> Ordered<RouteSummary> {
     let cfg = &run.world.cfg;
-    let mut out: Ordered<(Vec<String>, OutcomeCounts, LatencyRecorder)> = Ordered::default();
+    let mut out: Ordered<(Vec<String>, RouteStats)> = Ordered::default();
     for (id, node) in cfg.nodes.iter().enumerate() {
         let NodeKind::Gateway(g) = &node.kind else { continue };
         for (r, route) in g.routes.iter().enumerate() {
-            let (counts, lat) = &run.world.rec.routes[id][r];
+            let stats = &run.world.rec.routes[id][r];
             match out.0.iter_mut().find(|(k, _)| *k == route.path) {
-                Some((_, (gws, c, l))) => {
+                Some((_, (gws, sum))) => {
                     gws.push(node.name.clone());
-                    c.merge(counts);
-                    l.merge(lat);
+                    sum.outcomes.merge(&stats.outcomes);
+                    sum.latency.merge(&stats.latency);
+                    sum.failure_latency.merge(&stats.failure_latency);
                 }
-                None => out.0.push((route.path.clone(), (vec![node.name.clone()], *counts, lat.clone()))),
+                None => out.0.push((route.path.clone(), (vec![node.name.clone()], stats.clone()))),
             }
         }
     }
     Ordered(
         out.0
             .into_iter()
-            .map(|(k, (gateways, c, l))| {
+            .map(|(k, (gateways, r))| {
                 (
                     k,
                     RouteSummary {
                         gateways,
-                        requests: Requests::from_counts(&c, 0),
-                        latency_ms: Latency::from_recorder(&l),
+                        requests: Requests::from_counts(&r.outcomes, 0),
+                        latency_ms: Latency::from_recorder(&r.latency),
+                        failure_latency_ms: Latency::from_recorder(&r.failure_latency),
                     },
                 )
             })
@@ -555,11 +834,11 @@ fn breakers(run: &RunOutput) -> Vec<BreakerSummary> {
         for e in w.rec.breaker_events.iter().filter(|e| e.breaker as usize == i) {
             if transitions.len() < MAX_TRANSITIONS {
                 let to = if e.to_open {
-                    "open"
+                    BreakerPhase::Open
                 } else if e.to_half_open {
-                    "half_open"
+                    BreakerPhase::HalfOpen
                 } else {
-                    "closed"
+                    BreakerPhase::Closed
                 };
                 transitions.push((round(e.at.as_secs_f64(), 6), to));
             }
@@ -582,11 +861,7 @@ fn breakers(run: &RunOutput) -> Vec<BreakerSummary> {
             opened,
             open_s: round(open_ns as f64 * 1e-9, 6),
             first_open_s: first.map(|t: SimTime| round(t.as_secs_f64(), 6)),
-            state_at_end: match b.state() {
-                BreakerState::Closed => "closed",
-                BreakerState::Open => "open",
-                BreakerState::HalfOpen => "half_open",
-            },
+            state_at_end: BreakerPhase::of(b.state()),
             transitions,
         });
     }

@@ -59,6 +59,8 @@ impl World {
             outstanding: 0,
             last_delay: SimDuration::ZERO,
             last_failure: Outcome::Error,
+            last_answered: true,
+            last_retry_after: SimDuration::ZERO,
             settling: false,
         });
         if let Some(budget) = &mut self.edge_states[state as usize].budget {
@@ -149,19 +151,29 @@ impl World {
             let round = self.calls[key].retries;
             q.schedule(now + h.after, Ev::Hedge { call: key, round });
         }
-        if let Some(d) = self.hop(caller, inst) {
-            self.attempts[attempt].in_transit = true;
-            q.schedule(now + d, Ev::Deliver { attempt, inst });
+        match self.request_hop(caller, inst) {
+            Some(d) => {
+                self.attempts[attempt].in_transit = true;
+                q.schedule(now + d, Ev::Deliver { attempt, inst });
+            }
+            None => {
+                // A partition swallowed the request: to its callers the node
+                // took it and never answered, so it counts there as dropped.
+                let node = self.insts[inst as usize].node;
+                self.rec.arrival(node, now);
+                self.rec.dropped(node, now);
+            }
         }
     }
 
-    /// An attempt ended: an answer arrived, or its timeout fired.
+    /// An attempt ended: an answer arrived (`answered`), or its timeout fired.
     pub fn on_attempt_end(
         &mut self,
         now: SimTime,
         key: AttemptKey,
         outcome: Outcome,
         retry_after: SimDuration,
+        answered: bool,
         q: &mut EventQueue<Ev>,
     ) {
         let Some(attempt) = self.forget_attempt(key) else {
@@ -179,6 +191,8 @@ impl World {
             return;
         }
         call.last_failure = outcome;
+        call.last_answered = answered;
+        call.last_retry_after = retry_after;
         if call.outstanding > 0 {
             return; // a hedge is still out; it may yet succeed
         }
@@ -300,16 +314,15 @@ impl World {
         self.send(now, key, Send::Hedge, q);
     }
 
+    /// The caller refused its own call (open breaker, full bulkhead, no
+    /// instance): a fast local failure. Overloaded ones (short-circuit,
+    /// bulkhead) are retried only if the policy lists them.
     pub fn on_refused(&mut self, now: SimTime, key: CallKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
-        if !self.calls.contains_key(key) {
-            return;
-        }
-        self.calls[key].last_failure = outcome;
-        match outcome {
-            // A short-circuit or a bulkhead rejection is never retried.
-            Outcome::ShortCircuited | Outcome::Rejected => self.fail(now, key, outcome, q),
-            _ => self.after_failure(now, key, outcome, SimDuration::ZERO, q),
-        }
+        let Some(call) = self.calls.get_mut(key) else { return };
+        call.last_failure = outcome;
+        call.last_answered = true;
+        call.last_retry_after = SimDuration::ZERO;
+        self.after_failure(now, key, outcome, SimDuration::ZERO, q);
     }
 
     /// Removes a call and cancels its attempts still out (their callees may
@@ -328,9 +341,14 @@ impl World {
     /// The call is over: cancel attempts still out and tell the parent.
     pub fn settle(&mut self, now: SimTime, key: CallKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
         let Some(call) = self.cancel(now, key) else { return };
+        let answered = outcome.is_success() || call.last_answered;
         match call.parent {
-            Parent::Client { client, vu, born } => self.request_done(now, client, vu, born, outcome, q),
-            Parent::Job(job) => self.job_call_done(now, job, outcome, q),
+            Parent::Client { client, vu, born } => self.request_done(now, client, vu, born, outcome, answered, q),
+            Parent::Job(job) => {
+                let retry_after =
+                    if outcome == Outcome::RateLimited { call.last_retry_after } else { SimDuration::ZERO };
+                self.job_call_done(now, job, outcome, retry_after, q)
+            }
         }
     }
 }

@@ -282,7 +282,12 @@ impl World {
         self.start_call(now, Parent::Client { client, vu, born: now }, edge, inst, ctx, q);
     }
 
-    /// A client's request ended.
+    /// A client's request ended; `answered` is false after the client's own
+    /// timeout, which is no answer and has no latency to report.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the request's identity and its end; a struct would only move the list"
+    )]
     pub fn request_done(
         &mut self,
         now: SimTime,
@@ -290,11 +295,11 @@ impl World {
         vu: u32,
         born: SimTime,
         outcome: Outcome,
+        answered: bool,
         q: &mut EventQueue<Ev>,
     ) {
         let node = self.clients[client as usize].node;
-        // A client's own timeout is no answer: it has no latency to report.
-        self.rec.answer(node, born, now, outcome, outcome != Outcome::Timeout);
+        self.rec.answer(node, born, now, outcome, answered);
         self.rec.in_flight(node, now, -1);
         let NodeKind::Clients(cfg) = &self.cfg.nodes[node as usize].kind else { unreachable!() };
         if let Load::Closed { think, .. } = &cfg.load {

@@ -286,6 +286,10 @@ pub struct ChaosSpec {
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Slo {
+    /// Objective on the p99 of successful answers.
     pub p99: Option<SimDuration>,
+    /// Objective on successes / requests not excluded.
     pub success_rate: Option<f64>,
+    /// Outcomes the success rate leaves out (SRE practice: the client's doing).
+    pub exclude: OutcomeSet,
 }

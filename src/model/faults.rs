@@ -50,17 +50,54 @@ impl HealthState {
     }
 }
 
+/// Fault references in `InstState::active_faults` and fault events: an
+/// index into `ModelConfig::faults`, or `CHAOS_BASE + t` for the episode
+/// now running on chaos target `t` (each target has at most one at a time,
+/// so random chaos needs no list that grows with every failure).
+pub const CHAOS_BASE: u32 = 1 << 31;
+
+/// Chaos episodes listed in summary.json (and analysed); later ones are
+/// only counted, so memory stays bounded however small the MTBF.
+pub const MAX_LISTED_CHAOS: usize = 200;
+
+/// One random failure: which instance, which kind, when.
+#[derive(Clone, Copy, Debug)]
+pub struct ChaosEpisode {
+    pub inst: InstId,
+    /// Index into `ChaosSpec::kinds`.
+    pub kind: u32,
+    pub at: SimTime,
+    pub until: SimTime,
+}
+
 pub struct ChaosState {
     pub rng: Vec<SimRng>,
+    /// The episode running on each chaos target, if any.
+    pub active: Vec<Option<ChaosEpisode>>,
+    /// The first `MAX_LISTED_CHAOS` episodes, for reports.
+    pub listed: Vec<ChaosEpisode>,
+    /// Every episode drawn, listed or not.
+    pub total: u64,
 }
 
 impl ChaosState {
     pub fn new(cfg: &ModelConfig) -> Self {
-        let rng = match &cfg.chaos {
+        let rng: Vec<SimRng> = match &cfg.chaos {
             Some(c) => c.targets.iter().map(|&t| stream(cfg.seed, "chaos", &cfg.nodes[t as usize].name, 0)).collect(),
             None => Vec::new(),
         };
-        ChaosState { rng }
+        ChaosState { active: vec![None; rng.len()], rng, listed: Vec::new(), total: 0 }
+    }
+}
+
+/// The kind of fault `fault` (a static fault or a running chaos episode).
+pub fn fault_kind<'a>(cfg: &'a ModelConfig, chaos: &ChaosState, fault: u32) -> &'a FaultKind {
+    if fault >= CHAOS_BASE {
+        let episode = chaos.active[(fault - CHAOS_BASE) as usize].expect("a referenced chaos episode is running");
+        let spec = cfg.chaos.as_ref().expect("chaos episodes only with chaos");
+        &spec.kinds[episode.kind as usize]
+    } else {
+        &cfg.faults[fault as usize].kind
     }
 }
 
@@ -88,7 +125,7 @@ impl World {
         let inst = self.cfg.edges[b.edge as usize].targets[target as usize];
         let from = self.cfg.nodes[lb as usize].first_instance;
         self.schedule_before_end(q, now + hc.interval, Ev::Probe { lb, target });
-        let there = self.hop(from, inst);
+        let there = self.request_hop(from, inst);
         let back = self.hop(inst, from);
         let state = &self.insts[inst as usize];
         let (ok, rtt) = match (there, back) {
@@ -130,6 +167,15 @@ impl World {
     }
 
     pub fn on_fault(&mut self, now: SimTime, fault: u32, start: bool, q: &mut EventQueue<Ev>) {
+        if fault >= CHAOS_BASE {
+            let t = (fault - CHAOS_BASE) as usize;
+            let episode = self.chaos.active[t].expect("a chaos episode ends only once");
+            self.fault_on_instances(now, fault, &[episode.inst], start, q);
+            if !start {
+                self.chaos.active[t] = None;
+            }
+            return;
+        }
         let spec = &self.cfg.faults[fault as usize];
         match &spec.target {
             FaultTarget::Link(a, b) => {
@@ -147,22 +193,27 @@ impl World {
             }
             FaultTarget::Instances(list) => {
                 let list = list.clone();
-                let crash = matches!(spec.kind, FaultKind::Crash);
-                for inst in list {
-                    let state = &mut self.insts[inst as usize];
-                    if start {
-                        state.active_faults.push(fault);
-                    } else if let Some(i) = state.active_faults.iter().position(|f| *f == fault) {
-                        state.active_faults.remove(i);
-                    }
-                    self.recompute_faults(inst);
-                    if start {
-                        self.rec.fault_active(self.insts[inst as usize].node, now);
-                    }
-                    if crash && start {
-                        self.crash(now, inst, q);
-                    }
-                }
+                self.fault_on_instances(now, fault, &list, start, q);
+            }
+        }
+    }
+
+    /// Fault `fault` starts or ends on each of `insts`.
+    fn fault_on_instances(&mut self, now: SimTime, fault: u32, insts: &[InstId], start: bool, q: &mut EventQueue<Ev>) {
+        let crash = matches!(fault_kind(&self.cfg, &self.chaos, fault), FaultKind::Crash);
+        for &inst in insts {
+            let state = &mut self.insts[inst as usize];
+            if start {
+                state.active_faults.push(fault);
+            } else if let Some(i) = state.active_faults.iter().position(|f| *f == fault) {
+                state.active_faults.remove(i);
+            }
+            self.recompute_faults(inst);
+            if start {
+                self.rec.fault_active(self.insts[inst as usize].node, now);
+            }
+            if crash && start {
+                self.crash(now, inst, q);
             }
         }
     }
@@ -173,7 +224,7 @@ impl World {
         let (mut crashed, mut hung, mut slow, mut ok) = (0, 0, 1.0, 1.0);
         state.latency_faults.clear();
         for &f in &state.active_faults {
-            match &self.cfg.faults[f as usize].kind {
+            match fault_kind(&self.cfg, &self.chaos, f) {
                 FaultKind::Crash => crashed += 1,
                 FaultKind::Hang => hung += 1,
                 FaultKind::Slow { factor } => slow *= factor,
@@ -244,21 +295,19 @@ impl World {
         let (mtbf, mttr) = (c.mtbf, c.mttr);
         let node = c.targets[target as usize];
         let rng = &mut self.chaos.rng[target as usize];
-        let kind = c.kinds[rng.random_range(0..c.kinds.len())].clone();
+        let kind = rng.random_range(0..c.kinds.len()) as u32;
         let n = &self.cfg.nodes[node as usize];
         let replica = if n.replicas > 1 { rng.random_range(0..n.replicas) } else { 0 };
         let repair = exp_sample(rng, mttr);
         let next = exp_sample(rng, mtbf);
-        let label = if n.replicas > 1 { format!("{}#{replica}", n.name) } else { n.name.clone() };
         let until = now + repair;
-        self.cfg.faults.push(FaultSpec {
-            label,
-            target: FaultTarget::Instances(vec![n.first_instance + replica]),
-            at: now,
-            until,
-            kind,
-        });
-        let fault = self.cfg.faults.len() as u32 - 1;
+        let episode = ChaosEpisode { inst: n.first_instance + replica, kind, at: now, until };
+        self.chaos.total += 1;
+        if self.chaos.listed.len() < MAX_LISTED_CHAOS {
+            self.chaos.listed.push(episode);
+        }
+        self.chaos.active[target as usize] = Some(episode);
+        let fault = CHAOS_BASE + target;
         self.on_fault(now, fault, true, q);
         q.schedule(until, Ev::FaultEnd { fault });
         self.schedule_before_end(q, until + next, Ev::ChaosFail { target });

@@ -1,7 +1,9 @@
 //! How a request (or one attempt, or one node's answer) ends.
 
-/// Exactly one per finished request; see `outputs.md`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Exactly one per finished request; see `outputs.md`. Serialised by its
+/// `key` (the output files' vocabulary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum Outcome {
     Ok = 0,

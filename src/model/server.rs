@@ -47,6 +47,7 @@ impl World {
             successes: 0,
             failure: None,
             best: Outcome::Ok,
+            retry_after: SimDuration::ZERO,
             route: None,
         };
         if state.busy < state.workers {
@@ -87,14 +88,9 @@ impl World {
             NodeKind::Balancer(_) => SimDuration::ZERO,
             NodeKind::Clients(_) => unreachable!("clients receive no requests (validated)"),
         };
-        // Faults: Slow stretches the CPU time, Latency adds to it (for a
-        // balancer, which has none, Latency delays the forwarding).
-        let mut cpu = if inst.slow == 1.0 { base } else { ns_from_f64(base.as_nanos() as f64 * inst.slow) };
-        for &f in &inst.latency_faults {
-            if let FaultKind::Latency { add } = &self.cfg.faults[f as usize].kind {
-                cpu = cpu + add.sample(&mut inst.rng);
-            }
-        }
+        // A Slow fault stretches the CPU time (a Latency fault delays the
+        // wire instead: see `World::request_hop`).
+        let cpu = if inst.slow == 1.0 { base } else { ns_from_f64(base.as_nanos() as f64 * inst.slow) };
         if cpu.is_zero() && matches!(self.cfg.nodes[node as usize].kind, NodeKind::Balancer(_)) {
             // The usual case: a balancer forwards at once, no event needed.
             return self.on_cpu_done(now, key, q);
@@ -256,13 +252,21 @@ impl World {
         }
     }
 
-    /// One of the job's calls ended with `outcome`.
-    pub fn job_call_done(&mut self, now: SimTime, key: JobKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
+    /// One of the job's calls ended with `outcome` (a 429 with its Retry-After).
+    pub fn job_call_done(
+        &mut self,
+        now: SimTime,
+        key: JobKey,
+        outcome: Outcome,
+        retry_after: SimDuration,
+        q: &mut EventQueue<Ev>,
+    ) {
         if !self.job_alive(key) {
             return;
         }
         let job = &mut self.jobs[key];
         job.pending -= 1;
+        job.retry_after = job.retry_after.max(retry_after);
         if outcome.is_success() {
             job.successes += 1;
             if outcome.degradation() > job.best.degradation() {
@@ -278,6 +282,7 @@ impl World {
         match job.phase {
             Phase::Auth => {
                 job.successes = 0;
+                job.retry_after = SimDuration::ZERO;
                 match job.failure.take() {
                     None => {
                         if job.ctx.invalid_token {
@@ -297,6 +302,7 @@ impl World {
             Phase::Limit(i) => {
                 let ok = job.failure.take().is_none();
                 job.successes = 0;
+                job.retry_after = SimDuration::ZERO;
                 job.best = Outcome::Ok;
                 self.shared_limit_result(now, key, i as usize, ok, q);
             }
@@ -322,14 +328,22 @@ impl World {
                     (RouteKind::Aggregate { degrade: true, .. }, Some(_)) if successes > 0 => Outcome::Partial,
                     (RouteKind::Aggregate { .. }, Some(f)) => f.as_dependency_failure(),
                 };
-                self.respond(now, key, answer, SimDuration::ZERO, q);
+                // A proxied 429 keeps its Retry-After (Envoy, Kong, nginx pass headers on).
+                let retry_after = self.passed_retry_after(key, answer);
+                self.respond(now, key, answer, retry_after, q);
             }
             NodeKind::Balancer(_) => {
                 let answer = failure.unwrap_or(best);
-                self.respond(now, key, answer, SimDuration::ZERO, q);
+                let retry_after = self.passed_retry_after(key, answer);
+                self.respond(now, key, answer, retry_after, q);
             }
             NodeKind::Clients(_) => unreachable!(),
         }
+    }
+
+    /// The Retry-After a proxy sends with `answer`: the upstream's, for a 429.
+    fn passed_retry_after(&self, key: JobKey, answer: Outcome) -> SimDuration {
+        if answer == Outcome::RateLimited { self.jobs[key].retry_after } else { SimDuration::ZERO }
     }
 
     /// The job answers: free the worker, send the reply, take the next job.

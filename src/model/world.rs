@@ -139,6 +139,11 @@ pub struct Call {
     pub outstanding: u32,
     pub last_delay: SimDuration,
     pub last_failure: Outcome,
+    /// The last failure was an answer (not the caller's own timeout), so
+    /// the call's end has a latency to report.
+    pub last_answered: bool,
+    /// The Retry-After of the last failure (a 429's), passed on by proxies.
+    pub last_retry_after: SimDuration,
     /// Set while a fallback or a deferred failure is pending.
     pub settling: bool,
 }
@@ -188,6 +193,8 @@ pub struct Job {
     pub failure: Option<Outcome>,
     /// The most degraded successful answer so far (Ok < Fallback < Partial).
     pub best: Outcome,
+    /// The longest Retry-After among failed calls: a proxy passes it on.
+    pub retry_after: SimDuration,
     pub route: Option<u16>,
 }
 
@@ -219,7 +226,10 @@ pub struct InstState {
     pub hung: u32,
     pub slow: f64,
     pub error_rate: f64,
+    /// Active `Latency` faults: each request to this instance is delayed
+    /// on the wire (see `World::request_hop`).
     pub latency_faults: Vec<u32>,
+    /// Active faults on this instance (`super::faults::FaultRef` ids).
     pub active_faults: Vec<u32>,
     pub rng: SimRng,
     pub net_rng: SimRng,
@@ -274,10 +284,10 @@ impl Model for World {
             Ev::Deliver { attempt, inst } => self.on_deliver(now, attempt, inst, q),
             Ev::Reply { attempt, outcome, retry_after_us } => {
                 let retry_after = SimDuration::from_micros(u64::from(retry_after_us));
-                self.on_attempt_end(now, attempt, outcome, retry_after, q);
+                self.on_attempt_end(now, attempt, outcome, retry_after, true, q);
             }
             Ev::CpuDone { job } => self.on_cpu_done(now, job, q),
-            Ev::Timeout { attempt } => self.on_attempt_end(now, attempt, Outcome::Timeout, SimDuration::ZERO, q),
+            Ev::Timeout { attempt } => self.on_attempt_end(now, attempt, Outcome::Timeout, SimDuration::ZERO, false, q),
             Ev::Retry { call } => self.on_retry(now, call, q),
             Ev::Hedge { call, round } => self.on_hedge(now, call, round, q),
             Ev::Refused { call, outcome } => self.on_refused(now, call, outcome, q),
@@ -329,6 +339,23 @@ pub fn simulate(cfg: ModelConfig, progress: &mut dyn FnMut(SimTime)) -> Result<R
 impl World {
     pub fn new(cfg: ModelConfig, q: &mut EventQueue<Ev>) -> World {
         super::clients::build_world(cfg, q)
+    }
+
+    /// A request message from `from` to `to`: one hop, plus the delay of
+    /// every `Latency` fault active on `to` (a fault delays the wire, as
+    /// Envoy's fault delay or netem do, not the target's workers).
+    #[inline]
+    pub fn request_hop(&mut self, from: InstId, to: InstId) -> Option<SimDuration> {
+        let mut d = self.hop(from, to)?;
+        if !self.insts[to as usize].latency_faults.is_empty() {
+            let inst = &mut self.insts[to as usize];
+            for &f in &inst.latency_faults {
+                if let FaultKind::Latency { add } = super::faults::fault_kind(&self.cfg, &self.chaos, f) {
+                    d = d + add.sample(&mut inst.net_rng);
+                }
+            }
+        }
+        Some(d)
     }
 
     /// One network hop from instance `from` to `to`: latency plus the

@@ -60,6 +60,20 @@ fn difference(e: &Estimate, d: usize) -> String {
     }
 }
 
+/// A metric's cell: mean ± CI; for the time to recover, over the runs that
+/// recovered only, with "never (k/K)" for the runs that did not.
+pub fn metric_cell(key: &str, e: &Estimate, never: u64, of: u32, decimals: usize) -> String {
+    if key != "recovery_s" {
+        return e.show(decimals);
+    }
+    match (e.n, never) {
+        (0, 0) => "-".into(),
+        (0, k) => format!("never ({k}/{of})"),
+        (_, 0) => e.show(decimals),
+        (_, k) => format!("{}; never {k}/{of}", e.show(decimals)),
+    }
+}
+
 /// Rows = metrics, columns = scenarios (mean ± 95% CI), then the paired
 /// difference of each later scenario to the first.
 pub fn comparison_table(c: &Comparison) -> String {
@@ -69,13 +83,19 @@ pub fn comparison_table(c: &Comparison) -> String {
     let mut rows = vec![header];
     for m in METRICS {
         let mut row = vec![m.label.to_string()];
-        row.extend(
-            c.scenarios.iter().map(|s| {
-                s.metrics.0.iter().find(|(k, _)| k == m.key).map_or(String::new(), |(_, e)| e.show(m.decimals))
-            }),
-        );
+        row.extend(c.scenarios.iter().map(|s| {
+            s.metrics
+                .0
+                .iter()
+                .find(|(k, _)| k == m.key)
+                .map_or(String::new(), |(_, e)| metric_cell(m.key, e, s.never_recovered, c.replications, m.decimals))
+        }));
         row.extend(c.scenarios.iter().skip(1).map(|s| {
-            s.vs_first.0.iter().find(|(k, _)| k == m.key).map_or(String::new(), |(_, e)| difference(e, m.decimals))
+            s.vs_first
+                .0
+                .iter()
+                .find(|(k, _)| k == m.key)
+                .map_or(String::new(), |(_, e)| if e.n == 0 { "-".into() } else { difference(e, m.decimals) })
         }));
         rows.push(row);
     }
@@ -88,7 +108,8 @@ pub fn comparison_table(c: &Comparison) -> String {
     let _ = writeln!(
         out,
         "\n{} replications per scenario, seeds {}..{} (replication i of every scenario uses the same seed);\n\
-         mean ± 95% CI (Student t); differences are paired by seed; * = interval excludes 0.",
+         mean ± 95% CI (Student t); differences are paired by seed; * = interval excludes 0;\n\
+         time to recover is over the runs that recovered (\"never (k/K)\": k of K did not).",
         c.replications,
         c.base_seed,
         c.base_seed.wrapping_add(u64::from(c.replications.saturating_sub(1)))
@@ -139,11 +160,13 @@ pub fn sweep_table(s: &Sweep) -> String {
     let mut rows = vec![header];
     for p in &s.points {
         let mut row = p.values.clone();
-        row.extend(
-            METRICS.iter().map(|m| {
-                p.metrics.0.iter().find(|(k, _)| k == m.key).map_or(String::new(), |(_, e)| e.show(m.decimals))
-            }),
-        );
+        row.extend(METRICS.iter().map(|m| {
+            p.metrics
+                .0
+                .iter()
+                .find(|(k, _)| k == m.key)
+                .map_or(String::new(), |(_, e)| metric_cell(m.key, e, p.never_recovered, s.replications, m.decimals))
+        }));
         row.push(p.verdicts.0.iter().map(|(v, n)| format!("{v} {n}")).collect::<Vec<_>>().join(", "));
         rows.push(row);
     }

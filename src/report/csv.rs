@@ -1,4 +1,5 @@
-//! timeseries.csv: one row per time bucket and node.
+//! timeseries.csv: one row per time bucket and node. `latency_ms_*` are
+//! successful answers; `failure_latency_ms_*` answered failures.
 
 use crate::metrics::recorder::Row;
 use crate::model::config::ModelConfig;
@@ -29,6 +30,9 @@ pub const COLUMNS: &[&str] = &[
     "attempts",
     "wasted",
     "error_rate",
+    "failure_latency_ms_p50",
+    "failure_latency_ms_p99",
+    "dropped",
 ];
 
 /// Rows in (bucket, node) order; floats with fixed decimals.
@@ -57,6 +61,9 @@ pub fn timeseries_csv(cfg: &ModelConfig, rows: &[Row]) -> Vec<u8> {
         let failures = r.outcomes.server_failures();
         let rate = if r.completed == 0 { 0.0 } else { failures as f64 / r.completed as f64 };
         rec.push(format!("{rate:.4}"));
+        rec.push(format!("{:.3}", r.failure_latency_ms_p50));
+        rec.push(format!("{:.3}", r.failure_latency_ms_p99));
+        rec.push(r.dropped.to_string());
         w.write_record(&rec).expect("in-memory write");
     }
     w.into_inner().expect("in-memory flush")

@@ -54,7 +54,7 @@ impl Chart {
     fn size(self, data: &PlotData) -> (u32, u32) {
         match self {
             Chart::Breakers => {
-                let lanes = u32::try_from(data.breakers.len()).unwrap_or(u32::MAX);
+                let lanes = u32::try_from(data.summary.breakers.len()).unwrap_or(u32::MAX);
                 (frame::SIZE.0, lanes.saturating_mul(56).saturating_add(150).clamp(300, 800))
             }
             _ => frame::SIZE,

@@ -2,10 +2,42 @@
 
 use std::fmt::Write;
 
+use crate::chaos::health::Grade;
 use crate::metrics::Summary;
+use crate::metrics::summary::{Latency, NodeKindName, NodeSummary, ObjectiveName};
 
 fn pct(n: u64, total: u64) -> String {
     if total == 0 { "-".into() } else { format!("{:.2}%", n as f64 * 100.0 / total as f64) }
+}
+
+/// A number with about four significant digits, the same way everywhere:
+/// 0.253, 8.503, 33.51, 461.3, 2716.
+pub fn num(x: f64) -> String {
+    let a = x.abs();
+    if a >= 1000.0 {
+        format!("{x:.0}")
+    } else if a >= 100.0 {
+        format!("{x:.1}")
+    } else if a >= 10.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+fn latency_line(label: &str, l: &Latency) -> String {
+    if l.count == 0 {
+        return format!("{label}: none");
+    }
+    format!(
+        "{label}: mean {} p50 {} p90 {} p99 {} p99.9 {} max {}",
+        num(l.mean),
+        num(l.p50),
+        num(l.p90),
+        num(l.p99),
+        num(l.p999),
+        num(l.max)
+    )
 }
 
 /// A few aligned blocks: the clients' view, then one line per node.
@@ -27,13 +59,36 @@ pub fn summary_table(s: &Summary) -> String {
         s.attempts.retries,
         s.attempts.hedges
     );
-    let l = &s.latency_ms;
-    let _ = writeln!(
-        out,
-        "latency ms: mean {} p50 {} p90 {} p99 {} p99.9 {} max {}",
-        l.mean, l.p50, l.p90, l.p99, l.p999, l.max
-    );
+    let _ = writeln!(out, "{}", latency_line("latency ms of successes", &s.latency_ms));
+    let f = &s.failure_latency_ms;
+    if f.count > 0 {
+        let _ = writeln!(out, "{} ({} answered failures)", latency_line("latency ms of failures", f), f.count);
+    }
     let _ = writeln!(out);
+    outcomes_block(s, &mut out);
+    let _ = writeln!(out);
+    nodes_block(s, &mut out);
+    mechanisms_block(s, &mut out);
+    if !s.cascade.story.is_empty() {
+        let _ = writeln!(out, "\ncascade ({}):", s.cascade.verdict);
+        for line in &s.cascade.story {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    if !s.warnings.is_empty() {
+        let _ = writeln!(out, "\nwarnings (what to change; `gatesim validate` prints them too):");
+        for w in &s.warnings {
+            let _ = writeln!(out, "  {}: {}", w.place, w.message);
+        }
+    }
+    if let Some(line) = slo_line(s) {
+        let _ = writeln!(out, "\n{line}");
+    }
+    out
+}
+
+fn outcomes_block(s: &Summary, out: &mut String) {
+    let r = &s.requests;
     let outcomes = [
         ("ok", r.ok),
         ("partial", r.partial),
@@ -52,31 +107,69 @@ pub fn summary_table(s: &Summary) -> String {
     for (name, n) in outcomes.iter().filter(|(_, n)| *n > 0) {
         let _ = writeln!(out, "{:<16} {:>10} {:>8}", name, n, pct(*n, r.total));
     }
-    let _ = writeln!(out);
+}
+
+/// Clients first, then the other nodes worst first: failing, slow, healthy,
+/// and within a grade by success rate.
+pub fn ranked_nodes(s: &Summary) -> Vec<(&String, &NodeSummary)> {
+    let mut nodes: Vec<(usize, &String, &NodeSummary)> =
+        s.nodes.0.iter().enumerate().map(|(i, (k, n))| (i, k, n)).collect();
+    nodes.sort_by(|a, b| {
+        let key = |n: &NodeSummary| (n.kind != NodeKindName::Clients, std::cmp::Reverse(n.health.grade));
+        key(a.2).cmp(&key(b.2)).then(a.2.success_rate.total_cmp(&b.2.success_rate)).then(a.0.cmp(&b.0))
+    });
+    nodes.into_iter().map(|(_, k, n)| (k, n)).collect()
+}
+
+pub fn grade_word(g: Grade) -> &'static str {
+    match g {
+        Grade::Healthy => "healthy",
+        Grade::Slow => "slow",
+        Grade::Failing => "FAILING",
+    }
+}
+
+fn nodes_block(s: &Summary, out: &mut String) {
     let _ = writeln!(
         out,
-        "{:<14} {:<13} {:>9} {:>8} {:>9} {:>9} {:>6} {:>8}",
+        "{:<14} {:<13} {:>9} {:>8} {:>9} {:>9} {:>6} {:>8}  health",
         "node", "kind", "arrivals", "success", "p50 ms", "p99 ms", "util", "dropped"
     );
-    for (name, n) in &s.nodes.0 {
-        let ok = n.outcomes.successes();
+    let ranked = ranked_nodes(s);
+    for (name, n) in &ranked {
+        let latency = |x: f64| if n.latency_ms.count == 0 { "-".to_string() } else { num(x) };
         let _ = writeln!(
             out,
-            "{:<14} {:<13} {:>9} {:>8} {:>9} {:>9} {:>6} {:>8}",
+            "{:<14} {:<13} {:>9} {:>8} {:>9} {:>9} {:>6} {:>8}  {}",
             name,
             n.kind,
             n.arrivals,
-            pct(ok, n.outcomes.total),
-            n.latency_ms.p50,
-            n.latency_ms.p99,
-            if n.kind == "service" || n.kind == "gateway" {
-                format!("{:.0}%", n.utilization * 100.0)
-            } else {
-                "-".into()
-            },
-            n.dropped
+            format!("{:.2}%", n.success_rate * 100.0),
+            latency(n.latency_ms.p50),
+            latency(n.latency_ms.p99),
+            if n.kind.has_workers() { format!("{:.0}%", n.utilization * 100.0) } else { "-".into() },
+            n.dropped,
+            grade_word(n.health.grade)
         );
     }
+    let unwell: Vec<_> = ranked.iter().filter(|(_, n)| n.health.grade != Grade::Healthy).collect();
+    if !unwell.is_empty() {
+        let _ = writeln!(out, "(success: of everything a node accepted; p50/p99: of its successful answers)");
+    }
+    for (name, n) in unwell {
+        let h = &n.health;
+        let _ = writeln!(
+            out,
+            "  {name}: {} from {}s ({}), unhealthy {}s in all",
+            grade_word(h.grade),
+            h.worst_at_s.unwrap_or(0.0),
+            h.worst.as_deref().unwrap_or("-"),
+            h.unhealthy_s
+        );
+    }
+}
+
+fn mechanisms_block(s: &Summary, out: &mut String) {
     let opened: Vec<_> = s.breakers.iter().filter(|b| b.opened > 0).collect();
     if !opened.is_empty() {
         let _ = writeln!(out);
@@ -92,26 +185,42 @@ pub fn summary_table(s: &Summary) -> String {
             );
         }
     }
-    let limited: Vec<_> = s.rate_limits.iter().filter(|l| l.rejected > 0).collect();
-    for l in limited {
+    for l in s.rate_limits.iter().filter(|l| l.rejected > 0) {
         let _ = writeln!(out, "rate limit {} {}: rejected {}", l.gateway, l.limit, l.rejected);
     }
-    if !s.cascade.story.is_empty() {
-        let _ = writeln!(out, "\ncascade ({}):", s.cascade.verdict);
-        for line in &s.cascade.story {
-            let _ = writeln!(out, "  {line}");
-        }
+}
+
+/// "SLO MISSED: p99 of successes 2716 ms > 300 ms (missed); success 88.1% ..."
+pub fn slo_line(s: &Summary) -> Option<String> {
+    let met = s.slo.met?;
+    let mut parts = Vec::new();
+    for o in &s.slo.objectives {
+        let verdict = if o.met { "met" } else { "MISSED" };
+        parts.push(match (o.name, o.measured) {
+            (ObjectiveName::P99Ms, Some(m)) => {
+                format!("p99 of successes {} ms (target {} ms): {verdict}", num(m), num(o.target))
+            }
+            (ObjectiveName::P99Ms, None) => {
+                format!("p99 of successes: no successful answer (target {} ms): {verdict}", num(o.target))
+            }
+            (_, m) => {
+                let excluded = if s.slo.exclude.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", {} excluded as {}",
+                        s.slo.excluded_requests,
+                        s.slo.exclude.iter().map(|o| o.key()).collect::<Vec<_>>().join("/")
+                    )
+                };
+                format!(
+                    "success {:.3}% of {} requests{excluded} (target {}%): {verdict}",
+                    m.unwrap_or(0.0) * 100.0,
+                    s.slo.counted_requests,
+                    o.target * 100.0
+                )
+            }
+        });
     }
-    if let Some(met) = s.slo.met {
-        let _ = writeln!(out);
-        let mut parts = Vec::new();
-        if let Some(p) = s.slo.p99_ms {
-            parts.push(format!("p99 {} ms (target {} ms)", s.slo.measured_p99_ms, p));
-        }
-        if let Some(sr) = s.slo.success_rate {
-            parts.push(format!("success {:.3}% (target {}%)", s.slo.measured_success_rate * 100.0, sr * 100.0));
-        }
-        let _ = writeln!(out, "SLO {}: {}", if met { "met" } else { "MISSED" }, parts.join(", "));
-    }
-    out
+    Some(format!("SLO {}: {}", if met { "met" } else { "MISSED" }, parts.join("; ")))
 }

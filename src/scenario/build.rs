@@ -89,6 +89,7 @@ pub fn build(file: &raw::Scenario) -> Result<Built, Vec<Problem>> {
         slo: Slo {
             p99: file.slo.as_ref().and_then(|s| s.p99).map(|d| d.0),
             success_rate: file.slo.as_ref().and_then(|s| s.success_rate).map(|f| f.0),
+            exclude: slo_exclude(file.slo.as_ref().and_then(|s| s.exclude.as_deref())),
         },
         topology,
     };
@@ -129,6 +130,13 @@ impl<'a> Builder<'a> {
                         .hint("use a resolution of at least duration / 1,000,000"),
                 );
             }
+        }
+        if f.report.as_ref().and_then(|r| r.trace).is_some() {
+            self.errors.push(
+                Problem::field("report", "`trace` is not supported yet: no trace file would be written")
+                    .at("trace")
+                    .hint("remove `trace: ...` from `report`; the run's time series and summary are always written"),
+            );
         }
         if let Some(l) = &f.limits
             && (l.max_events == Some(0) || l.max_in_flight == Some(0))
@@ -486,6 +494,29 @@ impl Builder<'_> {
     }
 }
 
+/// The outcomes an SLO's success rate leaves out; by default the ones the
+/// client causes (401, 404, 429), as SRE practice counts availability.
+fn slo_exclude(list: Option<&[raw::SloOutcome]>) -> crate::model::outcome::OutcomeSet {
+    use crate::model::outcome::{Outcome, OutcomeSet};
+    let Some(list) = list else {
+        return OutcomeSet::of(&[Outcome::Unauthorized, Outcome::NotFound, Outcome::RateLimited]);
+    };
+    let outcomes: Vec<Outcome> = list
+        .iter()
+        .map(|o| match o {
+            raw::SloOutcome::Error => Outcome::Error,
+            raw::SloOutcome::Timeout => Outcome::Timeout,
+            raw::SloOutcome::RateLimited => Outcome::RateLimited,
+            raw::SloOutcome::Unauthorized => Outcome::Unauthorized,
+            raw::SloOutcome::NotFound => Outcome::NotFound,
+            raw::SloOutcome::Rejected => Outcome::Rejected,
+            raw::SloOutcome::ShortCircuited => Outcome::ShortCircuited,
+            raw::SloOutcome::Unavailable => Outcome::Unavailable,
+        })
+        .collect();
+    OutcomeSet::of(&outcomes)
+}
+
 pub fn method_name(m: Option<raw::Method>) -> &'static str {
     match m.unwrap_or(raw::Method::Get) {
         raw::Method::Get => "GET",
@@ -527,7 +558,7 @@ pub fn limit_config(rl: &raw::RateLimit) -> LimitConfig {
         algorithm: match rl.algorithm {
             raw::Algorithm::TokenBucket { burst } => Algorithm::TokenBucket { burst: burst.0 },
             raw::Algorithm::FixedWindow => Algorithm::FixedWindow,
-            raw::Algorithm::SlidingWindow => Algorithm::SlidingWindow,
+            raw::Algorithm::SlidingWindow => Algorithm::SlidingWindow { penalty: rl.disable_penalty != Some(true) },
         },
     }
 }

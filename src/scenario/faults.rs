@@ -22,6 +22,16 @@ impl Builder<'_> {
                         .hint("e.g. duration: \"10s\""),
                 );
             }
+            let warmup = self.file.warmup.map_or(crate::engine::time::SimDuration::ZERO, |w| w.0);
+            if f.at.0 < warmup && !f.duration.0.is_zero() {
+                self.warnings.push(
+                    Problem::field(
+                        &field,
+                        format!("fault starts at {}, inside the warm-up ({warmup})", f.at.0),
+                    )
+                    .hint("the cascade compares with the system before the first fault, after the warm-up: start the fault after it"),
+                );
+            }
             if f.at >= self.file.duration {
                 self.warnings.push(Problem::field(
                     &field,

@@ -1,6 +1,11 @@
 //! Building a gateway: routes (longest prefix per path), auth, rate limits.
 
+use crate::engine::time::SimDuration;
 use crate::model::config::*;
+
+/// A shared rate-limit store call's timeout unless its policy sets one:
+/// Kong's `redis_timeout` default (2000 ms).
+pub const STORE_TIMEOUT: SimDuration = SimDuration::from_secs(2);
 
 use super::build::{Builder, limit_config};
 use super::problem::Problem;
@@ -132,11 +137,22 @@ impl Builder<'_> {
             self.errors.push(Problem::node(name, "rate limit `per` is 0").hint("e.g. per: \"1s\""));
             return None;
         }
+        if rl.disable_penalty.is_some() && !matches!(rl.algorithm, raw::Algorithm::SlidingWindow) {
+            self.errors.push(
+                Problem::node(name, "disable_penalty applies to a SlidingWindow only")
+                    .at("disable_penalty")
+                    .hint("a token bucket and a fixed window count admitted requests only"),
+            );
+        }
         let store = match &rl.store {
             None | Some(raw::Store::Local) => None,
-            Some(raw::Store::Shared { node, fail_open }) => {
-                let edge =
-                    self.edge(id, node, &raw::Policy::default(), format!("{name} -> {node} (rate-limit store)"))?;
+            Some(raw::Store::Shared { node, fail_open, policy }) => {
+                let default = raw::Policy::default();
+                let label = format!("{name} -> {node} (rate-limit store)");
+                let edge = self.edge(id, node, policy.as_ref().unwrap_or(&default), label)?;
+                // Kong's redis policy: every store call is bounded (redis_timeout, 2 s).
+                let timeout = &mut self.edges[edge as usize].policy.timeout;
+                timeout.get_or_insert(STORE_TIMEOUT);
                 Some((edge, fail_open.unwrap_or(true)))
             }
         };

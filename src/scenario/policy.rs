@@ -129,20 +129,27 @@ fn backoff(b: Option<&raw::Backoff>, problems: &mut Vec<String>) -> Backoff {
     }
 }
 
-/// Default: Error, Timeout, Rejected, Unavailable (Envoy's 5xx + connect failures).
+/// Default: Error, Timeout, Unavailable (Envoy's 5xx, reset and
+/// connect-failure). An overloaded 503 (full queue, bulkhead, open breaker)
+/// carries `x-envoy-overloaded` and is not retried unless `Overloaded` (or
+/// `Rejected`, for a full queue or bulkhead only) is listed.
 fn retry_on(on: Option<&[raw::RetryOn]>) -> OutcomeSet {
     let Some(list) = on else {
-        return OutcomeSet::of(&[Outcome::Error, Outcome::Timeout, Outcome::Rejected, Outcome::Unavailable]);
+        return OutcomeSet::of(&[Outcome::Error, Outcome::Timeout, Outcome::Unavailable]);
     };
     let mut set = OutcomeSet::default();
     for o in list {
-        set.insert(match o {
-            raw::RetryOn::Error => Outcome::Error,
-            raw::RetryOn::Timeout => Outcome::Timeout,
-            raw::RetryOn::Rejected => Outcome::Rejected,
-            raw::RetryOn::Unavailable => Outcome::Unavailable,
-            raw::RetryOn::RateLimited => Outcome::RateLimited,
-        });
+        match o {
+            raw::RetryOn::Error => set.insert(Outcome::Error),
+            raw::RetryOn::Timeout => set.insert(Outcome::Timeout),
+            raw::RetryOn::Rejected => set.insert(Outcome::Rejected),
+            raw::RetryOn::Unavailable => set.insert(Outcome::Unavailable),
+            raw::RetryOn::RateLimited => set.insert(Outcome::RateLimited),
+            raw::RetryOn::Overloaded => {
+                set.insert(Outcome::Rejected);
+                set.insert(Outcome::ShortCircuited);
+            }
+        }
     }
     set
 }

@@ -53,6 +53,23 @@ pub struct Slo {
     pub p99: Option<Dur>,
     #[serde(default)]
     pub success_rate: Option<Fraction>,
+    /// Outcomes left out of the success rate (an extension; default:
+    /// Unauthorized, NotFound, RateLimited, the client's own doing).
+    #[serde(default)]
+    pub exclude: Option<Vec<SloOutcome>>,
+}
+
+/// An outcome that an SLO may leave out of its success rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum SloOutcome {
+    Error,
+    Timeout,
+    RateLimited,
+    Unauthorized,
+    NotFound,
+    Rejected,
+    ShortCircuited,
+    Unavailable,
 }
 
 #[derive(Debug, Deserialize)]
@@ -228,6 +245,10 @@ pub struct RateLimit {
     pub algorithm: Algorithm,
     #[serde(default)]
     pub store: Option<Store>,
+    /// SlidingWindow only: count only admitted requests (Kong's
+    /// `disable_penalty = true`); by default denied requests count too.
+    #[serde(default)]
+    pub disable_penalty: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -253,6 +274,10 @@ pub enum Store {
         node: String,
         #[serde(default)]
         fail_open: Option<bool>,
+        /// Policy of the call to the store (an extension; default: a 2 s
+        /// timeout, Kong's `redis_timeout`).
+        #[serde(default)]
+        policy: Option<Policy>,
     },
 }
 
@@ -353,6 +378,9 @@ pub enum RetryOn {
     Rejected,
     Unavailable,
     RateLimited,
+    /// A 503 the callee marked overloaded (full queue, bulkhead, open
+    /// breaker): Envoy's `x-envoy-overloaded`, never retried by default.
+    Overloaded,
 }
 
 #[derive(Debug, Deserialize)]

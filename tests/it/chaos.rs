@@ -1,7 +1,9 @@
 //! Chaos mode: faults, health checks and the cascade verdicts, on the
 //! design examples and on random topologies with random fault schedules.
 
+use gatesim::chaos::Verdict;
 use gatesim::metrics::Summary;
+use gatesim::metrics::summary::FaultKindName;
 use proptest::prelude::*;
 
 use crate::conservation::assert_conserved;
@@ -15,15 +17,15 @@ fn story(s: &Summary, i: usize) -> &gatesim::chaos::cascade::FaultStory {
 fn retry_storm_is_metastable_and_the_guarded_one_recovers() {
     let storm = run_text(&read(&scenario("retry-storm.ron")));
     let f = story(&storm, 0);
-    assert_eq!(f.verdict, "metastable", "{:#?}", storm.cascade.story);
+    assert_eq!(f.verdict, Verdict::Metastable, "{:#?}", storm.cascade.story);
     // Long after the 10 s slowdown ended, goodput is still collapsed.
     assert!(f.goodput.after_share.expect("judged") < 0.5);
-    assert!(f.goodput.recovered_at_s.is_none());
+    assert!(f.recovered_at_s.is_none());
 
     let guarded = run_text(&read(&scenario("retry-storm-guarded.ron")));
     let g = story(&guarded, 0);
-    assert_ne!(g.verdict, "metastable", "{:#?}", guarded.cascade.story);
-    let recovery = g.goodput.recovery_s.expect("goodput comes back");
+    assert_ne!(g.verdict, Verdict::Metastable, "{:#?}", guarded.cascade.story);
+    let recovery = g.recovery_s.expect("the clients come back");
     assert!(recovery <= 5.0, "guarded goodput recovers {recovery}s after the fault ends");
     assert!(g.goodput.after_share.expect("judged") > 0.9);
     assert!(!g.breakers_opened.is_empty(), "the clients' breaker is what stops the storm");
@@ -36,7 +38,7 @@ fn ha_fleet_ejects_the_crashed_instance_in_time_and_the_auth_slowdown_reaches_ev
     let text = read(&scenario("ha-fleet.ron"));
     let s = run_text(&text);
     let crash = story(&s, 0);
-    assert_eq!((crash.kind.as_str(), crash.target.as_str()), ("Crash", "gw#1"));
+    assert_eq!((crash.kind, crash.target.as_str()), (FaultKindName::Crash, "gw#1"));
     // Probes every 1 s, 3 failures to eject: at most 3 s + one interval.
     let ejection = crash.ejections.first().expect("the balancer ejects gw#1");
     assert!(ejection.after_s <= 1.0 * 3.0 + 1.0, "ejected {}s after the crash", ejection.after_s);
@@ -46,7 +48,7 @@ fn ha_fleet_ejects_the_crashed_instance_in_time_and_the_auth_slowdown_reaches_ev
     assert!(crash.client_failures > 0);
     assert!(s.requests.unavailable >= crash.client_failures / 2, "{:?}", s.requests);
     // It comes back: the crash is contained once the instance is ejected.
-    assert!(crash.goodput.recovered_at_s.expect("recovers") < 35.0);
+    assert!(crash.recovered_at_s.expect("recovers") < 35.0);
 
     // The auth slowdown (30-40 s) reaches every route: paired runs with and
     // without it (same arrivals, same work: common random numbers).
@@ -299,11 +301,11 @@ mod review {
         let from_start =
             run_text(&base.replace("FAULT", r#"Fault(target: "s", at: "0s", duration: "30s", kind: Crash)"#));
         assert_eq!(from_start.success_rate, 0.0);
-        assert_eq!(from_start.cascade.faults[0].verdict, "inconclusive");
-        assert!(from_start.cascade.faults[0].goodput.recovered_at_s.is_none());
+        assert_eq!(from_start.cascade.faults[0].verdict, Verdict::Inconclusive);
+        assert!(from_start.cascade.faults[0].recovered_at_s.is_none());
         let late = run_text(&base.replace("FAULT", r#"Fault(target: "s", at: "50s", duration: "5s", kind: Crash)"#));
         assert!(late.faults.is_empty() && late.cascade.faults.is_empty(), "a fault after the end never happened");
-        assert_eq!(late.cascade.verdict, "none");
+        assert_eq!(late.cascade.verdict, Verdict::None);
     }
 
     #[test]
@@ -317,6 +319,6 @@ mod review {
             ],
             faults: [Fault(target: "s", at: "20s", duration: "20s", kind: Latency(add: Const("10us")))])"#;
         let s = run_text(text);
-        assert_eq!(s.cascade.faults[0].verdict, "contained", "{:#?}", s.cascade.story);
+        assert_eq!(s.cascade.faults[0].verdict, Verdict::Contained, "{:#?}", s.cascade.story);
     }
 }

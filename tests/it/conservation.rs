@@ -4,6 +4,7 @@
 //! request arrives, outcomes when it ends.
 
 use gatesim::metrics::Summary;
+use gatesim::metrics::summary::NodeKindName;
 
 use crate::util::{read, run_text, scenario};
 
@@ -21,7 +22,7 @@ pub fn assert_conserved(s: &Summary) {
         );
         let counted: u64 = n.outcomes.total - n.outcomes.unfinished;
         assert_eq!(counted, n.completed, "node {name}: outcomes do not add up");
-        if n.kind == "clients" {
+        if n.kind == NodeKindName::Clients {
             client_arrivals += n.arrivals;
             assert_eq!(n.dropped, 0, "clients drop nothing");
         }

@@ -155,9 +155,12 @@ fn littles_law_holds_at_every_node_of_a_gateway_architecture() {
     // slowdown; nothing is dropped, so L = X * W at every server node
     // (up to requests straddling the warm-up and the end: < 1%).
     let s = crate::util::run_text(&crate::util::read(&crate::util::scenario("quickstart.ron")));
-    for (name, n) in s.nodes.0.iter().filter(|(_, n)| n.kind == "gateway" || n.kind == "service") {
+    for (name, n) in s.nodes.0.iter().filter(|(_, n)| n.kind.has_workers()) {
         assert_eq!(n.dropped, 0);
-        let l = n.throughput_rps * n.latency_ms.mean / 1e3;
+        // W over every answer: successes and answered failures.
+        let (s, f) = (&n.latency_ms, &n.failure_latency_ms);
+        let w = (s.mean * s.count as f64 + f.mean * f.count as f64) / (s.count + f.count) as f64;
+        let l = n.throughput_rps * w / 1e3;
         let rel = (n.mean_in_system - l).abs() / l;
         assert!(rel < 0.01, "{name}: L = {} but X*W = {l} ({:.2}% off)", n.mean_in_system, rel * 100.0);
     }

@@ -5,36 +5,35 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::data::{Breaker, PlotData};
+use super::data::PlotData;
 use super::frame::{self, LegendItem, Swatch};
+use crate::metrics::summary::{BreakerPhase, BreakerSummary as Breaker};
 
 const CLOSED: RGBColor = RGBColor(76, 175, 80);
 const OPEN: RGBColor = RGBColor(214, 39, 40);
 const HALF_OPEN: RGBColor = RGBColor(255, 179, 0);
-const UNKNOWN: RGBColor = RGBColor(160, 160, 160);
 /// Room for the lane names left of the time axis.
 const LABEL_W: u32 = 210;
 
-fn state_color(state: &str) -> RGBColor {
+fn state_color(state: BreakerPhase) -> RGBColor {
     match state {
-        "closed" => CLOSED,
-        "open" => OPEN,
-        "half_open" | "half-open" => HALF_OPEN,
-        _ => UNKNOWN,
+        BreakerPhase::Closed => CLOSED,
+        BreakerPhase::Open => OPEN,
+        BreakerPhase::HalfOpen => HALF_OPEN,
     }
 }
 
 /// (from, until, state) stretches covering 0..x_max.
-fn stretches(b: &Breaker, x_max: f64) -> Vec<(f64, f64, &str)> {
+fn stretches(b: &Breaker, x_max: f64) -> Vec<(f64, f64, BreakerPhase)> {
     let mut out = Vec::with_capacity(b.transitions.len() + 1);
-    let (mut from, mut state) = (0.0, "closed");
-    for (t, next) in &b.transitions {
+    let (mut from, mut state) = (0.0, BreakerPhase::Closed);
+    for &(t, next) in &b.transitions {
         let t = t.clamp(0.0, x_max);
         if t > from {
             out.push((from, t, state));
         }
         from = t;
-        state = next.as_str();
+        state = next;
     }
     if x_max > from {
         out.push((from, x_max, state));
@@ -47,21 +46,19 @@ fn lane_name(b: &Breaker) -> String {
 }
 
 fn lane_note(b: &Breaker) -> String {
-    match (b.opened, b.open_s) {
-        (Some(0), _) => "never opened".to_string(),
-        (Some(n), Some(s)) => format!("opened {n}×, open {s:.1} s"),
-        (Some(n), None) => format!("opened {n}×"),
-        _ => String::new(),
+    match b.opened {
+        0 => "never opened".to_string(),
+        n => format!("opened {n}×, open {:.1} s", b.open_s),
     }
 }
 
 pub(crate) fn breakers<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &PlotData) -> Result<(), String> {
-    let (plot, legend) = frame::layout(root, &format!("{}: circuit breaker states", data.scenario))?;
-    if data.breakers.is_empty() {
+    let (plot, legend) = frame::layout(root, &format!("{}: circuit breaker states", data.scenario()))?;
+    if data.summary.breakers.is_empty() {
         return frame::message(root, "no breakers in this scenario");
     }
     let x_max = data.x_max();
-    let lanes = data.breakers.len();
+    let lanes = data.summary.breakers.len();
     // Headroom above the lanes for the fault labels (about 44 px).
     let (_, plot_h) = plot.dim_in_pixel();
     let y_top = lanes as f64 * (1.0 + 44.0 / (f64::from(plot_h) - 100.0).max(50.0));
@@ -112,13 +109,13 @@ fn draw_lanes<DB: DrawingBackend>(
     data: &PlotData,
     x_max: f64,
 ) -> Result<(), String> {
-    let lanes = data.breakers.len();
+    let lanes = data.summary.breakers.len();
     let lane_px = {
         let (top, bottom) = (chart.backend_coord(&(0.0, lanes as f64)).1, chart.backend_coord(&(0.0, 0.0)).1);
         (bottom - top) as f64 / lanes as f64
     };
     let name_size = if lane_px >= 22.0 { 14 } else { 12 };
-    for (i, b) in data.breakers.iter().enumerate() {
+    for (i, b) in data.summary.breakers.iter().enumerate() {
         let y_hi = (lanes - i) as f64 - 0.18;
         let y_lo = (lanes - i - 1) as f64 + 0.18;
         for (from, until, state) in stretches(b, x_max) {

@@ -9,8 +9,8 @@ use super::frame::{self, Area, Band, LegendItem, Line, Panel, Scale, Swatch};
 
 /// Clients are drawn thicker and last, so they sit on top.
 fn draw_order(data: &PlotData) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..data.nodes.len()).filter(|&i| !data.nodes[i].is_clients()).collect();
-    order.extend((0..data.nodes.len()).filter(|&i| data.nodes[i].is_clients()));
+    let mut order: Vec<usize> = (0..data.node_count()).filter(|&i| !data.is_clients(i)).collect();
+    order.extend((0..data.node_count()).filter(|&i| data.is_clients(i)));
     order
 }
 
@@ -19,9 +19,9 @@ fn has_data(values: &[f64]) -> bool {
 }
 
 fn node_item(data: &PlotData, i: usize, width: u32) -> LegendItem {
-    let node = &data.nodes[i];
-    let text = if node.is_clients() { format!("{} (clients)", node.name) } else { node.name.clone() };
-    LegendItem { text, color: frame::palette(i), swatch: Swatch::Line { width, alpha: 1.0 }, bold: node.is_clients() }
+    let clients = data.is_clients(i);
+    let text = if clients { format!("{} (clients)", data.name(i)) } else { data.name(i).to_string() };
+    LegendItem { text, color: frame::palette(i), swatch: Swatch::Line { width, alpha: 1.0 }, bold: clients }
 }
 
 fn no_series<DB: DrawingBackend>(plot: &DrawingArea<DB, Shift>, data: &PlotData) -> Option<Result<(), String>> {
@@ -30,7 +30,7 @@ fn no_series<DB: DrawingBackend>(plot: &DrawingArea<DB, Shift>, data: &PlotData)
 
 /// p99 (solid) and p50 (faint) per node; log y when the range is wide.
 pub(crate) fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &PlotData) -> Result<(), String> {
-    let (plot, legend) = frame::layout(root, &format!("{}: latency per node", data.scenario))?;
+    let (plot, legend) = frame::layout(root, &format!("{}: latency per node", data.scenario()))?;
     if let Some(done) = no_series(&plot, data) {
         return done;
     }
@@ -40,7 +40,7 @@ pub(crate) fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &
     let mut lines = Vec::new();
     for i in draw_order(data) {
         let n = &s.nodes[i];
-        let clients = data.nodes[i].is_clients();
+        let clients = data.is_clients(i);
         for (col, width, alpha) in
             [(Col::P50, if clients { 2 } else { 1 }, 0.45), (Col::P99, if clients { 3 } else { 2 }, 1.0)]
         {
@@ -48,9 +48,9 @@ pub(crate) fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &
             lines.push(Line { color: frame::palette(i), alpha, width, segments });
         }
     }
-    let mut items: Vec<LegendItem> = (0..data.nodes.len())
+    let mut items: Vec<LegendItem> = (0..data.node_count())
         .filter(|&i| has_data(s.nodes[i].col(Col::P99)))
-        .map(|i| node_item(data, i, if data.nodes[i].is_clients() { 3 } else { 2 }))
+        .map(|i| node_item(data, i, if data.is_clients(i) { 3 } else { 2 }))
         .collect();
     items.push(LegendItem::note("solid: p99, faint: p50"));
     items.push(LegendItem::note("per bucket of the time series"));
@@ -80,7 +80,7 @@ pub(crate) const OUTCOME_COLORS: [RGBColor; 11] = [
 fn client_sum(data: &PlotData, col: Col) -> Vec<f64> {
     let mut out = vec![0.0; data.series.times.len()];
     for (i, n) in data.series.nodes.iter().enumerate() {
-        if data.nodes[i].is_clients() {
+        if data.is_clients(i) {
             for (o, v) in out.iter_mut().zip(n.col(col)) {
                 *o += v;
             }
@@ -91,11 +91,11 @@ fn client_sum(data: &PlotData, col: Col) -> Vec<f64> {
 
 /// The clients' outcomes per second, stacked by kind.
 pub(crate) fn errors<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &PlotData) -> Result<(), String> {
-    let (plot, legend) = frame::layout(root, &format!("{}: client requests per second by outcome", data.scenario))?;
+    let (plot, legend) = frame::layout(root, &format!("{}: client requests per second by outcome", data.scenario()))?;
     if let Some(done) = no_series(&plot, data) {
         return done;
     }
-    if !data.nodes.iter().any(|n| n.is_clients()) {
+    if !(0..data.node_count()).any(|i| data.is_clients(i)) {
         return frame::message(&plot, "no clients node in this scenario");
     }
     let s = &data.series;
@@ -221,7 +221,7 @@ fn per_second(values: &[f64], bucket_s: f64) -> Vec<f64> {
 
 /// Arrivals per second (faint) and goodput per second (solid) per node.
 pub(crate) fn throughput<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &PlotData) -> Result<(), String> {
-    let (plot, legend) = frame::layout(root, &format!("{}: throughput per node", data.scenario))?;
+    let (plot, legend) = frame::layout(root, &format!("{}: throughput per node", data.scenario()))?;
     if let Some(done) = no_series(&plot, data) {
         return done;
     }
@@ -240,7 +240,7 @@ pub(crate) fn throughput<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data
     let scale = Scale::choose(series.iter().flat_map(|(_, a, g)| a.iter().chain(g).copied()), false);
     let mut lines = Vec::new();
     for (i, arrivals, good) in &series {
-        let clients = data.nodes[*i].is_clients();
+        let clients = data.is_clients(*i);
         let color = frame::palette(*i);
         let (thin, thick) = if clients { (2, 3) } else { (1, 2) };
         lines.push(Line {
@@ -257,7 +257,7 @@ pub(crate) fn throughput<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data
         });
     }
     let mut items: Vec<LegendItem> =
-        (0..data.nodes.len()).map(|i| node_item(data, i, if data.nodes[i].is_clients() { 3 } else { 2 })).collect();
+        (0..data.node_count()).map(|i| node_item(data, i, if data.is_clients(i) { 3 } else { 2 })).collect();
     items.push(LegendItem::note("solid: goodput/s"));
     items.push(LegendItem::note("  (ok + partial + fallback)"));
     items.push(LegendItem::note("faint: arrivals/s"));
@@ -269,11 +269,11 @@ pub(crate) fn throughput<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data
 
 /// Queue length (top) and utilization (bottom) per server node.
 pub(crate) fn queues<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &PlotData) -> Result<(), String> {
-    let (plot, legend) = frame::layout(root, &format!("{}: queues and utilization (servers)", data.scenario))?;
+    let (plot, legend) = frame::layout(root, &format!("{}: queues and utilization (servers)", data.scenario()))?;
     if let Some(done) = no_series(&plot, data) {
         return done;
     }
-    let servers: Vec<usize> = (0..data.nodes.len()).filter(|&i| !data.nodes[i].is_clients()).collect();
+    let servers: Vec<usize> = (0..data.node_count()).filter(|&i| !data.is_clients(i)).collect();
     if servers.is_empty() {
         return frame::message(&plot, "no server nodes in this scenario");
     }

@@ -1,15 +1,12 @@
-//! PlotData: what the pictures need, read back from summary.json and
-//! timeseries.csv, so that `gatesim plot OUTDIR` redraws without re-running.
-//!
-//! Reading is tolerant (a missing optional key is simply absent) but strict
-//! about shape: a key that is present with the wrong type is an error naming
-//! the file and the key.
+//! PlotData: what the pictures need, read back from summary.json (the typed
+//! `Summary`, the one output schema) and timeseries.csv, so that `gatesim
+//! plot OUTDIR` redraws without re-running.
 
-mod summary;
 mod timeseries;
 
+use crate::metrics::Summary;
+use crate::metrics::summary::{NodeKindName, NodeSummary, TopologyNode};
 use crate::model::outcome::Outcome;
-use summary::Obj;
 use timeseries::CsvTable;
 
 /// The outcome kinds, in the order of the CSV columns and of the stacks.
@@ -75,115 +72,16 @@ impl Col {
     }
 }
 
-/// Everything the pictures need, read back from the files of an output folder
-/// (so `gatesim plot OUTDIR` redraws without re-running).
-#[derive(Clone, Debug, Default)]
+/// Everything the pictures need, read back from the files of an output
+/// folder (so `gatesim plot OUTDIR` redraws without re-running): the typed
+/// summary and the time series. Node `i` is `summary.topology.nodes[i]`,
+/// and `series.nodes[i]` is its time series.
+#[derive(Clone, Debug)]
 pub struct PlotData {
-    pub(crate) scenario: String,
-    pub(crate) seed: Option<u64>,
-    pub(crate) duration_s: f64,
-    pub(crate) warmup_s: f64,
-    pub(crate) events: Option<u64>,
-    /// The clients' view: (outcome, count), including "total" and "unfinished" when present.
-    pub(crate) requests: Vec<(String, u64)>,
-    pub(crate) success_rate: Option<f64>,
-    pub(crate) goodput_rps: Option<f64>,
-    pub(crate) attempts: Vec<(String, u64)>,
-    pub(crate) latency_ms: Vec<(String, f64)>,
-    pub(crate) slo: Option<Slo>,
-    /// Topology order (the scenario's), then nodes seen only elsewhere.
-    pub(crate) nodes: Vec<Node>,
-    pub(crate) edges: Vec<Edge>,
-    pub(crate) faults: Vec<Fault>,
-    pub(crate) breakers: Vec<Breaker>,
-    pub(crate) rate_limits: Vec<RateLimit>,
-    pub(crate) cascade: Option<Cascade>,
+    pub(crate) summary: Summary,
+    /// Per topology node: its entry in `summary.nodes`, if any.
+    stats: Vec<Option<usize>>,
     pub(crate) series: Series,
-}
-
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Slo {
-    pub p99_ms: Option<f64>,
-    pub success_rate: Option<f64>,
-    pub measured_p99_ms: Option<f64>,
-    pub measured_success_rate: Option<f64>,
-    pub met: Option<bool>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Node {
-    pub name: String,
-    pub kind: String,
-    pub replicas: u64,
-    pub detail: Vec<String>,
-    /// From summary.json `nodes.<name>`, when present.
-    pub stats: Option<NodeStats>,
-}
-
-impl Node {
-    pub fn is_clients(&self) -> bool {
-        self.kind == "clients"
-    }
-}
-
-#[derive(Clone, Debug, Default)]
-pub(crate) struct NodeStats {
-    pub arrivals: Option<u64>,
-    pub dropped: Option<u64>,
-    pub utilization: Option<f64>,
-    pub p50_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-    /// (ok + partial + fallback) / total answers.
-    pub success_share: Option<f64>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Edge {
-    pub from: String,
-    pub to: String,
-    pub label: String,
-    pub policy: String,
-}
-
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Fault {
-    pub target: String,
-    pub kind: String,
-    pub at_s: f64,
-    pub until_s: f64,
-}
-
-impl Fault {
-    /// The node a fault hits: "gw#1" (one replica) belongs to "gw".
-    pub fn node(&self) -> &str {
-        self.target.split('#').next().unwrap_or(&self.target)
-    }
-}
-
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Breaker {
-    pub caller: String,
-    pub target: String,
-    pub opened: Option<u64>,
-    pub open_s: Option<f64>,
-    pub first_open_s: Option<f64>,
-    pub state_at_end: Option<String>,
-    /// (time in s, new state), oldest first; closed before the first.
-    pub transitions: Vec<(f64, String)>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub(crate) struct RateLimit {
-    pub gateway: String,
-    pub limit: String,
-    pub rejected: u64,
-    pub top_users: Vec<(String, u64)>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Cascade {
-    pub verdict: Option<String>,
-    pub story: Vec<String>,
 }
 
 /// The time series: `times[b]` is bucket b's start; `nodes[i]` belongs to
@@ -241,36 +139,67 @@ const ALL_COLS: [Col; N_COLS] = [
 impl PlotData {
     /// `summary_json`: the text of summary.json; `timeseries_csv`: the bytes of timeseries.csv.
     pub fn from_outputs(summary_json: &str, timeseries_csv: &[u8]) -> Result<PlotData, String> {
-        let root: serde_json::Value =
-            serde_json::from_str(summary_json).map_err(|e| format!("summary.json is not valid JSON: {e}"))?;
-        let top = Obj::root(&root)?;
-        let mut data = summary::read(&top)?;
+        let summary: Summary =
+            serde_json::from_str(summary_json).map_err(|e| format!("summary.json is not a gatesim summary: {e}"))?;
+        let stats =
+            summary.topology.nodes.iter().map(|n| summary.nodes.0.iter().position(|(k, _)| *k == n.name)).collect();
         let table = timeseries::read(timeseries_csv)?;
+        let mut data = PlotData { summary, stats, series: Series::default() };
         data.attach_series(table)?;
         Ok(data)
     }
 
+    pub(crate) fn scenario(&self) -> &str {
+        &self.summary.scenario
+    }
+
+    /// The number of nodes (topology order).
+    pub(crate) fn node_count(&self) -> usize {
+        self.summary.topology.nodes.len()
+    }
+
+    pub(crate) fn node(&self, i: usize) -> &TopologyNode {
+        &self.summary.topology.nodes[i]
+    }
+
+    pub(crate) fn name(&self, i: usize) -> &str {
+        &self.node(i).name
+    }
+
+    pub(crate) fn is_clients(&self, i: usize) -> bool {
+        self.node(i).kind == NodeKindName::Clients
+    }
+
+    /// Node `i`'s figures in summary.json.
+    pub(crate) fn stats(&self, i: usize) -> Option<&NodeSummary> {
+        self.stats[i].map(|k| &self.summary.nodes.0[k].1)
+    }
+
     pub(crate) fn node_index(&self, name: &str) -> Option<usize> {
-        self.nodes.iter().position(|n| n.name == name)
+        self.summary.topology.nodes.iter().position(|n| n.name == name)
     }
 
     /// The last simulated second shown on the time axis.
     pub(crate) fn x_max(&self) -> f64 {
         let from_series = self.series.times.last().map_or(0.0, |t| t + self.series.bucket_s);
-        let x = if self.duration_s > 0.0 { self.duration_s } else { from_series };
+        let x = if self.summary.duration_s > 0.0 { self.summary.duration_s } else { from_series };
         if x > 0.0 { x } else { 1.0 }
     }
 
     fn attach_series(&mut self, table: CsvTable) -> Result<(), String> {
-        for name in &table.node_order {
-            if self.node_index(name).is_none() {
-                self.nodes.push(Node { name: name.clone(), kind: "unknown".into(), replicas: 1, ..Node::default() });
-            }
-        }
+        let index: Vec<usize> = table
+            .node_order
+            .iter()
+            .map(|name| {
+                self.node_index(name).ok_or_else(|| {
+                    format!("timeseries.csv names node \"{name}\", which summary.json's topology does not have")
+                })
+            })
+            .collect::<Result<_, _>>()?;
         let buckets = table.times.len();
-        let mut nodes: Vec<NodeSeries> = (0..self.nodes.len()).map(|_| NodeSeries::new(buckets)).collect();
+        let mut nodes: Vec<NodeSeries> = (0..self.node_count()).map(|_| NodeSeries::new(buckets)).collect();
         for row in &table.rows {
-            let node = self.node_index(&table.node_order[row.node]).expect("every CSV node was added above");
+            let node = index[row.node];
             let b = row.bucket;
             for (&col, &v) in table.cols.iter().zip(&row.values) {
                 if let Some(col) = col {
@@ -279,9 +208,10 @@ impl PlotData {
             }
         }
         for n in &mut nodes {
-            // A bucket without answers has no latency, whatever the CSV says.
+            // A bucket without successes has no success latency, whatever the CSV says.
             for b in 0..buckets {
-                if n.cols[Col::Completed.index()][b] <= 0.0 {
+                let successes: f64 = (0..3).map(|k| n.cols[Col::Outcome(k).index()][b]).sum();
+                if successes <= 0.0 {
                     n.cols[Col::P50.index()][b] = f64::NAN;
                     n.cols[Col::P99.index()][b] = f64::NAN;
                 }
@@ -289,7 +219,7 @@ impl PlotData {
         }
         let bucket_s = match table.times.as_slice() {
             [a, b, ..] if b > a => b - a,
-            [_, ..] if self.duration_s > 0.0 => self.duration_s / buckets as f64,
+            [_, ..] if self.summary.resolution_s > 0.0 => self.summary.resolution_s,
             _ => 1.0,
         };
         self.series = Series { times: table.times, bucket_s, nodes };

@@ -119,10 +119,15 @@ pub(crate) struct Band {
 pub(crate) fn bands(data: &PlotData) -> Vec<Band> {
     let x_max = data.x_max();
     let mut out = Vec::new();
-    if data.warmup_s > 0.0 {
-        out.push(Band { from_s: 0.0, until_s: data.warmup_s.min(x_max), label: "warm-up".into(), fault: false });
+    if data.summary.warmup_s > 0.0 {
+        out.push(Band {
+            from_s: 0.0,
+            until_s: data.summary.warmup_s.min(x_max),
+            label: "warm-up".into(),
+            fault: false,
+        });
     }
-    for f in &data.faults {
+    for f in &data.summary.faults {
         let (from_s, until_s) = (f.at_s.clamp(0.0, x_max), f.until_s.clamp(0.0, x_max));
         if f.at_s <= x_max {
             out.push(Band { from_s, until_s, label: format!("{} {}", f.target, f.kind), fault: true });

@@ -3,8 +3,13 @@
 
 use std::fmt::Write as _;
 
-use super::data::{OUTCOMES, PlotData};
+use super::data::PlotData;
 use super::topology::escape;
+use crate::chaos::Verdict;
+use crate::chaos::health::Grade;
+use crate::metrics::Summary;
+use crate::metrics::summary::{BreakerPhase, NodeKindName, ObjectiveName};
+use crate::report::table::{grade_word, ranked_nodes};
 
 const CSS: &str = r#"
 :root{--ink:#222;--muted:#666;--line:#e3e5e8;--zebra:#f6f7f9;--accent:#1565c0}
@@ -34,8 +39,8 @@ tbody tr:nth-child(even){background:var(--zebra)}
 .warn{background:#fff1d0;color:#8a5300}
 .bad{background:#fde0dc;color:#b71c1c}
 .none{color:var(--muted);font-style:italic}
-ol.story{padding-left:1.6em}
-ol.story li{margin:4px 0}
+pre.story{background:#f7f8fa;border:1px solid var(--line);border-radius:6px;padding:10px 14px;font-size:13px;white-space:pre-wrap}
+ul.warnings li{margin:6px 0}
 figure{margin:18px 0 26px}
 figure svg{display:block;width:100%;height:auto;border:1px solid var(--line);border-radius:6px;background:#fff}
 figure.wide{overflow-x:auto}
@@ -112,124 +117,120 @@ pub(crate) fn inline_svg(svg: &str, label: &str, natural: bool) -> String {
 /// The page; `svgs` are (file name, SVG text) of the pictures to inline.
 pub(crate) fn report(data: &PlotData, svgs: &[(&str, &str)]) -> String {
     let mut s = String::with_capacity(256 * 1024 + svgs.iter().map(|(_, t)| t.len()).sum::<usize>());
-    let title = escape(&data.scenario);
+    let title = escape(data.scenario());
     let _ = write!(
         s,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title}: gatesim report</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
     );
-    header(&mut s, data);
-    summary(&mut s, data);
+    let sum = &data.summary;
+    header(&mut s, sum);
+    summary(&mut s, sum);
+    cascade(&mut s, sum);
     nodes(&mut s, data);
-    breakers(&mut s, data);
-    rate_limits(&mut s, data);
-    faults(&mut s, data);
-    cascade(&mut s, data);
+    breakers(&mut s, sum);
+    rate_limits(&mut s, sum);
+    faults(&mut s, sum);
     pictures(&mut s, svgs);
     s.push_str("<footer>Made by gatesim from summary.json and timeseries.csv; redraw with <code>gatesim plot</code>.</footer>\n");
     s.push_str("</main>\n</body>\n</html>\n");
     s
 }
 
-fn header(s: &mut String, data: &PlotData) {
-    let _ = writeln!(s, "<h1>{}</h1>", escape(&data.scenario));
-    let mut meta = Vec::new();
-    if let Some(seed) = data.seed {
-        meta.push(format!("seed {seed}"));
+fn header(s: &mut String, sum: &Summary) {
+    let _ = writeln!(s, "<h1>{}</h1>", escape(&sum.scenario));
+    let mut meta = vec![format!("seed {}", sum.seed), format!("{} s simulated", secs(sum.duration_s))];
+    if sum.warmup_s > 0.0 {
+        meta.push(format!("the first {} s are warm-up, left out of the statistics", secs(sum.warmup_s)));
     }
-    meta.push(format!("{} s simulated", secs(data.duration_s)));
-    if data.warmup_s > 0.0 {
-        meta.push(format!("the first {} s are warm-up, left out of the statistics", secs(data.warmup_s)));
-    }
-    if let Some(e) = data.events {
-        meta.push(format!("{} events", int(e)));
-    }
+    meta.push(format!("{} events", int(sum.events)));
     let _ = writeln!(s, "<p class=\"meta\">{}</p>", escape(&meta.join(" · ")));
-    if let Some(met) = data.slo.as_ref().and_then(|slo| slo.met) {
+    if let Some(met) = sum.slo.met {
         let (class, text) = if met { ("good", "SLO met") } else { ("bad", "SLO missed") };
         let _ = writeln!(s, "<span class=\"badge {class}\">{text}</span>");
     }
     let _ = write!(s, "<nav>");
     for (id, name) in [
         ("summary", "Summary"),
+        ("cascade", "Cascade"),
         ("nodes", "Nodes"),
         ("breakers", "Breakers"),
         ("limits", "Rate limits"),
         ("faults", "Faults"),
-        ("cascade", "Cascade"),
         ("pictures", "Pictures"),
         ("topology", "Topology"),
     ] {
-        if id != "cascade" || data.cascade.is_some() {
-            let _ = write!(s, "<a href=\"#{id}\">{name}</a>");
-        }
+        let _ = write!(s, "<a href=\"#{id}\">{name}</a>");
     }
     s.push_str("</nav>\n");
 }
 
-fn count(data: &PlotData, key: &str) -> Option<u64> {
-    data.requests.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
-}
-
-fn summary(s: &mut String, data: &PlotData) {
+fn summary(s: &mut String, sum: &Summary) {
     s.push_str("<h2 id=\"summary\">Summary</h2>\n<div class=\"cards\">\n");
-    let p99 = data.latency_ms.iter().find(|(k, _)| k == "p99").map(|(_, v)| *v);
+    let l = &sum.latency_ms;
     let cards = [
-        ("end-user requests", opt(count(data, "total"), int)),
-        ("success rate", opt(data.success_rate, pct)),
-        ("goodput", opt(data.goodput_rps, |g| format!("{} /s", num(g)))),
-        ("p99 latency", opt(p99, |v| format!("{} ms", num(v)))),
+        ("end-user requests", int(sum.requests.total)),
+        ("success rate", pct(sum.success_rate)),
+        ("goodput", format!("{} /s", num(sum.goodput_rps))),
+        ("p99 of successes", if l.count > 0 { format!("{} ms", num(l.p99)) } else { "–".into() }),
     ];
     for (k, v) in cards {
         let _ =
             writeln!(s, "<div class=\"card\"><div class=\"k\">{k}</div><div class=\"v\">{}</div></div>", escape(&v));
     }
     s.push_str("</div>\n");
-    outcomes_table(s, data);
-    if !data.latency_ms.is_empty() {
-        s.push_str("<h3>Latency of answered requests (ms)</h3>\n<table><thead><tr>");
-        for (k, _) in &data.latency_ms {
-            let _ = write!(s, "<th class=\"n\">{}</th>", escape(k));
-        }
-        s.push_str("</tr></thead><tbody><tr>");
-        for (_, v) in &data.latency_ms {
-            let _ = write!(s, "<td class=\"n\">{}</td>", num(*v));
-        }
-        s.push_str("</tr></tbody></table>\n");
+    outcomes_table(s, sum);
+    s.push_str("<h3>Latency (ms)</h3>\n<table><thead><tr><th></th><th class=\"n\">answers</th>");
+    for k in ["mean", "p50", "p90", "p99", "p99.9", "max"] {
+        let _ = write!(s, "<th class=\"n\">{k}</th>");
     }
-    if !data.attempts.is_empty() {
-        s.push_str("<h3>Attempts</h3>\n<table><thead><tr>");
-        for (k, _) in &data.attempts {
-            let _ = write!(s, "<th class=\"n\">{}</th>", escape(k));
+    s.push_str("</tr></thead><tbody>\n");
+    for (name, l) in [("successes", &sum.latency_ms), ("answered failures", &sum.failure_latency_ms)] {
+        let _ = write!(s, "<tr><td>{name}</td><td class=\"n\">{}</td>", int(l.count));
+        for v in [l.mean, l.p50, l.p90, l.p99, l.p999, l.max] {
+            let cell = if l.count > 0 { num(v) } else { "–".into() };
+            let _ = write!(s, "<td class=\"n\">{cell}</td>");
         }
-        s.push_str("</tr></thead><tbody><tr>");
-        for (_, v) in &data.attempts {
-            let _ = write!(s, "<td class=\"n\">{}</td>", int(*v));
-        }
-        s.push_str("</tr></tbody></table>\n");
+        s.push_str("</tr>\n");
     }
-    slo(s, data);
+    s.push_str(
+        "</tbody></table>\n<p class=\"meta\">Successes: ok, partial and fallback answers. Answered failures: \
+        errors, 503s, 429s and a gateway's 504; a client's own timeout is no answer and has no latency.</p>\n",
+    );
+    let a = &sum.attempts;
+    let _ = writeln!(
+        s,
+        "<h3>Attempts</h3>\n<table><thead><tr><th class=\"n\">total</th><th class=\"n\">retries</th><th class=\"n\">hedges</th></tr></thead>\
+         <tbody><tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr></tbody></table>",
+        int(a.total),
+        int(a.retries),
+        int(a.hedges)
+    );
+    slo(s, sum);
 }
 
-fn outcomes_table(s: &mut String, data: &PlotData) {
-    let total = count(data, "total").unwrap_or_else(|| data.requests.iter().map(|(_, v)| v).sum());
+fn outcomes_table(s: &mut String, sum: &Summary) {
+    let r = &sum.requests;
+    let total = r.total;
     s.push_str("<h3>End-user requests by outcome</h3>\n");
     s.push_str("<table><thead><tr><th>outcome</th><th class=\"n\">requests</th><th class=\"n\">share</th><th style=\"width:40%\"></th></tr></thead><tbody>\n");
     let colors = super::charts::OUTCOME_COLORS;
-    for (k, v) in data.requests.iter().filter(|(k, _)| k != "total") {
-        let share = if total > 0 { *v as f64 / total as f64 } else { 0.0 };
-        let color = OUTCOMES.iter().position(|o| o == k).map_or_else(
+    let counts = r.by_outcome();
+    let rows = counts.iter().map(|(o, n)| (o.key(), *n, Some(*o as usize))).chain([("unfinished", r.unfinished, None)]);
+    for (k, v, color) in rows {
+        let share = if total > 0 { v as f64 / total as f64 } else { 0.0 };
+        let color = color.map_or_else(
             || "#bbbbbb".to_string(),
             |i| format!("#{:02x}{:02x}{:02x}", colors[i].0, colors[i].1, colors[i].2),
         );
-        let zero = if *v == 0 { " class=\"zero\"" } else { "" };
+        let zero = if v == 0 { " class=\"zero\"" } else { "" };
         let _ = writeln!(
             s,
             "<tr{zero}><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td><span class=\"bar\" style=\"width:{:.1}%;background:{color}\"></span></td></tr>",
             escape(&k.replace('_', " ")),
-            int(*v),
+            int(v),
             pct(share),
             share * 100.0
         );
@@ -238,110 +239,129 @@ fn outcomes_table(s: &mut String, data: &PlotData) {
     s.push_str("</tbody></table>\n");
 }
 
-fn slo(s: &mut String, data: &PlotData) {
-    let Some(slo) = &data.slo else { return };
+fn slo(s: &mut String, sum: &Summary) {
+    let slo = &sum.slo;
+    if slo.objectives.is_empty() {
+        return;
+    }
     s.push_str("<h3>Service level objective</h3>\n<table><thead><tr><th>objective</th><th class=\"n\">target</th><th class=\"n\">measured</th><th>verdict</th></tr></thead><tbody>\n");
-    let verdict = |ok: Option<bool>| match ok {
-        Some(true) => "<span class=\"badge good\">met</span>",
-        Some(false) => "<span class=\"badge bad\">missed</span>",
-        None => "–",
-    };
-    if slo.p99_ms.is_some() || slo.measured_p99_ms.is_some() {
-        let ok = slo.p99_ms.zip(slo.measured_p99_ms).map(|(t, m)| m <= t);
+    let verdict =
+        |ok: bool| if ok { "<span class=\"badge good\">met</span>" } else { "<span class=\"badge bad\">missed</span>" };
+    for o in &slo.objectives {
+        let (name, target, measured) = match o.name {
+            ObjectiveName::P99Ms => (
+                "p99 of successful answers".to_string(),
+                format!("≤ {} ms", num(o.target)),
+                o.measured.map_or("no successful answer".into(), |m| format!("{} ms", num(m))),
+            ),
+            ObjectiveName::SuccessRate => (
+                format!("success rate of {} counted requests", int(slo.counted_requests)),
+                format!("≥ {}", pct(o.target)),
+                o.measured.map_or("–".into(), pct),
+            ),
+        };
         let _ = writeln!(
             s,
-            "<tr><td>p99 latency</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-            opt(slo.p99_ms, |v| format!("≤ {} ms", num(v))),
-            opt(slo.measured_p99_ms, |v| format!("{} ms", num(v))),
-            verdict(ok)
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            escape(&name),
+            escape(&target),
+            escape(&measured),
+            verdict(o.met)
         );
     }
-    if slo.success_rate.is_some() || slo.measured_success_rate.is_some() {
-        let ok = slo.success_rate.zip(slo.measured_success_rate).map(|(t, m)| m >= t);
-        let _ = writeln!(
-            s,
-            "<tr><td>success rate</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-            opt(slo.success_rate, |v| format!("≥ {}", pct(v))),
-            opt(slo.measured_success_rate, pct),
-            verdict(ok)
-        );
-    }
-    let _ = writeln!(s, "<tr><th>overall</th><th></th><th></th><th>{}</th></tr>", verdict(slo.met));
     s.push_str("</tbody></table>\n");
+    if !slo.exclude.is_empty() {
+        let names: Vec<String> = slo.exclude.iter().map(|o| o.key().replace('_', " ")).collect();
+        let _ = writeln!(
+            s,
+            "<p class=\"meta\">The success rate leaves out {} requests that ended {}: the client's own doing (set <code>exclude</code> in the scenario's <code>slo</code> to change this).</p>",
+            int(slo.excluded_requests),
+            escape(&names.join(", "))
+        );
+    }
 }
 
 fn nodes(s: &mut String, data: &PlotData) {
     s.push_str("<h2 id=\"nodes\">Nodes</h2>\n<table><thead><tr><th>node</th><th>kind</th><th class=\"n\">replicas</th>\
-        <th class=\"n\">arrivals</th><th class=\"n\">success</th><th class=\"n\">worst bucket</th><th class=\"n\">p50 ms</th>\
-        <th class=\"n\">p99 ms</th><th class=\"n\">utilization</th><th class=\"n\">dropped</th></tr></thead><tbody>\n");
-    for (i, n) in data.nodes.iter().enumerate() {
-        let st = n.stats.clone().unwrap_or_default();
-        let worst = super::topology::worst_share(data, i);
-        let class = match super::topology::health(data, i) {
-            super::topology::Health::Good => "good",
-            super::topology::Health::Degraded => "warn",
-            super::topology::Health::Bad => "bad",
-            _ => "",
+        <th class=\"n\">arrivals</th><th class=\"n\">success</th><th class=\"n\">p50 ms</th>\
+        <th class=\"n\">p99 ms</th><th class=\"n\">utilization</th><th class=\"n\">dropped</th><th>health</th></tr></thead><tbody>\n");
+    for (name, n) in ranked_nodes(&data.summary) {
+        let class = match n.health.grade {
+            _ if n.kind == NodeKindName::Clients => "",
+            Grade::Healthy => "good",
+            Grade::Slow => "warn",
+            Grade::Failing => "bad",
         };
-        let util = if n.is_clients() { "–".to_string() } else { opt(st.utilization, pct) };
+        let latency = |v: f64| if n.latency_ms.count > 0 { num(v) } else { "–".into() };
+        let util = if n.kind.has_workers() { pct(n.utilization) } else { "–".to_string() };
+        let why = match (&n.health.worst, n.health.worst_at_s) {
+            (Some(w), Some(at)) => format!("<br><small>from {} s: {}</small>", secs(at), escape(w)),
+            _ => String::new(),
+        };
         let _ = writeln!(
             s,
             "<tr><td><b>{}</b></td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\"><span class=\"badge {class}\">{}</span></td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            escape(&n.name),
-            escape(&n.kind.replace('_', " ")),
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{util}</td><td class=\"n\">{}</td>\
+             <td><span class=\"badge {class}\">{}</span>{why}</td></tr>",
+            escape(name),
+            escape(&n.kind.key().replace('_', " ")),
             n.replicas,
-            opt(st.arrivals, int),
-            opt(st.success_share, pct),
-            opt(worst, pct),
-            opt(st.p50_ms, num),
-            opt(st.p99_ms, num),
-            util,
-            opt(st.dropped, int)
+            int(n.arrivals),
+            pct(n.success_rate),
+            latency(n.latency_ms.p50),
+            latency(n.latency_ms.p99),
+            int(n.dropped),
+            grade_word(n.health.grade)
         );
     }
-    s.push_str("</tbody></table>\n<p class=\"meta\">Success: ok, partial or fallback answers over all answers. \
-        Worst bucket: the lowest success share in one time bucket after the warm-up, not counting the callers' own faults \
-        (rate limited, unauthorized, not found).</p>\n");
+    s.push_str(
+        "</tbody></table>\n<p class=\"meta\">Worst first. Success: ok, partial or fallback answers over everything \
+        the node accepted (requests it swallowed or lost count as failures). p50/p99: of its successful answers. \
+        Health: judged per time bucket against the node's own level before the first fault.</p>\n",
+    );
 }
 
 fn none(s: &mut String, text: &str) {
     let _ = writeln!(s, "<p class=\"none\">{}</p>", escape(text));
 }
 
-fn breakers(s: &mut String, data: &PlotData) {
+fn breakers(s: &mut String, sum: &Summary) {
     s.push_str("<h2 id=\"breakers\">Circuit breakers</h2>\n");
-    if data.breakers.is_empty() {
+    if sum.breakers.is_empty() {
         return none(s, "No breakers in this scenario.");
     }
     s.push_str(
         "<table><thead><tr><th>caller</th><th>target</th><th class=\"n\">opened</th><th class=\"n\">open (s)</th>\
         <th class=\"n\">first open at (s)</th><th>state at end</th></tr></thead><tbody>\n",
     );
-    for b in &data.breakers {
+    for b in &sum.breakers {
+        let state = match b.state_at_end {
+            BreakerPhase::Closed => "closed",
+            BreakerPhase::Open => "open",
+            BreakerPhase::HalfOpen => "half-open",
+        };
         let _ = writeln!(
             s,
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{state}</td></tr>",
             escape(&b.caller),
             escape(&b.target),
-            opt(b.opened, int),
-            opt(b.open_s, num),
+            int(b.opened),
+            num(b.open_s),
             opt(b.first_open_s, num),
-            escape(&b.state_at_end.clone().unwrap_or_else(|| "–".into()).replace('_', "-"))
         );
     }
     s.push_str("</tbody></table>\n");
 }
 
-fn rate_limits(s: &mut String, data: &PlotData) {
+fn rate_limits(s: &mut String, sum: &Summary) {
     s.push_str("<h2 id=\"limits\">Rate limits</h2>\n");
-    if data.rate_limits.is_empty() {
+    if sum.rate_limits.is_empty() {
         return none(s, "No rate limits in this scenario.");
     }
     s.push_str("<table><thead><tr><th>gateway</th><th>limit</th><th class=\"n\">rejected</th><th>most rejected users</th></tr></thead><tbody>\n");
-    for r in &data.rate_limits {
-        let users: Vec<String> = r.top_users.iter().map(|(u, n)| format!("{} ({})", escape(u), int(*n))).collect();
+    for r in &sum.rate_limits {
+        let users: Vec<String> =
+            r.top_users.iter().map(|u| format!("{} ({})", escape(&u.user), int(u.rejected))).collect();
         let users = if users.is_empty() { "–".to_string() } else { users.join(", ") };
         let _ = writeln!(
             s,
@@ -354,48 +374,61 @@ fn rate_limits(s: &mut String, data: &PlotData) {
     s.push_str("</tbody></table>\n");
 }
 
-fn faults(s: &mut String, data: &PlotData) {
+fn faults(s: &mut String, sum: &Summary) {
     s.push_str("<h2 id=\"faults\">Faults injected</h2>\n");
-    if data.faults.is_empty() {
+    if sum.faults.is_empty() {
         return none(s, "No faults in this scenario.");
     }
     s.push_str(
         "<table><thead><tr><th>target</th><th>kind</th><th class=\"n\">from (s)</th><th class=\"n\">until (s)</th>\
         <th class=\"n\">lasting (s)</th></tr></thead><tbody>\n",
     );
-    for f in &data.faults {
-        let until = if f.until_s.is_finite() { num(f.until_s) } else { "end".into() };
-        let lasting = if f.until_s.is_finite() { num(f.until_s - f.at_s) } else { "–".into() };
+    for f in &sum.faults {
         let _ = writeln!(
             s,
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{until}</td><td class=\"n\">{lasting}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             escape(&f.target),
-            escape(&f.kind),
-            num(f.at_s)
+            f.kind,
+            num(f.at_s),
+            num(f.until_s),
+            num(f.until_s - f.at_s)
         );
     }
     s.push_str("</tbody></table>\n");
 }
 
-fn cascade(s: &mut String, data: &PlotData) {
-    let Some(c) = &data.cascade else { return };
+fn cascade(s: &mut String, sum: &Summary) {
+    let c = &sum.cascade;
     s.push_str("<h2 id=\"cascade\">How the faults travelled</h2>\n");
-    if let Some(v) = &c.verdict {
-        let class = match v.as_str() {
-            "contained" | "none" => "good",
-            "inconclusive" => "warn",
-            _ => "bad",
-        };
-        let _ = writeln!(s, "<p>Verdict: <span class=\"badge {class}\">{}</span></p>", escape(v));
-    }
+    let class = match c.verdict {
+        Verdict::Contained | Verdict::None => "good",
+        Verdict::Inconclusive => "warn",
+        _ => "bad",
+    };
+    let _ = writeln!(s, "<p>Verdict: <span class=\"badge {class}\">{}</span></p>", c.verdict);
     if c.story.is_empty() {
-        return none(s, "Nothing to tell.");
+        none(s, "No faults: nothing to tell.");
+    } else {
+        s.push_str("<pre class=\"story\">");
+        for line in &c.story {
+            let _ = writeln!(s, "{}", escape(line));
+        }
+        s.push_str("</pre>\n");
     }
-    s.push_str("<ol class=\"story\">\n");
-    for line in &c.story {
-        let _ = writeln!(s, "<li>{}</li>", escape(line));
+    warnings(s, sum);
+}
+
+/// What `validate` warns about, next to the verdict it may explain.
+fn warnings(s: &mut String, sum: &Summary) {
+    if sum.warnings.is_empty() {
+        return;
     }
-    s.push_str("</ol>\n");
+    s.push_str("<h3>What to change</h3>\n<ul class=\"warnings\">\n");
+    for w in &sum.warnings {
+        let hint = w.hint.as_ref().map_or(String::new(), |h| format!("<br><small>hint: {}</small>", escape(h)));
+        let _ = writeln!(s, "<li><b>{}</b>: {}{hint}</li>", escape(&w.place), escape(&w.message));
+    }
+    s.push_str("</ul>\n");
 }
 
 fn pictures(s: &mut String, svgs: &[(&str, &str)]) {

@@ -8,8 +8,9 @@
 
 use std::fmt::Write as _;
 
-use super::data::{Col, PlotData};
+use super::data::PlotData;
 use super::html::pct;
+use crate::chaos::health::Grade;
 
 mod layout;
 
@@ -23,16 +24,13 @@ const GREY_EDGE: &str = "#6b6b6b";
 const RED_EDGE: &str = "#c62828";
 /// The dashed outline of a node that had a fault injected.
 const FAULT_STROKE: &str = "#b71c1c";
-/// A bucket needs this many answers to count towards health.
-const MIN_ANSWERS: f64 = 5.0;
-
-/// How a node fared: its worst bucket after the warm-up.
+/// How a node fared (its grade in summary.json, see `chaos::health`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Health {
     Clients,
-    Good,
-    Degraded,
-    Bad,
+    Healthy,
+    Slow,
+    Failing,
     Unknown,
 }
 
@@ -41,60 +39,23 @@ impl Health {
     pub fn colors(self) -> (&'static str, &'static str) {
         match self {
             Health::Clients => ("#ececec", "#777777"),
-            Health::Good => ("#e3f4e1", "#2e7d32"),
-            Health::Degraded => ("#fff1d0", "#c77c00"),
-            Health::Bad => ("#fde0dc", "#c62828"),
+            Health::Healthy => ("#e3f4e1", "#2e7d32"),
+            Health::Slow => ("#fff1d0", "#c77c00"),
+            Health::Failing => ("#fde0dc", "#c62828"),
             Health::Unknown => ("#ffffff", "#999999"),
         }
     }
 }
 
-/// The worst success share of node `i` over buckets after the warm-up:
-/// (ok + partial + fallback) over answers, not counting the client's own
-/// faults (rate_limited, unauthorized, not_found). A bucket where requests
-/// arrived but none was answered counts as 0.
-pub(crate) fn worst_share(data: &PlotData, i: usize) -> Option<f64> {
-    let s = &data.series;
-    let n = s.nodes.get(i)?;
-    let col = |c: Col| n.col(c);
-    let (arrivals, completed) = (col(Col::Arrivals), col(Col::Completed));
-    let good = [col(Col::Outcome(0)), col(Col::Outcome(1)), col(Col::Outcome(2))];
-    let own = [col(Col::Outcome(5)), col(Col::Outcome(6)), col(Col::Outcome(7))];
-    let mut worst: Option<f64> = None;
-    for b in 0..s.times.len() {
-        if s.times[b] + 1e-9 < data.warmup_s {
-            continue;
-        }
-        let answers = completed[b] - own.iter().map(|c| c[b]).sum::<f64>();
-        let share = if answers >= MIN_ANSWERS {
-            good.iter().map(|c| c[b]).sum::<f64>() / answers
-        } else if completed[b] <= 0.0 && arrivals[b] >= MIN_ANSWERS {
-            0.0
-        } else {
-            continue;
-        };
-        worst = Some(worst.map_or(share, |w: f64| w.min(share)));
-    }
-    worst
-}
-
-/// The highest p99 of node `i` in one bucket after the warm-up.
-fn worst_p99(data: &PlotData, i: usize) -> Option<f64> {
-    let s = &data.series;
-    let p99 = s.nodes.get(i)?.col(Col::P99);
-    let after = s.times.iter().zip(p99).filter(|(t, _)| **t + 1e-9 >= data.warmup_s);
-    after.map(|(_, v)| *v).filter(|v| v.is_finite()).reduce(f64::max)
-}
-
 pub(crate) fn health(data: &PlotData, i: usize) -> Health {
-    if data.nodes[i].is_clients() {
+    if data.is_clients(i) {
         return Health::Clients;
     }
-    match worst_share(data, i) {
+    match data.stats(i).map(|s| s.health.grade) {
         None => Health::Unknown,
-        Some(s) if s >= 0.99 => Health::Good,
-        Some(s) if s >= 0.90 => Health::Degraded,
-        Some(_) => Health::Bad,
+        Some(Grade::Healthy) => Health::Healthy,
+        Some(Grade::Slow) => Health::Slow,
+        Some(Grade::Failing) => Health::Failing,
     }
 }
 
@@ -115,7 +76,7 @@ fn route_of(label: &str) -> Option<String> {
 
 fn links(data: &PlotData) -> Vec<Link> {
     let mut out: Vec<Link> = Vec::new();
-    for e in &data.edges {
+    for e in &data.summary.topology.edges {
         let (Some(from), Some(to)) = (data.node_index(&e.from), data.node_index(&e.to)) else { continue };
         let part = (route_of(&e.label), e.policy.clone());
         match out.iter_mut().find(|l| l.from == from && l.to == to) {
@@ -130,20 +91,26 @@ fn links(data: &PlotData) -> Vec<Link> {
 type TextLine = (String, f64, bool, &'static str);
 
 fn box_lines(data: &PlotData, i: usize) -> Vec<TextLine> {
-    let node = &data.nodes[i];
+    let node = data.node(i);
     let mut lines: Vec<TextLine> = vec![(node.name.clone(), 14.0, true, "#222")];
     let replicas = if node.replicas == 1 { "1 replica".to_string() } else { format!("{} replicas", node.replicas) };
-    lines.push((format!("{} · {replicas}", node.kind.replace('_', " ")), 12.0, false, "#444"));
+    lines.push((format!("{} · {replicas}", node.kind.key().replace('_', " ")), 12.0, false, "#444"));
     for d in node.detail.iter().take(4) {
         lines.push((truncate(d, 40), 11.0, false, "#555"));
     }
-    if let Some(w) = worst_share(data, i) {
-        lines.push((format!("worst bucket: {} ok", pct(w)), 11.0, false, "#333"));
+    if let Some(st) = data.stats(i) {
+        let p99 = if st.latency_ms.count > 0 {
+            format!(", p99 {} ms", super::frame::fmt_num(st.latency_ms.p99))
+        } else {
+            String::new()
+        };
+        lines.push((format!("success {}{p99}", pct(st.success_rate)), 11.0, false, "#333"));
+        if let (Some(at), Some(why)) = (st.health.worst_at_s, &st.health.worst) {
+            let color = if st.health.grade == Grade::Failing { "#b71c1c" } else { "#8a5300" };
+            lines.push((truncate(&format!("from {} s: {why}", super::frame::fmt_num(at)), 40), 11.0, false, color));
+        }
     }
-    if let Some(p99) = worst_p99(data, i) {
-        lines.push((format!("worst bucket p99: {} ms", super::frame::fmt_num(p99.round())), 11.0, false, "#333"));
-    }
-    for f in data.faults.iter().filter(|f| f.node() == node.name) {
+    for f in data.summary.faults.iter().filter(|f| f.nodes().contains(&node.name.as_str())) {
         let whom = if f.target == node.name { String::new() } else { format!("{} ", f.target) };
         let text = format!("fault {whom}{} {}–{} s", f.kind, fmt_s(f.at_s), fmt_s(f.until_s));
         lines.push((truncate(&text, 40), 11.0, true, "#b71c1c"));
@@ -228,7 +195,7 @@ pub(crate) fn escape(s: &str) -> String {
 /// topology.svg.
 pub(crate) fn svg(data: &PlotData) -> String {
     let links = links(data);
-    let lines: Vec<Vec<TextLine>> = (0..data.nodes.len()).map(|i| box_lines(data, i)).collect();
+    let lines: Vec<Vec<TextLine>> = (0..data.node_count()).map(|i| box_lines(data, i)).collect();
     let labels: Vec<Vec<(String, &str)>> = links.iter().map(label_lines).collect();
     let sizes: Vec<(f64, f64)> = labels.iter().map(|l| label_size(l)).collect();
     let widest_line = lines.iter().flatten().map(|l| text_width(&l.0, l.1) * if l.2 { 1.1 } else { 1.0 });
@@ -255,7 +222,7 @@ pub(crate) fn svg(data: &PlotData) -> String {
     }
     s.push_str("</defs>\n");
     let _ = writeln!(s, r##"<rect x="0" y="0" width="{w:.0}" height="{h:.0}" fill="#ffffff"/>"##);
-    let title = format!("{}: topology", data.scenario);
+    let title = format!("{}: topology", data.scenario());
     let _ = writeln!(
         s,
         r##"<text x="{MARGIN:.0}" y="{:.0}" font-size="20" font-weight="bold" fill="#222">{}</text>"##,
@@ -294,7 +261,7 @@ pub(crate) fn svg(data: &PlotData) -> String {
 
 fn write_box(s: &mut String, data: &PlotData, i: usize, (x, y, bw, bh): (f64, f64, f64, f64), lines: &[TextLine]) {
     let (fill, stroke) = health(data, i).colors();
-    let faulted = data.faults.iter().any(|f| f.node() == data.nodes[i].name);
+    let faulted = data.summary.faults.iter().any(|f| f.nodes().contains(&data.name(i)));
     let (stroke, dash) = if faulted { (FAULT_STROKE, r#" stroke-dasharray="7 4""#) } else { (stroke, "") };
     let _ = writeln!(
         s,
@@ -332,9 +299,9 @@ fn write_label(s: &mut String, lines: &[(String, &str)], (cx, cy): (f64, f64), (
 
 fn write_legend(s: &mut String, y: f64) {
     let items = [
-        (Health::Good, "≥ 99% ok in every bucket"),
-        (Health::Degraded, "≥ 90%"),
-        (Health::Bad, "< 90%"),
+        (Health::Healthy, "healthy"),
+        (Health::Slow, "slow successes"),
+        (Health::Failing, "failing or not answering"),
         (Health::Clients, "clients"),
     ];
     let mut x = MARGIN;
@@ -355,7 +322,7 @@ fn write_legend(s: &mut String, y: f64) {
         x += 24.0 + text_width(text, 12.0) + 22.0;
     }
     let notes = [
-        "Colour: the worst time bucket after the warm-up (rate-limited, unauthorized, not-found answers not counted).",
+        "Colour: the worst time bucket after the warm-up, against the node's own level before the first fault.",
         "Red dashed outline: a fault was injected there. Red arrow: the caller sets no timeout.",
     ];
     for (k, note) in notes.iter().enumerate() {
@@ -383,10 +350,10 @@ fn dot_quote(s: &str) -> String {
 /// topology.dot: the same graph for Graphviz (`dot -Tsvg topology.dot`).
 pub(crate) fn dot(data: &PlotData) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "digraph {} {{", dot_quote(&data.scenario));
+    let _ = writeln!(s, "digraph {} {{", dot_quote(data.scenario()));
     s.push_str("  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fontname=\"DejaVu Sans\", fontsize=11];\n");
     s.push_str("  edge [fontname=\"DejaVu Sans\", fontsize=9];\n");
-    for (i, n) in data.nodes.iter().enumerate() {
+    for (i, n) in data.summary.topology.nodes.iter().enumerate() {
         let (fill, stroke) = health(data, i).colors();
         let mut label = format!("{}\n{} x{}", n.name, n.kind, n.replicas);
         for d in &n.detail {
@@ -400,7 +367,7 @@ pub(crate) fn dot(data: &PlotData) -> String {
             dot_quote(&label)
         );
     }
-    for e in &data.edges {
+    for e in &data.summary.topology.edges {
         let bare = !e.policy.contains("timeout");
         let mut label = route_of(&e.label).map(|r| format!("{r}\n")).unwrap_or_default();
         label.push_str(if e.policy.is_empty() { "no timeout" } else { &e.policy });

@@ -1,0 +1,324 @@
+//! One definition of health, used everywhere a node is judged: the cascade's
+//! onsets and recoveries, the verdict, and the per-node health grade that
+//! colours and ranks nodes in tables and pictures.
+//!
+//! A node is judged per time bucket against its own pre-fault baseline
+//! (buckets after the warm-up and before the first fault):
+//! - *no answers*: it got at least `min_requests` requests and answered none;
+//! - *failing*: the share of what it accepted that failed (server failures:
+//!   error, timeout, 503, short-circuit, unavailable; plus requests it
+//!   swallowed or lost: hang, crash, partition) exceeds its baseline share
+//!   by more than `error_rate`; 4xx are the caller's doing and do not count;
+//! - *slow*: the p99 of its successful answers exceeds `latency_factor` x
+//!   its baseline p99 (+1 ms, so sub-millisecond noise is no alarm);
+//! - for Clients only, *goodput dip*: successes per second below
+//!   `recovered_goodput` of the baseline (at low rates, below 4 standard
+//!   deviations of a bucket's Poisson count, so noise is no dip).
+//!
+//! Buckets with fewer than `min_requests` requests are healthy unless the
+//! first rule applies.
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::recorder::Row;
+use crate::model::outcome::Outcome;
+
+/// Thresholds of the health rules (module docs).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Rules {
+    pub error_rate: f64,
+    pub latency_factor: f64,
+    pub min_requests: u64,
+    pub stable_buckets: usize,
+    pub recovered_goodput: f64,
+    pub metastable_goodput: f64,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            error_rate: 0.05,
+            latency_factor: 3.0,
+            min_requests: 5,
+            stable_buckets: 3,
+            recovered_goodput: 0.9,
+            metastable_goodput: 0.5,
+        }
+    }
+}
+
+/// Per-node, per-bucket figures, from the time-series rows.
+pub struct Grid {
+    pub buckets: usize,
+    pub res: f64,
+    pub duration: f64,
+    /// [node][bucket]
+    pub cells: Vec<Vec<Cell>>,
+    /// Whether each node is a Clients node.
+    pub clients: Vec<bool>,
+}
+
+#[derive(Clone, Copy, Default)]
+pub struct Cell {
+    pub arrivals: u64,
+    pub completed: u64,
+    pub dropped: u64,
+    pub failures: u64,
+    pub goodput: u64,
+    pub rate_limited: u64,
+    pub fallback: u64,
+    pub attempts: u64,
+    pub wasted: u64,
+    /// p99 of successful answers (0 when there were none).
+    pub p99: f64,
+    pub fault: bool,
+}
+
+impl Grid {
+    pub fn new(rows: &[Row], clients: Vec<bool>, resolution_s: f64, duration_s: f64) -> Grid {
+        let buckets = rows.iter().map(|r| r.bucket as usize + 1).max().unwrap_or(0);
+        let mut cells = vec![vec![Cell::default(); buckets]; clients.len()];
+        for r in rows {
+            let o = &r.outcomes;
+            cells[r.node as usize][r.bucket as usize] = Cell {
+                arrivals: r.arrivals,
+                completed: r.completed,
+                dropped: r.dropped,
+                failures: o.server_failures(),
+                goodput: o.successes(),
+                rate_limited: o.get(Outcome::RateLimited),
+                fallback: o.get(Outcome::Fallback),
+                attempts: r.attempts,
+                wasted: r.wasted,
+                p99: r.latency_ms_p99,
+                fault: r.fault_active,
+            };
+        }
+        Grid { buckets, res: resolution_s, duration: duration_s, cells, clients }
+    }
+
+    pub fn nodes(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// The start of bucket `b` in seconds.
+    pub fn t(&self, b: usize) -> f64 {
+        b as f64 * self.res
+    }
+
+    /// The first bucket starting at or after `t`.
+    /// (A small epsilon keeps exact boundaries exact: 5.1 / 0.1 is 50.99999.)
+    pub fn at_or_after(&self, t: f64) -> usize {
+        ((t / self.res - 1e-9).ceil().max(0.0) as usize).min(self.buckets)
+    }
+
+    /// The width of bucket `b` in seconds (the last one may be cut short).
+    pub fn width(&self, b: usize) -> f64 {
+        (self.duration - self.t(b)).clamp(1e-9, self.res)
+    }
+
+    /// The bucket containing `t`.
+    pub fn containing(&self, t: f64) -> usize {
+        ((t / self.res + 1e-9).floor().max(0.0) as usize).min(self.buckets)
+    }
+
+    /// Node `n`'s successes per second in bucket `b`.
+    pub fn goodput(&self, n: usize, b: usize) -> f64 {
+        self.cells[n][b].goodput as f64 / self.width(b)
+    }
+
+    /// Whether bucket `b` is whole (the run did not end inside it).
+    pub fn full(&self, b: usize) -> bool {
+        self.t(b) + self.res <= self.duration + 1e-9
+    }
+}
+
+/// Each node's usual level: buckets after the warm-up, before the first fault.
+#[derive(Clone)]
+pub struct Baseline {
+    /// Median over baseline buckets of the p99 of successes.
+    pub p99: Vec<Option<f64>>,
+    /// Pooled share of accepted requests that failed.
+    pub failure_share: Vec<f64>,
+    pub goodput_rps: Vec<f64>,
+    pub buckets: Vec<usize>,
+}
+
+impl Baseline {
+    /// `None` when no whole bucket lies between the warm-up and the first fault.
+    pub fn new(grid: &Grid, warmup_s: f64, first_fault_s: f64, rules: Rules) -> Option<Baseline> {
+        let buckets: Vec<usize> = (0..grid.buckets)
+            .filter(|&b| grid.t(b) >= warmup_s - 1e-9 && grid.t(b) + grid.res <= first_fault_s + 1e-9 && grid.full(b))
+            .collect();
+        if buckets.is_empty() {
+            return None;
+        }
+        let per_node = |n: usize| buckets.iter().map(move |&b| grid.cells[n][b]);
+        let p99 = (0..grid.nodes())
+            .map(|n| {
+                let mut xs: Vec<f64> = per_node(n).filter(|c| c.goodput >= rules.min_requests).map(|c| c.p99).collect();
+                xs.sort_by(f64::total_cmp);
+                xs.get(xs.len() / 2).copied()
+            })
+            .collect();
+        let failure_share = (0..grid.nodes())
+            .map(|n| {
+                let (bad, all) = per_node(n)
+                    .fold((0u64, 0u64), |(bad, all), c| (bad + c.failures + c.dropped, all + c.completed + c.dropped));
+                if all == 0 { 0.0 } else { bad as f64 / all as f64 }
+            })
+            .collect();
+        let span = buckets.len() as f64 * grid.res;
+        let goodput_rps =
+            (0..grid.nodes()).map(|n| per_node(n).map(|c| c.goodput).sum::<u64>() as f64 / span).collect();
+        Some(Baseline { p99, failure_share, goodput_rps, buckets })
+    }
+}
+
+/// What is wrong with a node in one bucket.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Problem {
+    NoAnswers { requests: u64 },
+    Failing { share: f64, usual: f64 },
+    Slow { p99_ms: f64, usual_ms: f64 },
+    GoodputDip { rps: f64, usual_rps: f64 },
+}
+
+impl Problem {
+    /// Failures are worse than slowness: a failing bucket ranks first.
+    pub fn is_failure(&self) -> bool {
+        !matches!(self, Problem::Slow { .. })
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Problem::NoAnswers { requests } => format!("{requests} requests, no answers"),
+            Problem::Failing { share, usual } if *usual >= 0.0005 => {
+                format!("{:.0}% of requests failed, usually {:.1}%", share * 100.0, usual * 100.0)
+            }
+            Problem::Failing { share, .. } => format!("{:.0}% of requests failed", share * 100.0),
+            Problem::Slow { p99_ms, usual_ms } => {
+                format!("p99 {p99_ms:.0} ms, {:.0}x its usual {usual_ms:.1} ms", p99_ms / usual_ms.max(0.001))
+            }
+            Problem::GoodputDip { rps, usual_rps } => {
+                format!("goodput {rps:.0}/s, {:.0}% of its usual {usual_rps:.0}/s", rps / usual_rps.max(1e-9) * 100.0)
+            }
+        }
+    }
+}
+
+/// Goodput below this (per second) is a dip: `recovered_goodput` of the
+/// baseline, lowered at small rates so that Poisson noise (4 standard
+/// deviations of a bucket's count) is not mistaken for one.
+pub fn dip_threshold(baseline_rps: f64, res: f64, rules: Rules) -> f64 {
+    let per_bucket = baseline_rps * res;
+    let noise = (per_bucket - 4.0 * per_bucket.sqrt()) / res;
+    (rules.recovered_goodput * baseline_rps).min(noise.max(0.0))
+}
+
+/// Why node `n` is unhealthy in bucket `b`, if it is (module docs).
+pub fn judge(grid: &Grid, base: &Baseline, n: usize, b: usize, rules: Rules) -> Option<Problem> {
+    let c = grid.cells[n][b];
+    let accepted = c.completed + c.dropped;
+    if c.completed == 0 {
+        let requests = c.arrivals.max(accepted);
+        return (requests >= rules.min_requests).then_some(Problem::NoAnswers { requests });
+    }
+    if accepted >= rules.min_requests {
+        let share = (c.failures + c.dropped) as f64 / accepted as f64;
+        let usual = base.failure_share[n];
+        if share > usual + rules.error_rate {
+            return Some(Problem::Failing { share, usual });
+        }
+    }
+    if c.goodput >= rules.min_requests
+        && let Some(usual) = base.p99[n]
+        && c.p99 > rules.latency_factor * usual.max(0.001) + 1.0
+    {
+        return Some(Problem::Slow { p99_ms: c.p99, usual_ms: usual });
+    }
+    let usual_rps = base.goodput_rps[n];
+    if grid.clients[n] && usual_rps > 0.0 {
+        let rps = grid.goodput(n, b);
+        if rps < dip_threshold(usual_rps, grid.res, rules) {
+            return Some(Problem::GoodputDip { rps, usual_rps });
+        }
+    }
+    None
+}
+
+/// The first bucket from `from` that starts a run of `k` buckets for which `ok` holds.
+pub fn stable_from(buckets: usize, from: usize, k: usize, ok: impl Fn(usize) -> bool) -> Option<usize> {
+    let mut run = 0;
+    for b in from..buckets {
+        run = if ok(b) { run + 1 } else { 0 };
+        if run == k {
+            return Some(b + 1 - k);
+        }
+    }
+    None
+}
+
+/// When node `n`, unhealthy from bucket `onset`, is back to normal: the
+/// start of the first `stable_buckets` healthy buckets in a row after its
+/// last unhealthy bucket before `window_end` (so a brief upswing in the
+/// middle of a fault is no recovery). `None`: not within the run.
+pub fn recovery(
+    grid: &Grid,
+    base: &Baseline,
+    n: usize,
+    onset: usize,
+    window_end: usize,
+    rules: Rules,
+) -> Option<usize> {
+    let end = window_end.max(onset + 1).min(grid.buckets);
+    let last_bad = (onset..end).rev().find(|&b| judge(grid, base, n, b, rules).is_some()).unwrap_or(onset);
+    stable_from(grid.buckets, last_bad + 1, rules.stable_buckets, |b| judge(grid, base, n, b, rules).is_none())
+}
+
+/// How a node fared over the whole run after the warm-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grade {
+    /// Never unhealthy.
+    Healthy,
+    /// Unhealthy only because its successful answers were slow.
+    Slow,
+    /// Some of what it accepted failed, or it stopped answering.
+    Failing,
+}
+
+/// A node's grade, the time it spent unhealthy, and its worst moment.
+pub struct NodeHealth {
+    pub grade: Grade,
+    pub unhealthy_buckets: usize,
+    pub worst: Option<(usize, Problem)>,
+}
+
+/// Judges node `n` over every bucket after the warm-up.
+pub fn node_health(grid: &Grid, base: &Baseline, n: usize, warmup_s: f64, rules: Rules) -> NodeHealth {
+    let mut h = NodeHealth { grade: Grade::Healthy, unhealthy_buckets: 0, worst: None };
+    for b in grid.at_or_after(warmup_s)..grid.buckets {
+        let Some(p) = judge(grid, base, n, b, rules) else { continue };
+        h.unhealthy_buckets += 1;
+        let grade = if p.is_failure() { Grade::Failing } else { Grade::Slow };
+        if grade > h.grade || h.worst.is_none() {
+            h.grade = h.grade.max(grade);
+            h.worst = Some((b, p));
+        }
+    }
+    h
+}
+
+impl Baseline {
+    /// No usual level to compare with (a fault from the start): only the
+    /// absolute rules apply (no answers, failures above `error_rate`).
+    pub fn absolute(nodes: usize) -> Baseline {
+        Baseline {
+            p99: vec![None; nodes],
+            failure_share: vec![0.0; nodes],
+            goodput_rps: vec![0.0; nodes],
+            buckets: Vec::new(),
+        }
+    }
+}
