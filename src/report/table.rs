@@ -109,14 +109,22 @@ fn outcomes_block(s: &Summary, out: &mut String) {
     }
 }
 
-/// Clients first, then the other nodes worst first: failing, slow, healthy,
-/// and within a grade by success rate.
+/// Whether a fault was injected on node `name`.
+pub fn faulted(s: &Summary, name: &str) -> bool {
+    s.faults.iter().any(|f| f.nodes().contains(&name))
+}
+
+/// Clients first, then the other nodes worst first: failing, slow, healthy;
+/// within a grade the faulted nodes (the root causes) first, then by
+/// success rate.
 pub fn ranked_nodes(s: &Summary) -> Vec<(&String, &NodeSummary)> {
     let mut nodes: Vec<(usize, &String, &NodeSummary)> =
         s.nodes.0.iter().enumerate().map(|(i, (k, n))| (i, k, n)).collect();
     nodes.sort_by(|a, b| {
-        let key = |n: &NodeSummary| (n.kind != NodeKindName::Clients, std::cmp::Reverse(n.health.grade));
-        key(a.2).cmp(&key(b.2)).then(a.2.success_rate.total_cmp(&b.2.success_rate)).then(a.0.cmp(&b.0))
+        let key = |name: &str, n: &NodeSummary| {
+            (n.kind != NodeKindName::Clients, std::cmp::Reverse(n.health.grade), !faulted(s, name))
+        };
+        key(a.1, a.2).cmp(&key(b.1, b.2)).then(a.2.success_rate.total_cmp(&b.2.success_rate)).then(a.0.cmp(&b.0))
     });
     nodes.into_iter().map(|(_, k, n)| (k, n)).collect()
 }
@@ -140,7 +148,7 @@ fn nodes_block(s: &Summary, out: &mut String) {
         let latency = |x: f64| if n.latency_ms.count == 0 { "-".to_string() } else { num(x) };
         let _ = writeln!(
             out,
-            "{:<14} {:<13} {:>9} {:>8} {:>9} {:>9} {:>6} {:>8}  {}",
+            "{:<14} {:<13} {:>9} {:>8} {:>9} {:>9} {:>6} {:>8}  {}{}",
             name,
             n.kind,
             n.arrivals,
@@ -149,7 +157,8 @@ fn nodes_block(s: &Summary, out: &mut String) {
             latency(n.latency_ms.p99),
             if n.kind.has_workers() { format!("{:.0}%", n.utilization * 100.0) } else { "-".into() },
             n.dropped,
-            grade_word(n.health.grade)
+            grade_word(n.health.grade),
+            if faulted(s, name) { " (fault injected)" } else { "" }
         );
     }
     let unwell: Vec<_> = ranked.iter().filter(|(_, n)| n.health.grade != Grade::Healthy).collect();

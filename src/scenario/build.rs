@@ -17,6 +17,13 @@ use super::policy::{dist, policy};
 use super::problem::Problem;
 use super::raw;
 
+/// The time series' bucket width unless `report: (resolution)` says otherwise.
+pub const DEFAULT_RESOLUTION: SimDuration = SimDuration::from_secs(1);
+/// Most time buckets, and most rows (buckets x nodes, about 200 bytes each
+/// in memory and in timeseries.csv): bounded before anything runs.
+pub const MAX_BUCKETS: u64 = 1_000_000;
+pub const MAX_ROWS: u64 = 2_000_000;
+
 /// Most replicas of one node, and most nodes: beyond these is a typo.
 const MAX_REPLICAS: u32 = 10_000;
 const MAX_PATHS: usize = 60_000;
@@ -77,7 +84,7 @@ pub fn build(file: &raw::Scenario) -> Result<Built, Vec<Problem>> {
         duration: file.duration.0,
         warmup: file.warmup.map_or(SimDuration::ZERO, |w| w.0),
         network: file.network.latency.as_ref().map_or(Dist::ZERO, |d| dist(d).unwrap_or(Dist::ZERO)),
-        resolution: file.report.as_ref().and_then(|r| r.resolution).map_or(SimDuration::from_secs(1), |r| r.0),
+        resolution: file.report.as_ref().and_then(|r| r.resolution).map_or(DEFAULT_RESOLUTION, |r| r.0),
         max_events: limits.and_then(|l| l.max_events).unwrap_or(4_000_000_000),
         max_in_flight: limits.and_then(|l| l.max_in_flight).unwrap_or(2_000_000),
         nodes: b.nodes,
@@ -122,14 +129,29 @@ impl<'a> Builder<'a> {
         if let Some(Err(e)) = f.network.latency.as_ref().map(dist) {
             self.errors.push(Problem::field("network", e));
         }
-        if let Some(res) = f.report.as_ref().and_then(|r| r.resolution) {
-            let buckets = f.duration.0.as_nanos() / res.0.as_nanos().max(1);
-            if res.0.is_zero() || buckets > 1_000_000 {
-                self.errors.push(
-                    Problem::field("report", format!("resolution {} gives too many time buckets ({buckets})", res.0))
-                        .hint("use a resolution of at least duration / 1,000,000"),
-                );
-            }
+        // The time series holds one row per bucket and node: bound it up
+        // front, whether or not the resolution was written.
+        let res = f.report.as_ref().and_then(|r| r.resolution).map_or(DEFAULT_RESOLUTION, |r| r.0);
+        let buckets = f.duration.0.as_nanos().div_ceil(res.as_nanos().max(1));
+        let rows = buckets.saturating_mul(f.nodes.len() as u64);
+        if res.is_zero() || buckets > MAX_BUCKETS || rows > MAX_ROWS {
+            let per_node = (MAX_ROWS / (f.nodes.len() as u64).max(1)).clamp(1, MAX_BUCKETS);
+            let coarser = f.duration.0.as_nanos().div_ceil(per_node).max(1);
+            // Whole seconds (or milliseconds) read better in a hint.
+            let coarser = SimDuration(match coarser {
+                c if c >= 1_000_000_000 => c.div_ceil(1_000_000_000) * 1_000_000_000,
+                c => c.div_ceil(1_000_000) * 1_000_000,
+            });
+            self.errors.push(
+                Problem::field(
+                    "report",
+                    format!(
+                        "too many time buckets: {buckets} buckets x {} nodes = {rows} rows of time series (resolution {res}); at most {MAX_BUCKETS} buckets and {MAX_ROWS} rows",
+                        f.nodes.len()
+                    ),
+                )
+                .hint(format!("set report: (resolution: \"{}\") or coarser", coarser.max(res))),
+            );
         }
         if f.report.as_ref().and_then(|r| r.trace).is_some() {
             self.errors.push(

@@ -12,3 +12,4 @@ mod examples;
 mod queueing;
 mod resilience;
 mod routing;
+mod trust;
