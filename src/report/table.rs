@@ -10,19 +10,22 @@ fn pct(n: u64, total: u64) -> String {
     if total == 0 { "-".into() } else { format!("{:.2}%", n as f64 * 100.0 / total as f64) }
 }
 
-/// A number with about four significant digits, the same way everywhere:
-/// 0.253, 8.503, 33.51, 461.3, 2716.
+/// A number with at most four significant digits and no trailing zeros,
+/// the same way everywhere: 0.253, 8.5, 33.51, 461.3, 2716, 300.
 pub fn num(x: f64) -> String {
     let a = x.abs();
-    if a >= 1000.0 {
-        format!("{x:.0}")
+    let decimals = if a >= 1000.0 {
+        0
     } else if a >= 100.0 {
-        format!("{x:.1}")
+        1
     } else if a >= 10.0 {
-        format!("{x:.2}")
+        2
     } else {
-        format!("{x:.3}")
-    }
+        3
+    };
+    let s = format!("{x:.decimals$}");
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+    if s == "-0" { "0".into() } else { s }
 }
 
 fn latency_line(label: &str, l: &Latency) -> String {

@@ -30,7 +30,7 @@ fn no_series<DB: DrawingBackend>(plot: &DrawingArea<DB, Shift>, data: &PlotData)
 
 /// p99 (solid) and p50 (faint) per node; log y when the range is wide.
 pub(crate) fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &PlotData) -> Result<(), String> {
-    let (plot, legend) = frame::layout(root, &format!("{}: latency per node", data.scenario()))?;
+    let (plot, legend) = frame::layout(root, &format!("{}: latency of successful answers per node", data.scenario()))?;
     if let Some(done) = no_series(&plot, data) {
         return done;
     }
@@ -54,6 +54,7 @@ pub(crate) fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &
         .collect();
     items.push(LegendItem::note("solid: p99, faint: p50"));
     items.push(LegendItem::note("per bucket of the time series"));
+    items.push(LegendItem::note("a gap: no successful answer"));
     let y_desc = if scale.is_log() { "latency (ms, log scale)" } else { "latency (ms)" };
     let panel = Panel { y_desc, scale, areas: Vec::new(), lines, x_desc: true, band_labels: true };
     frame::draw_panel(&plot, &panel, &frame::bands(data), data.x_max())?;

@@ -75,14 +75,9 @@ fn secs(v: f64) -> String {
     super::frame::fmt_num(v)
 }
 
+/// Numbers the same way as on stdout (`report::table::num`).
 fn num(v: f64) -> String {
-    if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
+    crate::report::table::num(v)
 }
 
 fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
@@ -433,7 +428,10 @@ fn warnings(s: &mut String, sum: &Summary) {
 
 fn pictures(s: &mut String, svgs: &[(&str, &str)]) {
     let captions = [
-        ("latency.svg", "Latency per node over simulated time: p99 solid, p50 faint; clients drawn thicker."),
+        (
+            "latency.svg",
+            "Latency of successful answers per node over simulated time: p99 solid, p50 faint; clients drawn thicker; a gap means no successful answer in that bucket.",
+        ),
         ("errors.svg", "The clients' requests per second, stacked by outcome."),
         ("throughput.svg", "Arrivals and goodput (ok, partial, fallback) per second per node."),
         ("queues.svg", "Queue length and worker utilization of the server nodes."),
