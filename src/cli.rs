@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, NamedSource, SourceSpan};
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, SourceSpan};
 
 mod batch;
 
@@ -102,11 +102,28 @@ pub fn execute(cli: Cli) -> Outcome {
     }
 }
 
+/// Largest scenario file read (a scenario is a page or two of text).
+pub const MAX_SCENARIO_BYTES: u64 = 64 << 20;
+/// Largest results file read back (summary.json, timeseries.csv, runs.json).
+pub const MAX_RESULT_BYTES: u64 = 1 << 30;
+
+/// Reads a file of at most `max` bytes; a larger one is refused unread.
+pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() as u64 > max {
+        return Err(format!("{} is larger than {} MB, more than gatesim reads", path.display(), max >> 20));
+    }
+    Ok(bytes)
+}
+
 /// Reads and validates a scenario, or renders every problem found.
 pub fn load(path: &Path) -> Result<(String, scenario::Loaded), String> {
     let name = path.display().to_string();
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("error: cannot read {name}: {e}\n  hint: check the path\n\n"))?;
+    let bytes = read_limited(path, MAX_SCENARIO_BYTES)
+        .map_err(|e| format!("error: {e}\n  hint: check the path; a scenario is a RON text file\n\n"))?;
     let text = String::from_utf8(bytes).map_err(|_| {
         format!("error: {name}: the file is not UTF-8 text\n  hint: a scenario is a RON text file, e.g. scenarios/quickstart.ron\n\n")
     })?;
@@ -121,18 +138,92 @@ pub fn load(path: &Path) -> Result<(String, scenario::Loaded), String> {
 struct Located {
     message: String,
     #[source_code]
-    src: NamedSource<String>,
+    src: Excerpt,
     #[label("here")]
     span: Option<SourceSpan>,
     #[help]
     help: Option<String>,
 }
 
+/// The few lines around a problem, for miette's snippet: the whole file is
+/// not handed over (a long file with many problems would be copied each
+/// time), and lines too long to show are not shown at all (miette cannot
+/// place a column past 65,535, and nobody reads a 70 KB line).
+#[derive(Debug)]
+struct Excerpt {
+    name: String,
+    text: String,
+    /// Line number (0-based) of the excerpt's first line in the file.
+    first_line: usize,
+}
+
+/// Lines of context on either side of the problem's line.
+const CONTEXT_LINES: usize = 2;
+/// Lines longer than this are not drawn.
+const MAX_SNIPPET_LINE: usize = 400;
+
+impl Excerpt {
+    /// The excerpt around bytes `off..off + len` of `text`, and the span
+    /// within it; `None` when a line is too long to show.
+    fn around(file: &str, text: &str, off: usize, len: usize) -> Option<(Excerpt, SourceSpan)> {
+        let off = off.min(text.len());
+        let line_start = text[..off].rfind('\n').map_or(0, |i| i + 1);
+        let line = text[..line_start].matches('\n').count();
+        let mut start = line_start;
+        for _ in 0..CONTEXT_LINES {
+            if start == 0 {
+                break;
+            }
+            start = text[..start - 1].rfind('\n').map_or(0, |i| i + 1);
+        }
+        let first_line = line - text[start..line_start].matches('\n').count();
+        let mut end = off;
+        for _ in 0..=CONTEXT_LINES {
+            match text[end..].find('\n') {
+                Some(i) => end += i + 1,
+                None => {
+                    end = text.len();
+                    break;
+                }
+            }
+        }
+        let excerpt = &text[start..end];
+        if excerpt.lines().any(|l| l.chars().count() > MAX_SNIPPET_LINE) {
+            return None;
+        }
+        let len = len.min(end - off);
+        let span = SourceSpan::new((off - start).into(), len);
+        Some((Excerpt { name: file.to_string(), text: excerpt.to_string(), first_line }, span))
+    }
+}
+
+impl miette::SourceCode for Excerpt {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let inner = self.text.as_str().read_span(span, before, after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line() + self.first_line,
+            inner.column(),
+            inner.line_count(),
+        )))
+    }
+}
+
 /// One block per problem: a plain `file:line:col: severity: message` line
 /// (greppable, editor-clickable), then miette's snippet of the source.
 pub fn render(file: &str, text: &str, problems: &[Problem], severity: &str) -> String {
-    let theme =
+    let mut theme =
         if std::io::stderr().is_terminal() { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    // The message is printed once, on the `error: FILE:LINE:COL` line: the
+    // box draws no "× message" header of its own.
+    theme.characters.error = String::new();
     let handler = GraphicalReportHandler::new_themed(theme);
     let mut out = String::new();
     for p in problems {
@@ -149,16 +240,14 @@ pub fn render(file: &str, text: &str, problems: &[Problem], severity: &str) -> S
         if let Some(h) = &p.hint {
             out.push_str(&format!("  hint: {h}\n"));
         }
-        let diag = Located {
-            message: p.message.clone(),
-            src: NamedSource::new(file, text.to_string()),
-            span: span.map(|(o, l)| SourceSpan::new(o.into(), l)),
-            help: None,
-        };
-        if span.is_some() && severity == "error" {
+        if let (Some((off, len)), "error") = (span, severity)
+            && let Some((src, span)) = Excerpt::around(file, text, off, len)
+        {
+            // The message is on the line above: the box only points at the place.
+            let diag = Located { message: String::new(), src, span: Some(span), help: None };
             let mut snippet = String::new();
             if handler.render_report(&mut snippet, &diag).is_ok() {
-                out.push_str(&snippet);
+                out.extend(snippet.lines().skip_while(|l| l.trim().is_empty()).map(|l| format!("{l}\n")));
             }
         }
         out.push('\n');
@@ -313,7 +402,7 @@ fn pictures(summary_json: &[u8], csv: &[u8]) -> Result<Vec<(String, Vec<u8>)>, S
 /// `gatesim plot DIR`: redraws pictures from summary.json and timeseries.csv.
 fn plot(dir: &Path) -> Outcome {
     let mut o = Outcome::default();
-    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()));
+    let read = |name: &str| read_limited(&dir.join(name), MAX_RESULT_BYTES);
     let result =
         read("summary.json").and_then(|s| read("timeseries.csv").map(|c| (s, c))).and_then(|(s, c)| pictures(&s, &c));
     let files = match result {
@@ -345,6 +434,15 @@ fn stop_message(stop: &StopReason) -> String {
              (raise limits: (max_events: ...) if it is intended)"
         ),
         StopReason::Model { reason, at } => format!("at simulated {at}: {reason}"),
+        StopReason::EventRate { events, at } => format!(
+            "{events} events within one simulated millisecond at {at}: time creeps on but the run would take for ever \
+             (a timer or probe every few nanoseconds, or millions of requests per millisecond); \
+             raise limits: (max_events_per_ms: ...) if it is intended"
+        ),
+        StopReason::Pending { events, at } => format!(
+            "{events} timers and messages pending at once at {at}: the system holds more work than it can ever finish \
+             (raise limits: (max_in_flight: ...) if it is intended)"
+        ),
         StopReason::NoProgress { events, at } => format!(
             "{events} events at simulated {at} without time moving on: a loop with no delay in it \
              (e.g. closed-loop clients with zero think time retrying instant failures with no backoff); \

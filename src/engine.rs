@@ -3,6 +3,7 @@
 //! breakers: it moves opaque events of a model through time.
 
 pub mod dist;
+pub mod keyed;
 pub mod queue;
 pub mod rng;
 pub mod sim;

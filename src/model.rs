@@ -1,6 +1,7 @@
 //! The simulated world: clients, balancers, gateways and services, and the
 //! calls between them, driven by the engine through `world::World`.
 
+pub mod budget;
 mod calls;
 mod clients;
 pub mod config;

@@ -6,6 +6,7 @@
 mod build;
 mod faults;
 mod gateway;
+pub mod limits;
 pub mod path;
 mod policy;
 pub mod problem;
@@ -37,21 +38,36 @@ pub fn parse_raw(text: &str) -> Result<raw::Scenario, Problem> {
             Problem::field("file", "the file is empty").hint("a scenario starts with Scenario(name: \"...\", ...)")
         );
     }
-    let options = ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+    let options = ron::Options::default()
+        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+        .with_recursion_limit(MAX_NESTING);
     options.from_str::<raw::Scenario>(text).map_err(|e| {
         let s = e.span;
+        let message = match &e.code {
+            // ron's wording names its own internals.
+            ron::Error::ExceededRecursionLimit => format!("the file is nested more than {MAX_NESTING} levels deep"),
+            code => code.to_string(),
+        };
         Problem {
-            message: e.code.to_string(),
+            message,
             hint: hint_for(&e.code),
             locus: Locus::Span { line: s.start.line, col: s.start.col, end_line: s.end.line, end_col: s.end.col },
         }
     })
 }
 
+/// Deepest nesting of parentheses and brackets a scenario may have (a
+/// Mixture of Mixtures, say); deeper input is refused, not a stack overflow.
+pub const MAX_NESTING: usize = 64;
+
 fn hint_for(code: &ron::Error) -> Option<String> {
     use ron::Error as E;
     Some(match code {
-        E::NoSuchStructField { expected, .. } => format!("the fields allowed here are: {}", expected.join(", ")),
+        E::ExceededRecursionLimit => "a scenario needs a handful of levels; check for runaway nesting".into(),
+        E::NoSuchStructField { expected, found, .. } => match build::closest(found, expected) {
+            Some(c) => format!("did you mean `{c}`? The fields allowed here are: {}", expected.join(", ")),
+            None => format!("the fields allowed here are: {}", expected.join(", ")),
+        },
         E::MissingStructField { field, .. } => format!("add `{field}: ...` (see scenario-format.md)"),
         E::NoSuchEnumVariant { expected, .. } => format!("write one of: {}", expected.join(", ")),
         E::ExpectedDifferentStructName { expected, .. } => format!("write `{expected}(...)` here"),

@@ -13,6 +13,13 @@ use serde::{Deserialize, Serialize};
 use crate::metrics::Summary;
 use crate::model::config::{ModelConfig, NodeKind};
 
+/// Bounds on a batch (and on a runs.json read back).
+pub const MAX_INPUTS: usize = 100_000;
+pub const MAX_REPLICATIONS: u32 = 100_000;
+pub const MAX_SHARDS: usize = 100_000;
+/// A time bucket longer than a year is not a time series.
+pub const MAX_RESOLUTION_S: f64 = 3.2e7;
+
 /// One run of a batch: `input` indexes the batch's inputs (a scenario for
 /// compare, a grid point for sweep).
 #[derive(Clone, Debug)]
@@ -160,8 +167,54 @@ impl RunsFile {
         out
     }
 
+    /// Reads a runs.json back and checks everything `merge` relies on, with
+    /// limits: a crafted file is refused with a message, never a panic.
     pub fn from_json(text: &str) -> Result<RunsFile, String> {
-        serde_json::from_str(text).map_err(|e| format!("not a gatesim runs.json: {e}"))
+        let file: RunsFile = serde_json::from_str(text).map_err(|e| format!("not a gatesim runs.json: {e}"))?;
+        file.check().map_err(|e| format!("not a usable runs.json: {e}"))?;
+        Ok(file)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.kind != "compare" && self.kind != "sweep" {
+            return Err(format!("kind \"{}\" is neither compare nor sweep", self.kind));
+        }
+        if self.inputs.is_empty() || self.inputs.len() > MAX_INPUTS {
+            return Err(format!("{} inputs; between 1 and {MAX_INPUTS}", self.inputs.len()));
+        }
+        if self.replications == 0 || self.replications > MAX_REPLICATIONS {
+            return Err(format!("{} replications; between 1 and {MAX_REPLICATIONS}", self.replications));
+        }
+        let jobs = self.inputs.len() * self.replications as usize;
+        if self.total_jobs != jobs {
+            return Err(format!("total_jobs {} is not inputs x replications = {jobs}", self.total_jobs));
+        }
+        let (index, count) = self.shard;
+        if count == 0 || count > MAX_SHARDS || index >= count {
+            return Err(format!("shard {index}/{count}: at most {MAX_SHARDS} shards, numbered from 0"));
+        }
+        if !(self.resolution_s.is_finite() && self.resolution_s > 0.0 && self.resolution_s <= MAX_RESOLUTION_S) {
+            return Err(format!(
+                "resolution_s {} is not a positive number of seconds up to {MAX_RESOLUTION_S}",
+                self.resolution_s
+            ));
+        }
+        for r in &self.runs {
+            if r.input >= self.inputs.len() || r.job >= self.total_jobs || r.replication >= self.replications {
+                return Err(format!(
+                    "run {} names input {}, replication {}: out of range",
+                    r.job, r.input, r.replication
+                ));
+            }
+            if r.p99_series.len().max(r.success_series.len()) as u64 > crate::scenario::limits::MAX_BUCKETS {
+                return Err(format!(
+                    "run {} has more than {} time buckets",
+                    r.job,
+                    crate::scenario::limits::MAX_BUCKETS
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The same batch minus its runs and shard: what shards must agree on.

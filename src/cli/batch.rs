@@ -36,8 +36,8 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     let (i, n) = s.split_once('/').ok_or("write --shard I/N, e.g. --shard 0/4 for the first of four shards")?;
     let (i, n): (usize, usize) =
         (i.trim().parse().map_err(|_| "I is not a number")?, n.trim().parse().map_err(|_| "N is not a number")?);
-    if n == 0 || i >= n {
-        return Err(format!("shard {i}/{n}: need 0 <= I < N"));
+    if n == 0 || i >= n || n > runs::MAX_SHARDS {
+        return Err(format!("shard {i}/{n}: need 0 <= I < N <= {}", runs::MAX_SHARDS));
     }
     Ok((i, n))
 }
@@ -144,8 +144,8 @@ fn run_batch(
     opts: &BatchOptions,
     o: &mut Outcome,
 ) -> Outcome {
-    if opts.replications == 0 {
-        return bad(o, "error: --replications must be at least 1\n".into());
+    if opts.replications == 0 || opts.replications > runs::MAX_REPLICATIONS {
+        return bad(o, format!("error: --replications must be between 1 and {}\n", runs::MAX_REPLICATIONS));
     }
     let mut jobs = runs::jobs(models.len(), opts.replications, header.base_seed);
     if let Some((i, n)) = opts.shard {
@@ -223,7 +223,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path, quiet: bool) -> Outcome {
     let mut parts = Vec::new();
     for d in dirs {
         let path = d.join("runs.json");
-        match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| RunsFile::from_json(&t)) {
+        let text = super::read_limited(&path, super::MAX_RESULT_BYTES)
+            .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()));
+        match text.and_then(|t| RunsFile::from_json(&t)) {
             Ok(f) => parts.push(f),
             Err(e) => return bad(&mut o, format!("error: {}: {e}\n", path.display())),
         }

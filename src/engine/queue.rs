@@ -104,6 +104,14 @@ impl<E> EventQueue<E> {
         self.heap.len() + self.current.len()
     }
 
+    /// Drops every pending event for which `live` is false (a timer whose
+    /// attempt already ended). The others keep their (time, sequence)
+    /// order, so running the queue is unchanged but for the dropped no-ops.
+    pub fn retain(&mut self, mut live: impl FnMut(&E) -> bool) {
+        self.heap.retain(|e| live(&e.event));
+        self.current.retain(|e| live(e));
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -112,6 +120,17 @@ impl<E> EventQueue<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retain_keeps_the_order_of_the_rest() {
+        let mut q = EventQueue::new();
+        for (t, e) in [(5, 1), (3, 2), (5, 3), (3, 4), (9, 5)] {
+            q.schedule(SimTime(t), e);
+        }
+        q.retain(|e| e % 2 == 1);
+        let order: Vec<(u64, i32)> = std::iter::from_fn(|| q.pop()).map(|(t, e)| (t.0, e)).collect();
+        assert_eq!(order, [(5, 1), (5, 3), (9, 5)]);
+    }
 
     #[test]
     fn pops_in_time_then_insertion_order() {

@@ -14,6 +14,12 @@ pub trait Model {
     fn check(&mut self) -> Option<String> {
         None
     }
+    /// Whether a pending event still matters; `false` for a timer whose
+    /// purpose is gone (cancelled lazily). The engine drops such events when
+    /// the queue grows, so memory follows live work, not the timers' length.
+    fn is_live(&self, _event: &Self::Event) -> bool {
+        true
+    }
 }
 
 /// Guard rails: a run that exceeds them stops with an error, never hangs.
@@ -22,6 +28,11 @@ pub struct RunLimits {
     pub max_events: u64,
     /// Events allowed at one simulated instant before the run is judged stuck.
     pub max_events_per_instant: u64,
+    /// Events allowed within one simulated millisecond: time creeps on but
+    /// the run would never end (a 1 ns timer loop, a billion requests a second).
+    pub max_events_per_ms: u64,
+    /// Live pending events (timers, messages) allowed at once.
+    pub max_pending: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -39,6 +50,10 @@ pub enum StopReason {
     /// Over `max_events_per_instant` events ran without time advancing: a
     /// zero-delay loop (e.g. instant failures retried with no backoff).
     NoProgress { events: u64, at: SimTime },
+    /// Over `max_events_per_ms` events within one simulated millisecond.
+    EventRate { events: u64, at: SimTime },
+    /// Over `max_pending` live events were pending at once.
+    Pending { events: u64, at: SimTime },
 }
 
 /// How many events run between calls to `Model::check` and `progress`.
@@ -56,6 +71,9 @@ pub fn run<M: Model>(
     let mut events: u64 = 0;
     let mut next_check = CHECK_EVERY;
     let (mut instant, mut at_instant) = (SimTime::MAX, 0u64);
+    // Events within the current simulated millisecond window.
+    let (mut window_end, mut in_window) = (SimTime::ZERO, 0u64);
+    let mut compact_at = MIN_COMPACT;
     loop {
         match queue.peek_time() {
             Some(t) if t < until => {}
@@ -70,12 +88,29 @@ pub fn run<M: Model>(
         } else {
             (instant, at_instant) = (now, 1);
         }
+        if now >= window_end {
+            (window_end, in_window) = (SimTime(now.0.saturating_add(WINDOW_NS)), 0);
+        }
+        in_window += 1;
+        if in_window > limits.max_events_per_ms {
+            return Err(StopReason::EventRate { events: in_window, at: now });
+        }
         model.handle(now, event, queue);
         events += 1;
         if events >= next_check {
             next_check += CHECK_EVERY;
             if events >= limits.max_events {
                 return Err(StopReason::EventLimit { events, at: now });
+            }
+            if queue.len() >= compact_at {
+                // Dead timers pile up behind live work; drop them so that
+                // memory follows what is in flight (amortised: the next
+                // compaction waits until the queue has doubled again).
+                queue.retain(|e| model.is_live(e));
+                compact_at = (queue.len() * 2).max(MIN_COMPACT);
+                if queue.len() as u64 > limits.max_pending {
+                    return Err(StopReason::Pending { events: queue.len() as u64, at: now });
+                }
             }
             if let Some(reason) = model.check() {
                 return Err(StopReason::Model { reason, at: now });
@@ -85,3 +120,8 @@ pub fn run<M: Model>(
     }
     Ok(RunStats { events, end: until })
 }
+
+/// One simulated millisecond: the window of `max_events_per_ms`.
+const WINDOW_NS: u64 = 1_000_000;
+/// The queue length below which dead timers are not worth a sweep.
+const MIN_COMPACT: usize = 1 << 16;

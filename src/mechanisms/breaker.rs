@@ -199,6 +199,16 @@ pub struct Breaker {
 }
 
 impl Breaker {
+    /// The bytes one breaker of this config holds (its window's buckets), so
+    /// that a scenario can be sized before it runs.
+    pub fn memory_bytes(cfg: &BreakerConfig) -> u64 {
+        let buckets = match cfg.window {
+            BreakerWindow::Count(n) => u64::from(n),
+            BreakerWindow::Time(d) => d.0 / NANOS_PER_SEC,
+        };
+        buckets.max(1).saturating_mul(std::mem::size_of::<Tally>() as u64) + std::mem::size_of::<Breaker>() as u64
+    }
+
     /// A CLOSED breaker with empty metrics.
     pub fn new(cfg: &BreakerConfig) -> Self {
         Breaker {

@@ -77,6 +77,11 @@ pub struct RetryBudget {
 }
 
 impl RetryBudget {
+    /// The bytes one budget of this config holds (a bucket per ttl second).
+    pub fn memory_bytes(cfg: &BudgetConfig) -> u64 {
+        cfg.ttl_secs().saturating_mul(std::mem::size_of::<Bucket>() as u64) + std::mem::size_of::<RetryBudget>() as u64
+    }
+
     pub fn new(cfg: &BudgetConfig) -> Self {
         let k = cfg.ttl_secs();
         let withdraw = i128::from(cfg.withdraw_units());

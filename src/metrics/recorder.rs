@@ -8,6 +8,7 @@
 //!   whole run, counted when things happen; rows are finished as each
 //!   bucket closes, so only the current bucket is held in detail.
 
+use crate::engine::keyed::Keyed;
 use crate::engine::time::{SimDuration, SimTime};
 use crate::model::outcome::{Outcome, OutcomeCounts};
 
@@ -143,7 +144,7 @@ pub struct Recorder {
     pub limit_rejections: Vec<Vec<u64>>,
     /// Per (gateway node, rate limit): rejections per key (user id for a
     /// PerUser limit, one key otherwise), to show whom a limit hits.
-    pub limit_rejections_by_key: Vec<Vec<Vec<u64>>>,
+    pub limit_rejections_by_key: Vec<Vec<Keyed<u64>>>,
     pub breaker_events: Vec<BreakerEvent>,
     /// A fault started exactly at the current bucket's end (see `fault_active`).
     fault_next: Vec<bool>,
@@ -161,7 +162,7 @@ impl Recorder {
         resolution: SimDuration,
         capacity: Vec<u64>,
         routes: &[usize],
-        limits: &[usize],
+        limits: &[Vec<u32>],
     ) -> Self {
         let n = capacity.len();
         let stats = NodeStats {
@@ -200,8 +201,8 @@ impl Recorder {
                     vec![stats; r]
                 })
                 .collect(),
-            limit_rejections: limits.iter().map(|&l| vec![0; l]).collect(),
-            limit_rejections_by_key: limits.iter().map(|&l| vec![Vec::new(); l]).collect(),
+            limit_rejections: limits.iter().map(|l| vec![0; l.len()]).collect(),
+            limit_rejections_by_key: limits.iter().map(|l| l.iter().map(|&keys| Keyed::new(keys)).collect()).collect(),
             breaker_events: Vec::new(),
             unfinished: vec![0; n],
             fault_next: vec![false; n],
@@ -287,14 +288,10 @@ impl Recorder {
     }
 
     #[inline]
-    pub fn limit_rejected(&mut self, node: u32, limit: usize, key: usize, now: SimTime) {
+    pub fn limit_rejected(&mut self, node: u32, limit: usize, key: u32, now: SimTime) {
         if self.counted(now) {
             self.limit_rejections[node as usize][limit] += 1;
-            let by_key = &mut self.limit_rejections_by_key[node as usize][limit];
-            if by_key.len() <= key {
-                by_key.resize(key + 1, 0);
-            }
-            by_key[key] += 1;
+            *self.limit_rejections_by_key[node as usize][limit].get_mut(key) += 1;
         }
     }
 

@@ -11,6 +11,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde::{Deserialize as DeriveDeserialize, Serialize as DeriveSerialize};
 
 use crate::engine::SimTime;
+use crate::engine::keyed::Keyed;
 use crate::mechanisms::breaker::BreakerState;
 use crate::metrics::recorder::RouteStats;
 use crate::model::RunOutput;
@@ -799,16 +800,17 @@ fn limits(run: &RunOutput) -> Vec<LimitSummary> {
 }
 
 /// The `n` users with most rejections (ties: lower id first).
-fn top_users(run: &RunOutput, by_key: &[u64], n: usize) -> Vec<UserRejections> {
-    let mut ranked: Vec<(u64, usize)> =
-        by_key.iter().enumerate().filter(|(_, c)| **c > 0).map(|(k, c)| (*c, k)).collect();
+fn top_users(run: &RunOutput, by_key: &Keyed<u64>, n: usize) -> Vec<UserRejections> {
+    let mut ranked: Vec<(u64, usize)> = by_key.used().into_iter().map(|(k, c)| (*c, k as usize)).collect();
     ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     ranked
         .into_iter()
         .take(n)
         .map(|(rejected, key)| {
             let owner = run.world.cfg.nodes.iter().find_map(|node| match &node.kind {
-                NodeKind::Clients(c) if (c.user_base as usize..(c.user_base + c.users) as usize).contains(&key) => {
+                NodeKind::Clients(c)
+                    if (c.user_base as usize..c.user_base as usize + c.users as usize).contains(&key) =>
+                {
                     Some(format!("{}:{}", node.name, key - c.user_base as usize))
                 }
                 _ => None,

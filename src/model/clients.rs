@@ -6,12 +6,12 @@ use rand::RngExt;
 use rand_distr::{Distribution, Exp1};
 
 use crate::engine::dist::ns_from_f64;
+use crate::engine::keyed::Keyed;
 use crate::engine::rng::stream;
 use crate::engine::{EventQueue, SimTime};
 use crate::mechanisms::breaker::Breaker;
 use crate::mechanisms::budget::RetryBudget;
 use crate::mechanisms::bulkhead::Bulkhead;
-use crate::mechanisms::rate_limit::LimitState;
 use crate::metrics::Recorder;
 
 use super::config::*;
@@ -23,15 +23,7 @@ const RATE_CHANGE: u32 = u32::MAX;
 
 pub fn build_world(cfg: ModelConfig, q: &mut EventQueue<Ev>) -> World {
     let seed = cfg.seed;
-    let total_users: u32 = cfg
-        .nodes
-        .iter()
-        .map(|n| match &n.kind {
-            NodeKind::Clients(c) => c.user_base + c.users,
-            _ => 0,
-        })
-        .max()
-        .unwrap_or(0);
+    let total_users = cfg.total_users();
     // Outgoing edges of each node, in edge order.
     let mut out_edges: Vec<Vec<EdgeId>> = vec![Vec::new(); cfg.nodes.len()];
     let mut edge_slot = vec![0u32; cfg.edges.len()];
@@ -74,9 +66,9 @@ pub fn build_world(cfg: ModelConfig, q: &mut EventQueue<Ev>) -> World {
                 .rate_limits
                 .iter()
                 .map(|l| match (l.store, &l.scope) {
-                    (None, _) => Vec::new(),
-                    (Some(_), LimitScope::PerUser) => vec![LimitState::default(); total_users as usize],
-                    (Some(_), _) => vec![LimitState::default(); 1],
+                    (None, _) => Keyed::new(0),
+                    (Some(_), LimitScope::PerUser) => Keyed::new(total_users),
+                    (Some(_), _) => Keyed::new(1),
                 })
                 .collect(),
             _ => Vec::new(),
@@ -99,7 +91,6 @@ pub fn build_world(cfg: ModelConfig, q: &mut EventQueue<Ev>) -> World {
         shared_limits,
         active_partitions: Vec::new(),
         rec,
-        total_users,
         stop: None,
         cfg,
     };
@@ -132,17 +123,17 @@ fn inst_state(cfg: &ModelConfig, node: &NodeConfig, inst: &Instance, edge_base: 
     };
     let (auth_cache, limits) = match &node.kind {
         NodeKind::Gateway(g) => (
-            if matches!(g.auth, Auth::Remote { .. }) { vec![SimTime::ZERO; total_users as usize] } else { Vec::new() },
+            Keyed::new(if matches!(g.auth, Auth::Remote { .. }) { total_users } else { 0 }),
             g.rate_limits
                 .iter()
                 .map(|l| match (l.store, &l.scope) {
-                    (Some(_), _) => Vec::new(),
-                    (None, LimitScope::PerUser) => vec![LimitState::default(); total_users as usize],
-                    (None, _) => vec![LimitState::default(); 1],
+                    (Some(_), _) => Keyed::new(0),
+                    (None, LimitScope::PerUser) => Keyed::new(total_users),
+                    (None, _) => Keyed::new(1),
                 })
                 .collect(),
         ),
-        _ => (Vec::new(), Vec::new()),
+        _ => (Keyed::new(0), Vec::new()),
     };
     InstState {
         node: inst.node,
@@ -177,8 +168,18 @@ fn recorder(cfg: &ModelConfig) -> Recorder {
         .collect();
     let routes: Vec<usize> =
         cfg.nodes.iter().map(|n| if let NodeKind::Gateway(g) = &n.kind { g.routes.len() } else { 0 }).collect();
-    let limits: Vec<usize> =
-        cfg.nodes.iter().map(|n| if let NodeKind::Gateway(g) = &n.kind { g.rate_limits.len() } else { 0 }).collect();
+    // Per gateway and rate limit: how many keys it has (users, or one).
+    let users = cfg.total_users();
+    let limits: Vec<Vec<u32>> = cfg
+        .nodes
+        .iter()
+        .map(|n| match &n.kind {
+            NodeKind::Gateway(g) => {
+                g.rate_limits.iter().map(|l| if matches!(l.scope, LimitScope::PerUser) { users } else { 1 }).collect()
+            }
+            _ => Vec::new(),
+        })
+        .collect();
     Recorder::new(cfg.warmup, cfg.resolution, capacity, &routes, &limits)
 }
 

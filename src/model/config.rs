@@ -30,7 +30,10 @@ pub struct ModelConfig {
     pub network: Dist,
     pub resolution: SimDuration,
     pub max_events: u64,
+    /// Calls in flight at once (and `PENDING_PER_CALL` x as many live timers and messages).
     pub max_in_flight: u32,
+    /// Events within one simulated millisecond.
+    pub max_events_per_ms: u64,
     pub nodes: Vec<NodeConfig>,
     /// Every replica of every node, in node order.
     pub instances: Vec<Instance>,
@@ -53,6 +56,20 @@ pub struct NodeConfig {
     pub replicas: u32,
     /// How callers spread requests over this node's replicas.
     pub balance: Balance,
+}
+
+impl ModelConfig {
+    /// Distinct user ids over all clients (ids are `0..total_users()`).
+    pub fn total_users(&self) -> u32 {
+        self.nodes
+            .iter()
+            .map(|n| match &n.kind {
+                NodeKind::Clients(c) => c.user_base.saturating_add(c.users),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 impl NodeConfig {

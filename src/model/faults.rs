@@ -271,9 +271,9 @@ impl World {
         state.queue.clear();
         state.busy = 0;
         state.epoch += 1;
-        state.auth_cache.iter_mut().for_each(|t| *t = SimTime::ZERO);
+        state.auth_cache.reset();
         for l in &mut state.limits {
-            l.iter_mut().for_each(|s| *s = Default::default());
+            l.reset();
         }
         self.rec.levels(node, now, -busy, -queued);
     }

@@ -150,7 +150,7 @@ impl World {
                 }
             }
             Auth::Remote { edge, .. } => {
-                let cached = !ctx.invalid_token && self.insts[inst as usize].auth_cache[ctx.user as usize] > now;
+                let cached = !ctx.invalid_token && self.insts[inst as usize].auth_cache.get(ctx.user) > now;
                 if !cached {
                     self.jobs[key].phase = Phase::Auth;
                     self.jobs[key].pending = 1;
@@ -168,7 +168,7 @@ impl World {
         let NodeKind::Gateway(g) = &self.cfg.nodes[node as usize].kind else { unreachable!() };
         for (i, limit) in g.rate_limits.iter().enumerate().skip(first) {
             let slot = match &limit.scope {
-                LimitScope::PerUser => ctx.user as usize,
+                LimitScope::PerUser => ctx.user,
                 LimitScope::Global => 0,
                 LimitScope::Route(applies) => {
                     if !applies[ctx.path as usize] {
@@ -182,7 +182,7 @@ impl World {
                 self.jobs[key].pending = 1;
                 return self.start_call(now, Parent::Job(key), edge, inst, ctx, q);
             }
-            let state = &mut self.insts[inst as usize].limits[i][slot];
+            let state = self.insts[inst as usize].limits[i].get_mut(slot);
             if let Decision::Reject { retry_after } = limit.config.check(state, now) {
                 self.rec.limit_rejected(node, i, slot, now);
                 return self.respond(now, key, Outcome::RateLimited, retry_after, q);
@@ -205,8 +205,8 @@ impl World {
             // Fail closed: the gateway cannot check, so it refuses (Kong: 500).
             return self.respond(now, key, Outcome::Error, SimDuration::ZERO, q);
         }
-        let slot = if matches!(limit.scope, LimitScope::PerUser) { ctx.user as usize } else { 0 };
-        let state = &mut self.shared_limits[node as usize][i][slot];
+        let slot = if matches!(limit.scope, LimitScope::PerUser) { ctx.user } else { 0 };
+        let state = self.shared_limits[node as usize][i].get_mut(slot);
         if let Decision::Reject { retry_after } = limit.config.check(state, now) {
             self.rec.limit_rejected(node, i, slot, now);
             return self.respond(now, key, Outcome::RateLimited, retry_after, q);
@@ -290,8 +290,7 @@ impl World {
                         }
                         let NodeKind::Gateway(g) = &self.cfg.nodes[node].kind else { unreachable!() };
                         let Auth::Remote { cache_ttl, .. } = g.auth else { unreachable!() };
-                        let user = job.ctx.user as usize;
-                        self.insts[job.inst as usize].auth_cache[user] = now + cache_ttl;
+                        *self.insts[job.inst as usize].auth_cache.get_mut(job.ctx.user) = now + cache_ttl;
                         job.best = Outcome::Ok;
                         self.check_limits(now, key, 0, q);
                     }

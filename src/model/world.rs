@@ -10,6 +10,7 @@
 use slotmap::{SlotMap, new_key_type};
 
 use crate::engine::dist::Dist;
+use crate::engine::keyed::Keyed;
 use crate::engine::rng::SimRng;
 use crate::engine::{EventQueue, Model, RunLimits, SimDuration, SimTime, StopReason, run};
 use crate::mechanisms::balance::PickState;
@@ -234,9 +235,9 @@ pub struct InstState {
     pub rng: SimRng,
     pub net_rng: SimRng,
     /// Remote auth: cache expiry per global user id.
-    pub auth_cache: Vec<SimTime>,
+    pub auth_cache: Keyed<SimTime>,
     /// Local rate-limit state per limit (per key: user id, or one).
-    pub limits: Vec<Vec<LimitState>>,
+    pub limits: Vec<Keyed<LimitState>>,
     /// Edge-state index of each outgoing edge of this instance, by edge id.
     pub edge_base: u32,
 }
@@ -265,12 +266,11 @@ pub struct World {
     /// Node id -> index in `clients` (or u32::MAX).
     pub client_of_node: Vec<u32>,
     /// Cluster-wide rate-limit state: (gateway node, limit) -> per-key states.
-    pub shared_limits: Vec<Vec<Vec<LimitState>>>,
+    pub shared_limits: Vec<Vec<Keyed<LimitState>>>,
     pub active_partitions: Vec<(NodeId, NodeId)>,
     pub health: super::faults::HealthState,
     pub chaos: super::faults::ChaosState,
     pub rec: Recorder,
-    pub total_users: u32,
     pub stop: Option<String>,
 }
 
@@ -307,6 +307,16 @@ impl Model for World {
         }
     }
 
+    /// A timeout, retry, hedge or fallback whose attempt or call has ended
+    /// is a no-op when it fires: the engine may drop it.
+    fn is_live(&self, ev: &Ev) -> bool {
+        match *ev {
+            Ev::Timeout { attempt } => self.attempts.get(attempt).is_some_and(|a| !a.abandoned),
+            Ev::Retry { call } | Ev::Hedge { call, .. } | Ev::FallbackDone { call } => self.calls.contains_key(call),
+            _ => true,
+        }
+    }
+
     fn check(&mut self) -> Option<String> {
         if self.stop.is_none() && self.calls.len() > self.cfg.max_in_flight as usize {
             self.stop = Some(format!(
@@ -319,6 +329,9 @@ impl Model for World {
     }
 }
 
+/// Live pending events (timers, messages) allowed per call of `max_in_flight`.
+pub const PENDING_PER_CALL: u64 = 4;
+
 /// What a finished run hands to reporting.
 pub struct RunOutput {
     pub world: World,
@@ -329,7 +342,14 @@ pub struct RunOutput {
 pub fn simulate(cfg: ModelConfig, progress: &mut dyn FnMut(SimTime)) -> Result<RunOutput, StopReason> {
     let mut q = EventQueue::new();
     let mut world = World::new(cfg, &mut q);
-    let limits = RunLimits { max_events: world.cfg.max_events, max_events_per_instant: 10_000_000 };
+    let limits = RunLimits {
+        max_events: world.cfg.max_events,
+        // No more at one instant than within a millisecond: a loop that does
+        // not move time is told as such, not as a high event rate.
+        max_events_per_instant: world.cfg.max_events_per_ms.min(10_000_000),
+        max_events_per_ms: world.cfg.max_events_per_ms,
+        max_pending: u64::from(world.cfg.max_in_flight) * PENDING_PER_CALL,
+    };
     let end = world.end;
     let stats = run(&mut world, &mut q, end, limits, progress)?;
     world.finish(end);

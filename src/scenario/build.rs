@@ -13,20 +13,10 @@ use crate::mechanisms::balance::Balance;
 use crate::mechanisms::rate_limit::{Algorithm, LimitConfig};
 use crate::model::config::*;
 
+use super::limits::*;
 use super::policy::{dist, policy};
 use super::problem::Problem;
 use super::raw;
-
-/// The time series' bucket width unless `report: (resolution)` says otherwise.
-pub const DEFAULT_RESOLUTION: SimDuration = SimDuration::from_secs(1);
-/// Most time buckets, and most rows (buckets x nodes, about 200 bytes each
-/// in memory and in timeseries.csv): bounded before anything runs.
-pub const MAX_BUCKETS: u64 = 1_000_000;
-pub const MAX_ROWS: u64 = 2_000_000;
-
-/// Most replicas of one node, and most nodes: beyond these is a typo.
-const MAX_REPLICAS: u32 = 10_000;
-const MAX_PATHS: usize = 60_000;
 
 pub struct Built {
     pub model: ModelConfig,
@@ -70,8 +60,11 @@ pub fn build(file: &raw::Scenario) -> Result<Built, Vec<Problem>> {
     let faults = b.faults();
     let chaos = b.chaos();
     b.anti_patterns();
+    if b.edges.len() > MAX_EDGES {
+        b.errors.push(Problem::field("nodes", format!("{} calls in all; at most {MAX_EDGES}", b.edges.len())));
+    }
     if !b.errors.is_empty() {
-        return Err(b.errors);
+        return Err(super::problem::dedup(b.errors));
     }
     let mut paths: Vec<PathInfo> = vec![PathInfo { method: "GET", path: String::new() }; b.paths.len()];
     for ((method, path), id) in &b.paths {
@@ -85,8 +78,9 @@ pub fn build(file: &raw::Scenario) -> Result<Built, Vec<Problem>> {
         warmup: file.warmup.map_or(SimDuration::ZERO, |w| w.0),
         network: file.network.latency.as_ref().map_or(Dist::ZERO, |d| dist(d).unwrap_or(Dist::ZERO)),
         resolution: file.report.as_ref().and_then(|r| r.resolution).map_or(DEFAULT_RESOLUTION, |r| r.0),
-        max_events: limits.and_then(|l| l.max_events).unwrap_or(4_000_000_000),
-        max_in_flight: limits.and_then(|l| l.max_in_flight).unwrap_or(2_000_000),
+        max_events: limits.and_then(|l| l.max_events).unwrap_or(DEFAULT_MAX_EVENTS),
+        max_in_flight: limits.and_then(|l| l.max_in_flight).unwrap_or(DEFAULT_MAX_IN_FLIGHT),
+        max_events_per_ms: limits.and_then(|l| l.max_events_per_ms).unwrap_or(DEFAULT_MAX_EVENTS_PER_MS),
         nodes: b.nodes,
         instances: b.instances,
         edges: b.edges,
@@ -100,17 +94,30 @@ pub fn build(file: &raw::Scenario) -> Result<Built, Vec<Problem>> {
         },
         topology,
     };
-    Ok(Built { model, warnings: b.warnings })
+    let mut memory = Vec::new();
+    super::limits::check_memory(file, &model, &mut memory);
+    if !memory.is_empty() {
+        return Err(memory);
+    }
+    Ok(Built { model, warnings: super::problem::dedup(b.warnings) })
 }
 
 impl<'a> Builder<'a> {
     fn top_level(&mut self) {
         let f = self.file;
-        if f.name.trim().is_empty() || f.name.contains(['/', '\\']) || f.name.starts_with('.') {
+        if let Some(why) = bad_name(&f.name, MAX_NAME_CHARS) {
+            self.errors.push(
+                Problem::field("name", format!("the scenario name {why}"))
+                    .hint("use letters, digits, '-' and '_', e.g. name: \"quickstart\""),
+            );
+        } else if f.name.trim().is_empty() || f.name.contains(['/', '\\']) || f.name.starts_with('.') {
             self.errors.push(
                 Problem::field("name", format!("scenario name \"{}\" cannot be used as a folder name", f.name))
                     .hint("use letters, digits, '-' and '_', e.g. name: \"quickstart\""),
             );
+        }
+        if f.nodes.len() > MAX_NODES {
+            self.errors.push(Problem::field("nodes", format!("{} nodes; at most {MAX_NODES}", f.nodes.len())));
         }
         if f.duration.0.is_zero() {
             self.errors.push(
@@ -180,10 +187,20 @@ impl<'a> Builder<'a> {
                 raw::Node::Gateway { name, replicas, balance, .. }
                 | raw::Node::Service { name, replicas, balance, .. } => (name, *replicas, *balance),
             };
-            if name.trim().is_empty() || name.contains('#') || name.contains(char::is_whitespace) {
+            if let Some(why) = bad_name(name, MAX_NAME_CHARS) {
+                let shown = shorten(name);
                 self.errors.push(
-                    Problem::node(name, format!("node name \"{name}\" is not usable"))
-                        .hint("names are non-empty, without spaces or '#' ('#' selects a replica in references)"),
+                    Problem::node(&shown, format!("node name \"{shown}\" {why}"))
+                        .hint("names are short words: letters, digits, '-' and '_'"),
+                );
+                continue;
+            }
+            if name.trim().is_empty() || name.contains('#') || name.contains("->") || name.contains(char::is_whitespace)
+            {
+                self.errors.push(
+                    Problem::node(name, format!("node name \"{name}\" is not usable")).hint(
+                        "names are non-empty, without spaces, '#' (it selects a replica) or '->' (it names a link)",
+                    ),
                 );
             }
             if self.ids.insert(name.as_str(), i as NodeId).is_some() {
@@ -224,7 +241,9 @@ impl<'a> Builder<'a> {
         for node in &self.file.nodes {
             if let raw::Node::Clients { name, mix, .. } = node {
                 for m in mix {
-                    if !m.path.starts_with('/') {
+                    if let Some(why) = bad_name(&m.path, MAX_PATH_CHARS) {
+                        self.errors.push(Problem::node(name, format!("path \"{}\" {why}", shorten(&m.path))));
+                    } else if !m.path.starts_with('/') {
                         self.errors.push(
                             Problem::node(name, format!("path \"{}\" does not start with '/'", m.path))
                                 .at(&m.path)
@@ -465,9 +484,13 @@ impl<'a> Builder<'a> {
             None => 0,
         };
         if let Some(h) = hc
-            && h.interval.0.is_zero()
+            && h.interval.0 < MIN_PROBE_INTERVAL
         {
-            self.errors.push(Problem::node(name, "health_check interval is 0").at("interval"));
+            self.errors.push(
+                Problem::node(name, format!("health_check interval {} is below {MIN_PROBE_INTERVAL}", h.interval.0))
+                    .at("interval")
+                    .hint("real balancers probe every few seconds, e.g. interval: \"1s\""),
+            );
         }
         NodeKind::Balancer(BalancerConfig {
             edge,
@@ -549,6 +572,13 @@ pub fn method_name(m: Option<raw::Method>) -> &'static str {
         raw::Method::Head => "HEAD",
         raw::Method::Options => "OPTIONS",
     }
+}
+
+/// A name as messages show it: at most 40 characters, control characters escaped.
+pub fn shorten(name: &str) -> String {
+    let short: String =
+        if name.chars().count() <= 40 { name.to_string() } else { name.chars().take(39).collect::<String>() + "…" };
+    if short.chars().any(char::is_control) { short.escape_debug().to_string() } else { short }
 }
 
 /// The known name closest to `name` (edit distance at most 2), for hints.

@@ -143,9 +143,10 @@ impl Builder<'_> {
         if c.targets.is_empty() {
             self.errors.push(Problem::field("chaos", "chaos has no targets").at("targets"));
         }
-        if c.mtbf.0.is_zero() || c.mttr.0.is_zero() {
+        let min = super::limits::MIN_CHAOS_TIME;
+        if c.mtbf.0 < min || c.mttr.0 < min {
             self.errors.push(
-                Problem::field("chaos", "mtbf and mttr must be greater than 0")
+                Problem::field("chaos", format!("mtbf and mttr must be at least {min}"))
                     .hint("e.g. mtbf: \"2m\", mttr: \"20s\""),
             );
         }

@@ -69,7 +69,10 @@ impl Builder<'_> {
                     (path, (edges.len() == calls.len()).then_some(RouteKind::Aggregate { edges, degrade }), *protocol)
                 }
             };
-            if !path.starts_with('/') {
+            if let Some(why) = super::limits::bad_name(path, super::limits::MAX_PATH_CHARS) {
+                let shown = super::build::shorten(path);
+                self.errors.push(Problem::node(name, format!("route \"{shown}\" {why}")));
+            } else if !path.starts_with('/') {
                 self.errors.push(Problem::node(name, format!("route \"{path}\" does not start with '/'")).at(path));
             }
             if out.iter().any(|o| &o.path == path) {

@@ -20,6 +20,31 @@ pub struct Problem {
     pub locus: Locus,
 }
 
+/// Problems with the same message told once, at the first place, with how
+/// many times it occurred ("... (100000 times)"): a 100,000-call fan-out
+/// with no timeouts is one warning, not 100,000.
+pub fn dedup(problems: Vec<Problem>) -> Vec<Problem> {
+    let mut first: std::collections::BTreeMap<(String, Option<String>), usize> = Default::default();
+    let mut out: Vec<(Problem, usize)> = Vec::new();
+    for p in problems {
+        match first.entry((p.message.clone(), p.hint.clone())) {
+            std::collections::btree_map::Entry::Occupied(e) => out[*e.get()].1 += 1,
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(out.len());
+                out.push((p, 1));
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(mut p, n)| {
+            if n > 1 {
+                p.message = format!("{} ({n} times)", p.message);
+            }
+            p
+        })
+        .collect()
+}
+
 impl Problem {
     pub fn node(node: &str, message: impl Into<String>) -> Self {
         Problem { message: message.into(), hint: None, locus: Locus::Node { node: node.to_string(), needle: None } }

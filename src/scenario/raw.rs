@@ -89,6 +89,10 @@ pub struct Limits {
     pub max_events: Option<u64>,
     #[serde(default)]
     pub max_in_flight: Option<u32>,
+    #[serde(default)]
+    pub max_events_per_ms: Option<u64>,
+    #[serde(default)]
+    pub max_memory_mb: Option<u64>,
 }
 
 /// A distribution of durations.

@@ -283,7 +283,11 @@ fn running_twice_replaces_the_output_folder_cleanly() {
     let first = run(path_arg(&tiny), &out_dir, &["--quiet"]);
     assert_eq!(first.status.code(), Some(0), "{}", describe(&first));
     let summary = fs::read(out_dir.join("summary.json")).expect("first summary.json");
+    // A file an older version of the scenario had gatesim write, listed in the marker.
     fs::write(out_dir.join("stale.txt"), "left over from an older run").expect("write stale file");
+    let marker = fs::read_to_string(out_dir.join(".gatesim")).expect("the marker");
+    fs::write(out_dir.join(".gatesim"), marker.replacen("\"files\": [", "\"files\": [\n    \"stale.txt\",", 1))
+        .unwrap();
 
     let second = run(path_arg(&tiny), &out_dir, &["--quiet"]);
     assert_eq!(second.status.code(), Some(0), "{}", describe(&second));

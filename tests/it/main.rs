@@ -9,6 +9,7 @@ mod cli;
 mod conservation;
 mod determinism;
 mod examples;
+mod limits;
 mod queueing;
 mod resilience;
 mod routing;

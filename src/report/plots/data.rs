@@ -136,11 +136,46 @@ const ALL_COLS: [Col; N_COLS] = [
     Col::FaultActive,
 ];
 
+/// Most nodes and faults a picture is drawn for.
+const MAX_NODES: usize = crate::scenario::limits::MAX_NODES;
+const MAX_FAULTS: usize = 100_000;
+
+/// What the pictures rely on in a summary read back: finite, positive,
+/// bounded numbers (a crafted file is refused, not drawn for ever).
+fn check(s: &Summary) -> Result<(), String> {
+    let bad = |what: String| Err(format!("summary.json: {what}"));
+    let (d, w, r) = (s.duration_s, s.warmup_s, s.resolution_s);
+    if !(d.is_finite() && d > 0.0 && d <= 1e9) {
+        return bad(format!("duration_s {d} is not a positive number of seconds below 1e9"));
+    }
+    if !(w.is_finite() && (0.0..=d).contains(&w)) {
+        return bad(format!("warmup_s {w} is not within the run"));
+    }
+    if !(r.is_finite() && r > 0.0 && r <= crate::batch::runs::MAX_RESOLUTION_S)
+        || d / r > crate::scenario::limits::MAX_BUCKETS as f64
+    {
+        return bad(format!(
+            "resolution_s {r} is not positive or gives more than {} buckets",
+            crate::scenario::limits::MAX_BUCKETS
+        ));
+    }
+    if s.topology.nodes.len() > MAX_NODES || s.faults.len() > MAX_FAULTS {
+        return bad(format!("more than {MAX_NODES} nodes or {MAX_FAULTS} faults"));
+    }
+    let times = s.faults.iter().flat_map(|f| [f.at_s, f.until_s]);
+    let times = times.chain(s.breakers.iter().flat_map(|b| b.transitions.iter().map(|t| t.0)));
+    if let Some(t) = times.into_iter().find(|t| !t.is_finite()) {
+        return bad(format!("a time of {t} s"));
+    }
+    Ok(())
+}
+
 impl PlotData {
     /// `summary_json`: the text of summary.json; `timeseries_csv`: the bytes of timeseries.csv.
     pub fn from_outputs(summary_json: &str, timeseries_csv: &[u8]) -> Result<PlotData, String> {
         let summary: Summary =
             serde_json::from_str(summary_json).map_err(|e| format!("summary.json is not a gatesim summary: {e}"))?;
+        check(&summary)?;
         let stats =
             summary.topology.nodes.iter().map(|n| summary.nodes.0.iter().position(|(k, _)| *k == n.name)).collect();
         let table = timeseries::read(timeseries_csv)?;
@@ -197,6 +232,13 @@ impl PlotData {
             })
             .collect::<Result<_, _>>()?;
         let buckets = table.times.len();
+        if buckets.saturating_mul(self.node_count()) as u64 > crate::scenario::limits::MAX_ROWS {
+            return Err(format!(
+                "timeseries.csv: {buckets} times x {} nodes is more than {} rows",
+                self.node_count(),
+                crate::scenario::limits::MAX_ROWS
+            ));
+        }
         let mut nodes: Vec<NodeSeries> = (0..self.node_count()).map(|_| NodeSeries::new(buckets)).collect();
         for row in &table.rows {
             let node = index[row.node];

@@ -326,18 +326,24 @@ pub(crate) fn fit_text<DB: DrawingBackend>(
     max_px: i32,
 ) -> String {
     let fits = |t: &str| area.estimate_text_size(t, style).map(|(tw, _)| tw as i32 <= max_px).unwrap_or(true);
-    if fits(text) {
+    // No glyph is narrower than a tenth of the font size: only this many
+    // characters can ever fit, so longer text is cut before it is measured.
+    let most = (max_px.max(0) as usize * 10 / (style.font.get_size().max(1.0) as usize).max(1)).max(1);
+    let chars: Vec<char> = text.chars().take(most + 1).collect();
+    if chars.len() <= most && fits(text) {
         return text.to_string();
     }
-    let mut chars: Vec<char> = text.chars().collect();
-    while !chars.is_empty() {
-        chars.pop();
-        let candidate: String = chars.iter().collect::<String>() + "…";
-        if fits(&candidate) {
-            return candidate;
-        }
+    // The longest prefix (plus "…") that fits, by bisection: O(log n) measurements.
+    let candidate = |n: usize| chars[..n].iter().collect::<String>() + "…";
+    let (mut lo, mut hi) = (0usize, chars.len().min(most));
+    if !fits(&candidate(lo)) {
+        return String::new();
     }
-    String::new()
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if fits(&candidate(mid)) { lo = mid } else { hi = mid - 1 }
+    }
+    candidate(lo)
 }
 
 /// One chart panel over simulated time.

@@ -29,6 +29,8 @@ pub(super) fn read(bytes: &[u8]) -> Result<CsvTable, String> {
     }
     let cols: Vec<Option<Col>> = names[2..].iter().map(|n| Col::from_header(n)).collect();
     let mut node_order: Vec<String> = Vec::new();
+    let mut node_index: std::collections::BTreeMap<String, usize> = Default::default();
+    let max_rows = crate::scenario::limits::MAX_ROWS as usize;
     let mut raw: Vec<(f64, usize, Vec<f64>)> = Vec::new();
     let mut record = csv::ByteRecord::new();
     loop {
@@ -50,13 +52,20 @@ pub(super) fn read(bytes: &[u8]) -> Result<CsvTable, String> {
         if name.is_empty() {
             return Err(format!("timeseries.csv line {line}: the node name is empty"));
         }
-        let node = match node_order.iter().position(|n| n == name) {
-            Some(i) => i,
+        let node = match node_index.get(name) {
+            Some(&i) => i,
             None => {
+                if node_order.len() >= crate::scenario::limits::MAX_NODES {
+                    return Err(format!("timeseries.csv: more than {} nodes", crate::scenario::limits::MAX_NODES));
+                }
+                node_index.insert(name.to_string(), node_order.len());
                 node_order.push(name.to_string());
                 node_order.len() - 1
             }
         };
+        if raw.len() >= max_rows {
+            return Err(format!("timeseries.csv: more than {max_rows} rows"));
+        }
         let mut values = Vec::with_capacity(cols.len());
         for (k, col) in cols.iter().enumerate() {
             values.push(if col.is_some() { field(k + 2)? } else { 0.0 });

@@ -1,0 +1,182 @@
+//! Writing an output folder so that it is never half-written, never lost,
+//! and never takes a user's files with it.
+//!
+//! - Everything is written into a fresh temporary sibling folder, which then
+//!   replaces the output folder in one atomic exchange (Linux
+//!   `renameat2(RENAME_EXCHANGE)`; elsewhere two renames, with the old
+//!   folder put back on failure). The temporary folder is removed on every
+//!   path, errors included (it is a `TempDir` until it is in place).
+//! - A folder is replaced only if gatesim wrote it: it holds the marker file
+//!   `.gatesim` listing what gatesim wrote there, and nothing else. A folder
+//!   with any other file is refused, so `--out ~/Documents` deletes nothing.
+//! - Leftovers of a run that was killed mid-way (`.NAME.tmp-*`) are removed
+//!   by the next run into the same folder, if they carry the marker.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The marker file: `{"tool": "gatesim", "version": ..., "files": [...]}`.
+pub const MARKER: &str = ".gatesim";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Marker {
+    tool: String,
+    version: String,
+    files: Vec<String>,
+}
+
+fn marker_bytes(files: &[String]) -> Vec<u8> {
+    let m = Marker { tool: "gatesim".into(), version: env!("CARGO_PKG_VERSION").into(), files: files.to_vec() };
+    let mut out = serde_json::to_vec_pretty(&m).expect("marker serialises");
+    out.push(b'\n');
+    out
+}
+
+/// The files gatesim says it wrote into `dir`, if `dir` is gatesim's.
+fn written_by_gatesim(dir: &Path) -> Option<Vec<String>> {
+    let text = fs::read_to_string(dir.join(MARKER)).ok()?;
+    let m: Marker = serde_json::from_str(&text).ok()?;
+    (m.tool == "gatesim").then_some(m.files)
+}
+
+/// A folder written by gatesim before the marker existed: only file names
+/// gatesim writes, and a run.json that names gatesim (or a batch's runs.json
+/// beside its comparison or sweep).
+fn legacy_output(dir: &Path, found: &[String]) -> Option<Vec<String>> {
+    const NAMES: &[&str] = &[
+        "summary.json",
+        "run.json",
+        "timeseries.csv",
+        "report.html",
+        "topology.dot",
+        "runs.json",
+        "comparison.json",
+        "comparison.csv",
+        "comparison.html",
+        "sweep.json",
+        "sweep.csv",
+        "sweep.html",
+    ];
+    let known =
+        |f: &String| NAMES.contains(&f.as_str()) || (!f.contains('/') && (f.ends_with(".svg") || f.ends_with(".png")));
+    let has = |f: &str| found.iter().any(|x| x == f);
+    let run = fs::read_to_string(dir.join("run.json")).is_ok_and(|t| t.contains("\"gatesim_version\""));
+    let batch = has("runs.json") && (has("comparison.json") || has("sweep.json"));
+    (found.iter().all(known) && (run || batch)).then(|| found.to_vec())
+}
+
+/// Every entry of `dir` (files and folders), as paths relative to it.
+fn entries(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let name = format!("{prefix}{}", e.file_name().to_string_lossy());
+        if e.file_type()?.is_dir() {
+            entries(&e.path(), &format!("{name}/"), out)?;
+        } else {
+            out.push(name);
+        }
+    }
+    Ok(())
+}
+
+/// Refuses to replace a file, or a folder holding anything gatesim did not write.
+fn refuse_foreign(dir: &Path) -> io::Result<()> {
+    let Ok(meta) = fs::symlink_metadata(dir) else { return Ok(()) };
+    let refuse =
+        |why: String| Err(io::Error::other(format!("will not replace {}: {why}; choose another --out", dir.display())));
+    if !meta.is_dir() {
+        return refuse("it is not a folder".into());
+    }
+    let mut found = Vec::new();
+    entries(dir, "", &mut found)?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    let Some(ours) = written_by_gatesim(dir).or_else(|| legacy_output(dir, &found)) else {
+        return refuse("it holds files and no gatesim marker (.gatesim): gatesim did not write it".into());
+    };
+    let mut foreign: Vec<&String> = found.iter().filter(|f| *f != MARKER && !ours.contains(f)).collect();
+    foreign.sort();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = foreign.iter().take(3).map(|s| s.as_str()).collect();
+    let more = if foreign.len() > 3 { format!(" and {} more", foreign.len() - 3) } else { String::new() };
+    refuse(format!("it holds files gatesim did not write ({}{more})", shown.join(", ")))
+}
+
+/// Removes what a killed run left beside `dir` (`.NAME.tmp-*` folders that carry the marker).
+fn remove_leftovers(parent: &Path, name: &str) {
+    let Ok(list) = fs::read_dir(parent) else { return };
+    let prefix = format!(".{name}.tmp-");
+    for e in list.flatten() {
+        let path = e.path();
+        if e.file_name().to_string_lossy().starts_with(&prefix) && written_by_gatesim(&path).is_some() {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// Writes `files` (paths relative to `dir`, "/" for subfolders) as the
+/// whole content of `dir`, replacing what was there (module docs).
+pub fn write_folder<N: AsRef<str>>(dir: &Path, files: &[(N, Vec<u8>)]) -> io::Result<()> {
+    let dir = std::path::absolute(dir)?;
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name().and_then(|n| n.to_str())) else {
+        return Err(io::Error::other(format!("{} cannot be an output folder", dir.display())));
+    };
+    fs::create_dir_all(parent)?;
+    refuse_foreign(&dir)?;
+    remove_leftovers(parent, name);
+    let tmp = tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempdir_in(parent)?;
+    let names: Vec<String> = files.iter().map(|(n, _)| n.as_ref().to_string()).collect();
+    fs::write(tmp.path().join(MARKER), marker_bytes(&names))?;
+    for (file, bytes) in files {
+        let path = tmp.path().join(file.as_ref());
+        if let Some(sub) = path.parent() {
+            fs::create_dir_all(sub)?;
+        }
+        fs::write(path, bytes)?;
+    }
+    if fs::symlink_metadata(&dir).is_ok() {
+        // `tmp` now holds the old results and is removed when it drops.
+        exchange(tmp.path(), &dir)
+    } else {
+        fs::rename(tmp.path(), &dir)?;
+        let _ = tmp.keep();
+        Ok(())
+    }
+}
+
+/// Swaps two folders atomically.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(io::Error::from)
+}
+
+/// Swaps two folders: two renames, putting `b` back if the second fails.
+#[cfg(not(target_os = "linux"))]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    let aside: PathBuf = a.with_extension("old");
+    fs::rename(b, &aside)?;
+    if let Err(e) = fs::rename(a, b) {
+        let _ = fs::rename(&aside, b);
+        return Err(e);
+    }
+    fs::rename(&aside, a)
+}
+
+/// Replaces one file atomically (write a sibling, then rename over it),
+/// readable as any file `fs::write` makes (0644 under a 022 umask; a temp
+/// file would be 0600).
+pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir: PathBuf = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(&dir)?;
+    io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
