@@ -187,15 +187,14 @@ impl<'a> Builder<'a> {
                 raw::Node::Gateway { name, replicas, balance, .. }
                 | raw::Node::Service { name, replicas, balance, .. } => (name, *replicas, *balance),
             };
+            // Every node is declared, even a misnamed one: ids stay dense.
             if let Some(why) = bad_name(name, MAX_NAME_CHARS) {
                 let shown = shorten(name);
                 self.errors.push(
                     Problem::node(&shown, format!("node name \"{shown}\" {why}"))
                         .hint("names are short words: letters, digits, '-' and '_'"),
                 );
-                continue;
-            }
-            if name.trim().is_empty() || name.contains('#') || name.contains("->") || name.contains(char::is_whitespace)
+            } else if name.trim().is_empty() || name.contains('#') || name.contains("->") || name.contains(char::is_whitespace)
             {
                 self.errors.push(
                     Problem::node(name, format!("node name \"{name}\" is not usable")).hint(
