@@ -95,23 +95,34 @@ fn main() {
     let file = dir.path().join("mm8-300.ron");
     std::fs::write(&file, text).expect("write");
     let out = dir.path().join("out");
-    let best = |f: &mut dyn FnMut()| (0..5).map(|_| {
-        let t = Instant::now();
-        f();
-        t.elapsed().as_secs_f64()
-    }).fold(f64::INFINITY, f64::min);
+    let best = |f: &mut dyn FnMut()| {
+        (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
     let mut reference = (0, 0, 0.0);
     let loop_s = best(&mut || reference = std::hint::black_box(mmc()));
     let mut status = None;
     let process_s = best(&mut || {
-        status = Command::new(&bin).args(["run", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"]).status().ok();
+        status = Command::new(&bin)
+            .args(["run", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "-q"])
+            .status()
+            .ok();
     });
     assert!(status.is_some_and(|s| s.success()), "run `cargo build --release` first: {bin}");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("json");
-    let (requests, events) = (summary["requests"]["total"].as_u64().unwrap_or(1), summary["events"].as_u64().unwrap_or(0));
+    let (requests, events) =
+        (summary["requests"]["total"].as_u64().unwrap_or(1), summary["events"].as_u64().unwrap_or(0));
     let (ref_requests, ref_events, ref_mean) = reference;
-    println!("reference M/M/8 loop: {loop_s:.3} s for {ref_requests} requests, {ref_events} events ({:.1} ns/event), W = {ref_mean:.4} ms", loop_s * 1e9 / ref_events as f64);
+    println!(
+        "reference M/M/8 loop: {loop_s:.3} s for {ref_requests} requests, {ref_events} events ({:.1} ns/event), W = {ref_mean:.4} ms",
+        loop_s * 1e9 / ref_events as f64
+    );
     println!(
         "gatesim run (whole process, outputs and pictures): {process_s:.3} s for {requests} requests (after warm-up), {events} events ({:.2} events per request, {:.1} ns per event)",
         events as f64 / requests as f64,

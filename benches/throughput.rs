@@ -14,7 +14,7 @@ fn whole_run(text: &str) -> (Vec<u8>, Vec<u8>) {
     let loaded = gatesim::scenario::parse(text).expect("valid scenario");
     let run = gatesim::model::simulate(loaded.model, &mut |_| {}).expect("runs");
     let summary = Summary::from_run(&run);
-    (gatesim::report::summary_json(&summary), gatesim::report::csv::timeseries_csv(&run.world.cfg, &run.world.rec.rows))
+    (gatesim::report::summary_json(&summary), gatesim::metrics::timeseries_csv(&run))
 }
 
 fn requests_of(text: &str) -> u64 {

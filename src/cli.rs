@@ -356,7 +356,7 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
     let mut summary = Summary::from_run(&run);
     summary.warnings = summary_warnings(&text, &loaded_warnings);
     let json = report::summary_json(&summary);
-    let csv = report::csv::timeseries_csv(&run.world.cfg, &run.world.rec.rows);
+    let csv = crate::metrics::timeseries_csv(&run);
     // Pictures are drawn from the saved bytes, exactly as `gatesim plot` would.
     let pictures = pictures(&json, &csv);
     let wall = started.elapsed().as_secs_f64();

@@ -1,10 +1,8 @@
-//! What a run measured: streaming recorders during the run, and the
-//! `Summary` (summary.json) and time-series rows after it.
+//! What a run measured, as the output schema: the `Summary` (summary.json),
+//! built from a finished run's results and read back by the reports.
 
-pub mod latency;
-pub mod recorder;
 pub mod summary;
+pub mod timeseries;
 
-pub use latency::LatencyRecorder;
-pub use recorder::Recorder;
 pub use summary::Summary;
+pub use timeseries::timeseries_csv;

@@ -3,7 +3,6 @@
 
 pub mod batch_plots;
 pub mod compare;
-pub mod csv;
 pub mod folder;
 pub mod plots;
 pub mod table;

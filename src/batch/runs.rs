@@ -146,11 +146,11 @@ fn metrics(job: &Job, s: &Summary, (p99_series, success_series): (Vec<f64>, Vec<
 
 /// The clients' (worst) p99 and success share per bucket.
 fn client_series(run: &crate::model::RunOutput) -> (Vec<f64>, Vec<f64>) {
-    let cfg = &run.world.cfg;
+    let cfg = &run.cfg;
     let clients: Vec<bool> = cfg.nodes.iter().map(|n| matches!(n.kind, NodeKind::Clients(_))).collect();
-    let buckets = run.world.rec.rows.iter().map(|r| r.bucket as usize + 1).max().unwrap_or(0);
+    let buckets = run.rec.rows.iter().map(|r| r.bucket as usize + 1).max().unwrap_or(0);
     let (mut p99, mut ok, mut done) = (vec![0.0f64; buckets], vec![0u64; buckets], vec![0u64; buckets]);
-    for r in run.world.rec.rows.iter().filter(|r| clients[r.node as usize]) {
+    for r in run.rec.rows.iter().filter(|r| clients[r.node as usize]) {
         let b = r.bucket as usize;
         p99[b] = p99[b].max(r.latency_ms_p99);
         ok[b] += r.outcomes.successes();

@@ -25,11 +25,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::recorder::Row;
-use crate::metrics::summary::{BreakerSummary, EjectionSummary, FaultSummary, round};
+use crate::model::config::FaultKindName;
+use crate::model::record::Row;
 
 pub use super::health::Rules;
-use super::health::{self, Baseline, Grade, Grid, Problem};
+use super::health::{self, Baseline, Grade, Grid, Problem, round};
 
 /// Faults analysed one by one; later ones are only counted (random chaos
 /// with a tiny MTBF draws thousands).
@@ -44,8 +44,39 @@ pub struct Input<'a> {
     pub warmup_s: f64,
     pub duration_s: f64,
     pub faults: &'a [FaultSummary],
-    pub breakers: &'a [BreakerSummary],
+    /// Every breaker opening, in any order.
+    pub breaker_openings: &'a [BreakerOpened],
     pub ejections: &'a [EjectionSummary],
+}
+
+/// A fault that happened, as summary.json lists it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FaultSummary {
+    /// As in the scenario: "users", "gw#1", or "a->b" for a link.
+    pub target: String,
+    pub kind: FaultKindName,
+    pub at_s: f64,
+    pub until_s: f64,
+}
+
+impl FaultSummary {
+    /// The nodes the fault was injected on: "gw#1" belongs to "gw"; a link
+    /// "a->b" to both ends.
+    pub fn nodes(&self) -> Vec<&str> {
+        match self.target.split_once("->") {
+            Some((a, b)) => vec![a, b],
+            None => vec![self.target.split('#').next().unwrap_or(&self.target)],
+        }
+    }
+}
+
+/// A balancer ejected (or readmitted) an instance, as summary.json lists it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EjectionSummary {
+    pub balancer: String,
+    pub instance: String,
+    pub at_s: f64,
+    pub ejected: bool,
 }
 
 /// The verdict on one fault (module docs), worst first.
@@ -105,7 +136,7 @@ pub struct Cascade {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FaultStory {
     pub target: String,
-    pub kind: crate::metrics::summary::FaultKindName,
+    pub kind: FaultKindName,
     pub at_s: f64,
     pub until_s: f64,
     /// The faulted node first (the root cause), then the others in the
@@ -307,7 +338,7 @@ fn fault_story(
             round(sums.client_failed as f64 / sums.client_answered as f64, 4)
         },
         client_failures: sums.client_failed,
-        breakers_opened: breakers_opened(input.breakers, f.at_s, episode_end.min(attribution_end.max(f.at_s))),
+        breakers_opened: breakers_opened(input.breaker_openings, f.at_s, episode_end.min(attribution_end.max(f.at_s))),
         limiter_shed: sums.rate_limited,
         fallbacks_served: sums.fallback,
         ejections: ejections(input.ejections, f, episode_end),
@@ -344,7 +375,7 @@ fn no_baseline_story(grid: &Grid, input: &Input, f: &FaultSummary, start: usize,
             round(sums.client_failed as f64 / sums.client_answered as f64, 4)
         },
         client_failures: sums.client_failed,
-        breakers_opened: breakers_opened(input.breakers, f.at_s, f.until_s),
+        breakers_opened: breakers_opened(input.breaker_openings, f.at_s, f.until_s),
         limiter_shed: sums.rate_limited,
         fallbacks_served: sums.fallback,
         ejections: ejections(input.ejections, f, f.until_s),
@@ -411,16 +442,8 @@ fn goodput(grid: &Grid, base: &Baseline, f: &FaultSummary, grace: f64, start: us
 
 /// Breaker openings in [from, to]: each is told under one fault only (the
 /// caller passes `to` no later than the next fault's start).
-fn breakers_opened(breakers: &[BreakerSummary], from: f64, to: f64) -> Vec<BreakerOpened> {
-    let mut out: Vec<BreakerOpened> = breakers
-        .iter()
-        .flat_map(|b| {
-            b.transitions
-                .iter()
-                .filter(move |(t, s)| s.is_open() && *t >= from && *t <= to)
-                .map(move |(t, _)| BreakerOpened { caller: b.caller.clone(), target: b.target.clone(), at_s: *t })
-        })
-        .collect();
+fn breakers_opened(openings: &[BreakerOpened], from: f64, to: f64) -> Vec<BreakerOpened> {
+    let mut out: Vec<BreakerOpened> = openings.iter().filter(|o| o.at_s >= from && o.at_s <= to).cloned().collect();
     out.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
     out
 }

@@ -20,8 +20,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::recorder::Row;
 use crate::model::outcome::Outcome;
+use crate::model::record::Row;
+
+/// Rounds to `d` decimals, so printed floats are short and stable.
+pub fn round(x: f64, d: i32) -> f64 {
+    let m = 10f64.powi(d);
+    let r = (x * m).round() / m;
+    if r == 0.0 { 0.0 } else { r } // no "-0.0"
+}
 
 /// Thresholds of the health rules (module docs).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]

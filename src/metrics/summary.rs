@@ -13,12 +13,13 @@ use serde::{Deserialize as DeriveDeserialize, Serialize as DeriveSerialize};
 use crate::engine::SimTime;
 use crate::engine::keyed::Keyed;
 use crate::mechanisms::breaker::BreakerState;
-use crate::metrics::recorder::RouteStats;
 use crate::model::RunOutput;
+pub use crate::model::config::FaultKindName;
 use crate::model::config::{FaultKind, LimitScope, NodeKind};
 use crate::model::outcome::{Outcome, OutcomeCounts};
+use crate::model::record::RouteStats;
 
-use super::latency::LatencyRecorder;
+use crate::model::latency::LatencyRecorder;
 
 /// A JSON object whose keys keep insertion order.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,42 +104,7 @@ impl std::fmt::Display for NodeKindName {
     }
 }
 
-/// A fault's kind as reports name it (the scenario's spelling).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, DeriveSerialize, DeriveDeserialize)]
-pub enum FaultKindName {
-    Crash,
-    Hang,
-    Slow,
-    Latency,
-    Errors,
-    Partition,
-}
-
-impl FaultKindName {
-    pub fn of(kind: &FaultKind) -> FaultKindName {
-        match kind {
-            FaultKind::Crash => FaultKindName::Crash,
-            FaultKind::Hang => FaultKindName::Hang,
-            FaultKind::Slow { .. } => FaultKindName::Slow,
-            FaultKind::Latency { .. } => FaultKindName::Latency,
-            FaultKind::Errors { .. } => FaultKindName::Errors,
-            FaultKind::Partition => FaultKindName::Partition,
-        }
-    }
-}
-
-impl std::fmt::Display for FaultKindName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(&format!("{self:?}"))
-    }
-}
-
-/// Rounds to `d` decimals, so printed floats are short and stable.
-pub fn round(x: f64, d: i32) -> f64 {
-    let m = 10f64.powi(d);
-    let r = (x * m).round() / m;
-    if r == 0.0 { 0.0 } else { r } // no "-0.0"
-}
+pub use crate::chaos::health::round;
 
 #[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct Summary {
@@ -403,33 +369,7 @@ impl BreakerPhase {
     }
 }
 
-#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
-pub struct EjectionSummary {
-    pub balancer: String,
-    pub instance: String,
-    pub at_s: f64,
-    pub ejected: bool,
-}
-
-#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
-pub struct FaultSummary {
-    /// As in the scenario: "users", "gw#1", or "a->b" for a link.
-    pub target: String,
-    pub kind: FaultKindName,
-    pub at_s: f64,
-    pub until_s: f64,
-}
-
-impl FaultSummary {
-    /// The nodes the fault was injected on: "gw#1" belongs to "gw"; a link
-    /// "a->b" to both ends.
-    pub fn nodes(&self) -> Vec<&str> {
-        match self.target.split_once("->") {
-            Some((a, b)) => vec![a, b],
-            None => vec![self.target.split('#').next().unwrap_or(&self.target)],
-        }
-    }
-}
+pub use crate::chaos::cascade::{EjectionSummary, FaultSummary};
 
 /// The SLO and its verdict. The success rate counts every request but the
 /// excluded outcomes (by default the client's own doing: 401, 404, 429);
@@ -461,7 +401,7 @@ pub struct Objective {
 }
 
 pub fn instance_name(run: &RunOutput, inst: u32) -> String {
-    let cfg = &run.world.cfg;
+    let cfg = &run.cfg;
     let i = cfg.instances[inst as usize];
     let node = &cfg.nodes[i.node as usize];
     if node.replicas > 1 { format!("{}#{}", node.name, i.replica) } else { node.name.clone() }
@@ -469,9 +409,7 @@ pub fn instance_name(run: &RunOutput, inst: u32) -> String {
 
 impl Summary {
     pub fn from_run(run: &RunOutput) -> Summary {
-        let w = &run.world;
-        let cfg = &w.cfg;
-        let rec = &w.rec;
+        let (cfg, rec) = (&run.cfg, &run.rec);
         let window_s = (cfg.duration.as_secs_f64() - cfg.warmup.as_secs_f64()).max(1e-9);
         let (breakers, ejections, faults) = (breakers(run), ejections(run), faults(run));
         let analysis = crate::chaos::analyze(
@@ -482,7 +420,7 @@ impl Summary {
                 warmup_s: cfg.warmup.as_secs_f64(),
                 duration_s: cfg.duration.as_secs_f64(),
                 faults: &faults,
-                breakers: &breakers,
+                breaker_openings: &openings(&breakers),
                 ejections: &ejections,
             },
             crate::chaos::Rules::default(),
@@ -549,7 +487,7 @@ impl Default for ClientTotals {
 }
 
 impl ClientTotals {
-    fn add(&mut self, s: &crate::metrics::recorder::NodeStats, unfinished: u64) {
+    fn add(&mut self, s: &crate::model::record::NodeStats, unfinished: u64) {
         self.outcomes.merge(&s.outcomes);
         self.latency.merge(&s.latency);
         self.failure_latency.merge(&s.failure_latency);
@@ -566,7 +504,7 @@ fn node_summary(
     window_s: f64,
     health: crate::chaos::cascade::NodeHealthSummary,
 ) -> NodeSummary {
-    let (cfg, rec) = (&run.world.cfg, &run.world.rec);
+    let (cfg, rec) = (&run.cfg, &run.rec);
     let node = &cfg.nodes[id];
     let s = &rec.nodes[id];
     let capacity = match &node.kind {
@@ -637,12 +575,10 @@ fn slo(cfg: &crate::model::ModelConfig, outcomes: &OutcomeCounts, total: u64, la
 }
 
 fn ejections(run: &RunOutput) -> Vec<EjectionSummary> {
-    let w = &run.world;
-    w.health
-        .events
+    run.health_events
         .iter()
         .map(|e| EjectionSummary {
-            balancer: w.cfg.nodes[e.balancer as usize].name.clone(),
+            balancer: run.cfg.nodes[e.balancer as usize].name.clone(),
             instance: instance_name(run, e.inst),
             at_s: round(e.at.as_secs_f64(), 6),
             ejected: e.ejected,
@@ -653,11 +589,11 @@ fn ejections(run: &RunOutput) -> Vec<EjectionSummary> {
 /// The faults that happened: the scenario's, then the first random chaos
 /// episodes (at most `MAX_LISTED_CHAOS`), in time order.
 fn faults(run: &RunOutput) -> Vec<FaultSummary> {
-    let cfg = &run.world.cfg;
+    let cfg = &run.cfg;
     let end = cfg.duration.as_secs_f64();
     let summary = |target: String, kind: &FaultKind, at: SimTime, until: SimTime| FaultSummary {
         target,
-        kind: FaultKindName::of(kind),
+        kind: kind.name(),
         at_s: round(at.as_secs_f64(), 6),
         until_s: round(until.as_secs_f64().min(end), 6),
     };
@@ -668,7 +604,7 @@ fn faults(run: &RunOutput) -> Vec<FaultSummary> {
         .map(|f| summary(f.label.clone(), &f.kind, f.at, f.until))
         .collect();
     if let Some(chaos) = &cfg.chaos {
-        for e in &run.world.chaos.listed {
+        for e in &run.chaos {
             out.push(summary(instance_name(run, e.inst), &chaos.kinds[e.kind as usize], e.at, e.until));
         }
     }
@@ -677,7 +613,7 @@ fn faults(run: &RunOutput) -> Vec<FaultSummary> {
 }
 
 fn topology(run: &RunOutput) -> Topology {
-    let cfg = &run.world.cfg;
+    let cfg = &run.cfg;
     let nodes = cfg
         .nodes
         .iter()
@@ -743,12 +679,12 @@ pub fn policy_words(p: &crate::model::config::Policy) -> String {
 
 /// Routes keyed by path, summed over gateways that share the path.
 fn routes(run: &RunOutput) -> Ordered<RouteSummary> {
-    let cfg = &run.world.cfg;
+    let cfg = &run.cfg;
     let mut out: Ordered<(Vec<String>, RouteStats)> = Ordered::default();
     for (id, node) in cfg.nodes.iter().enumerate() {
         let NodeKind::Gateway(g) = &node.kind else { continue };
         for (r, route) in g.routes.iter().enumerate() {
-            let stats = &run.world.rec.routes[id][r];
+            let stats = &run.rec.routes[id][r];
             match out.0.iter_mut().find(|(k, _)| *k == route.path) {
                 Some((_, (gws, sum))) => {
                     gws.push(node.name.clone());
@@ -779,18 +715,18 @@ fn routes(run: &RunOutput) -> Ordered<RouteSummary> {
 }
 
 fn limits(run: &RunOutput) -> Vec<LimitSummary> {
-    let cfg = &run.world.cfg;
+    let cfg = &run.cfg;
     let mut out = Vec::new();
     for (id, node) in cfg.nodes.iter().enumerate() {
         if let NodeKind::Gateway(g) = &node.kind {
             for (i, l) in g.rate_limits.iter().enumerate() {
-                let by_key = &run.world.rec.limit_rejections_by_key[id][i];
+                let by_key = &run.rec.limit_rejections_by_key[id][i];
                 let top_users =
                     if matches!(l.scope, LimitScope::PerUser) { top_users(run, by_key, 5) } else { Vec::new() };
                 out.push(LimitSummary {
                     gateway: node.name.clone(),
                     limit: l.label.clone(),
-                    rejected: run.world.rec.limit_rejections[id][i],
+                    rejected: run.rec.limit_rejections[id][i],
                     top_users,
                 });
             }
@@ -807,7 +743,7 @@ fn top_users(run: &RunOutput, by_key: &Keyed<u64>, n: usize) -> Vec<UserRejectio
         .into_iter()
         .take(n)
         .map(|(rejected, key)| {
-            let owner = run.world.cfg.nodes.iter().find_map(|node| match &node.kind {
+            let owner = run.cfg.nodes.iter().find_map(|node| match &node.kind {
                 NodeKind::Clients(c)
                     if (c.user_base as usize..c.user_base as usize + c.users as usize).contains(&key) =>
                 {
@@ -824,48 +760,72 @@ const MAX_TRANSITIONS: usize = 1000;
 
 /// Every breaker (caller instance x edge): times opened and time spent open.
 fn breakers(run: &RunOutput) -> Vec<BreakerSummary> {
-    let w = &run.world;
-    let end = w.end;
-    let mut out = Vec::new();
-    for (i, es) in w.edge_states.iter().enumerate() {
-        let Some(b) = &es.breaker else { continue };
-        let edge = &w.cfg.edges[es.edge as usize];
-        let (mut opened, mut open_ns, mut first) = (0u64, 0u64, None);
-        let mut open_since: Option<SimTime> = None;
-        let mut transitions = Vec::new();
-        for e in w.rec.breaker_events.iter().filter(|e| e.breaker as usize == i) {
-            if transitions.len() < MAX_TRANSITIONS {
-                let to = if e.to_open {
-                    BreakerPhase::Open
-                } else if e.to_half_open {
-                    BreakerPhase::HalfOpen
-                } else {
-                    BreakerPhase::Closed
-                };
-                transitions.push((round(e.at.as_secs_f64(), 6), to));
-            }
-            if let Some(since) = open_since.take() {
-                open_ns += (e.at - since).as_nanos();
-            }
-            if e.to_open {
-                opened += 1;
-                first.get_or_insert(e.at);
-                open_since = Some(e.at);
-            }
+    // Each breaker's state changes, in time order (one pass over the events).
+    let mut events: Vec<Vec<&crate::model::record::BreakerEvent>> = vec![Vec::new(); run.breakers.len()];
+    let slot: std::collections::BTreeMap<u32, usize> =
+        run.breakers.iter().enumerate().map(|(i, b)| (b.index, i)).collect();
+    for e in &run.rec.breaker_events {
+        if let Some(&i) = slot.get(&e.breaker) {
+            events[i].push(e);
         }
-        if let Some(since) = open_since {
-            open_ns += end.saturating_since(since).as_nanos();
-        }
-        out.push(BreakerSummary {
-            caller: instance_name(run, es.caller),
-            target: w.cfg.nodes[edge.to as usize].name.clone(),
-            edge: edge.label.clone(),
-            opened,
-            open_s: round(open_ns as f64 * 1e-9, 6),
-            first_open_s: first.map(|t: SimTime| round(t.as_secs_f64(), 6)),
-            state_at_end: BreakerPhase::of(b.state()),
-            transitions,
-        });
     }
-    out
+    run.breakers.iter().zip(events).map(|(b, events)| breaker(run, b, &events)).collect()
+}
+
+fn breaker(
+    run: &RunOutput,
+    b: &crate::model::BreakerAtEnd,
+    events: &[&crate::model::record::BreakerEvent],
+) -> BreakerSummary {
+    let edge = &run.cfg.edges[b.edge as usize];
+    let (mut opened, mut open_ns, mut first) = (0u64, 0u64, None);
+    let mut open_since: Option<SimTime> = None;
+    let mut transitions = Vec::new();
+    for e in events {
+        if transitions.len() < MAX_TRANSITIONS {
+            let to = if e.to_open {
+                BreakerPhase::Open
+            } else if e.to_half_open {
+                BreakerPhase::HalfOpen
+            } else {
+                BreakerPhase::Closed
+            };
+            transitions.push((round(e.at.as_secs_f64(), 6), to));
+        }
+        if let Some(since) = open_since.take() {
+            open_ns += (e.at - since).as_nanos();
+        }
+        if e.to_open {
+            opened += 1;
+            first.get_or_insert(e.at);
+            open_since = Some(e.at);
+        }
+    }
+    if let Some(since) = open_since {
+        open_ns += run.end.saturating_since(since).as_nanos();
+    }
+    BreakerSummary {
+        caller: instance_name(run, b.caller),
+        target: run.cfg.nodes[edge.to as usize].name.clone(),
+        edge: edge.label.clone(),
+        opened,
+        open_s: round(open_ns as f64 * 1e-9, 6),
+        first_open_s: first.map(|t: SimTime| round(t.as_secs_f64(), 6)),
+        state_at_end: BreakerPhase::of(b.state),
+        transitions,
+    }
+}
+
+/// Every breaker opening listed in the breakers' transitions, breaker by breaker.
+fn openings(breakers: &[BreakerSummary]) -> Vec<crate::chaos::cascade::BreakerOpened> {
+    breakers
+        .iter()
+        .flat_map(|b| {
+            b.transitions.iter().filter(|(_, s)| s.is_open()).map(|(t, _)| crate::chaos::cascade::BreakerOpened {
+                caller: b.caller.clone(),
+                target: b.target.clone(),
+                at_s: *t,
+            })
+        })
+        .collect()
 }

@@ -1,20 +1,348 @@
-//! One logical call over an edge, under the caller's policy: breaker,
-//! bulkhead, balancing, per-attempt timeout, retries with backoff and
-//! budget, hedging, and fallback. The same code serves a client, a gateway
+//! Calls: one logical call over an edge, under the caller's policy
+//! (breaker, bulkhead, balancing, per-attempt timeout, retries with backoff
+//! and budget, hedging, fallback). The same code serves a client, a gateway
 //! route, a balancer and a service's call.
+//!
+//! `CallTable` owns the calls, their attempts and every caller's view of
+//! each edge (`EdgeState`: its breaker, bulkhead, budget and balancer
+//! state). An attempt holds a `Permit` (a breaker permit and a bulkhead
+//! slot, taken together, all or nothing) that is given back exactly once.
 //!
 //! Order of checks for each attempt (Envoy / resilience4j): breaker permit,
 //! then bulkhead slot, then pick an instance. A retry first passes the retry
 //! budget, then waits out its backoff, then goes through the same checks.
 
-use crate::engine::{EventQueue, SimDuration, SimTime};
-use crate::mechanisms::breaker::{BreakerState, Transition};
-use crate::metrics::Recorder;
-use crate::metrics::recorder::BreakerEvent;
+use slotmap::SlotMap;
 
-use super::config::{EdgeId, NodeId};
+use crate::engine::rng::SimRng;
+use crate::engine::{EventQueue, SimDuration, SimTime};
+use crate::mechanisms::balance::PickState;
+use crate::mechanisms::breaker::{Breaker, BreakerState, Transition};
+use crate::mechanisms::budget::RetryBudget;
+use crate::mechanisms::bulkhead::Bulkhead;
+
+use super::config::{Edge, EdgeId, InstId, Policy};
 use super::outcome::Outcome;
-use super::world::{Attempt, AttemptKey, Call, CallKey, Ctx, Ev, MAX_LIVE, Parent, World};
+use super::record::BreakerEvent;
+use super::world::{AttemptKey, CallKey, Ctx, Ev, JobKey, Parent, World};
+
+/// Most attempts of one call in flight at once (1 + hedges).
+const MAX_LIVE: usize = 8;
+
+struct Call {
+    parent: Parent,
+    edge: EdgeId,
+    /// Index into `CallTable::edges` (caller instance x edge).
+    state: u32,
+    caller: InstId,
+    ctx: Ctx,
+    started: SimTime,
+    retries: u32,
+    /// Hedges sent in the current round (reset by each retry: every
+    /// attempt round may be hedged up to `max_extra` times).
+    hedges: u32,
+    live: [Option<AttemptKey>; MAX_LIVE],
+    outstanding: u32,
+    last_delay: SimDuration,
+    last_failure: Outcome,
+    /// The last failure was an answer (not the caller's own timeout), so
+    /// the call's end has a latency to report.
+    last_answered: bool,
+    /// The Retry-After of the last failure (a 429's), passed on by proxies.
+    last_retry_after: SimDuration,
+    /// Set while a fallback is pending.
+    settling: bool,
+}
+
+struct Attempt {
+    call: CallKey,
+    /// The request travels with the message, so an instance can work on it
+    /// even after the caller gave up.
+    ctx: Ctx,
+    caller: InstId,
+    /// A `Deliver` event for this attempt is pending.
+    in_transit: bool,
+    /// The caller is done with it (timed out, cancelled); kept only until
+    /// delivery, so the callee still gets the request.
+    abandoned: bool,
+    /// Index of the instance in the edge's target list.
+    target: u32,
+    sent: SimTime,
+    /// Taken back once, when the caller is done with the attempt.
+    permit: Option<Permit>,
+}
+
+/// What an attempt holds while it is out. Not `Copy`: it is given back once.
+#[must_use]
+struct Permit {
+    breaker: bool,
+    bulkhead: bool,
+}
+
+/// Per caller instance and edge: the caller's own view of the callee.
+struct EdgeState {
+    edge: EdgeId,
+    caller: InstId,
+    breaker: Option<Breaker>,
+    bulkhead: Option<Bulkhead>,
+    budget: Option<RetryBudget>,
+    pick: PickState,
+    /// Attempts in flight per target (for LeastOutstanding / PowerOfTwo).
+    outstanding: Vec<u32>,
+    /// Targets this caller must not use (a balancer's ejected instances).
+    ejected: Vec<bool>,
+    rng: SimRng,
+}
+
+impl EdgeState {
+    /// Takes a breaker permit and a bulkhead slot, all or nothing; `Err`
+    /// says why not (an open breaker, a full bulkhead).
+    fn acquire(&mut self, policy: &Policy, now: SimTime) -> (Result<Permit, Outcome>, Option<Transition>) {
+        let mut permit = Permit { breaker: false, bulkhead: false };
+        let mut transition = None;
+        if let (Some(cfg), Some(b)) = (&policy.breaker, &mut self.breaker) {
+            let acquired = b.try_acquire(cfg, now);
+            transition = acquired.transition;
+            if !acquired.permitted {
+                return (Err(Outcome::ShortCircuited), transition);
+            }
+            permit.breaker = true;
+        }
+        if let Some(bh) = &mut self.bulkhead {
+            if !bh.try_acquire() {
+                // Over the cap: rejected at once, never queued.
+                self.give_back(permit, policy, now, None);
+                return (Err(Outcome::Rejected), transition);
+            }
+            permit.bulkhead = true;
+        }
+        (Ok(permit), transition)
+    }
+
+    /// Gives back what a permit held; records the attempt's result (its
+    /// outcome and how long it took) on the breaker, or releases the
+    /// breaker's permit unused when there is none.
+    fn give_back(
+        &mut self,
+        permit: Permit,
+        policy: &Policy,
+        now: SimTime,
+        result: Option<(Outcome, SimDuration)>,
+    ) -> Option<Transition> {
+        if permit.bulkhead {
+            self.bulkhead.as_mut().expect("a slot implies a bulkhead").release();
+        }
+        if !permit.breaker {
+            return None;
+        }
+        let b = self.breaker.as_mut().expect("a permit implies a breaker");
+        match result {
+            Some((outcome, took)) => {
+                let cfg = policy.breaker.as_ref().expect("a breaker has its config");
+                b.on_result(cfg, now, outcome.is_server_failure(), took)
+            }
+            None => {
+                b.release();
+                None
+            }
+        }
+    }
+}
+
+/// A breaker's identity and state at the end of the run, for reports.
+#[derive(Clone, Copy, Debug)]
+pub struct BreakerAtEnd {
+    /// Its index in `BreakerEvent::breaker`.
+    pub index: u32,
+    pub caller: InstId,
+    pub edge: EdgeId,
+    pub state: BreakerState,
+}
+
+/// Every call, attempt and caller-side edge state.
+pub(super) struct CallTable {
+    calls: SlotMap<CallKey, Call>,
+    attempts: SlotMap<AttemptKey, Attempt>,
+    edges: Vec<EdgeState>,
+    /// Per instance: the index of its first edge state.
+    edge_base: Vec<u32>,
+    /// Per edge: its index among the outgoing edges of its caller node.
+    edge_slot: Vec<u32>,
+}
+
+impl CallTable {
+    pub(super) fn new(cfg: &super::config::ModelConfig) -> CallTable {
+        // Outgoing edges of each node, in edge order.
+        let mut out_edges: Vec<Vec<EdgeId>> = vec![Vec::new(); cfg.nodes.len()];
+        let mut edge_slot = vec![0u32; cfg.edges.len()];
+        for (e, edge) in cfg.edges.iter().enumerate() {
+            edge_slot[e] = out_edges[edge.from as usize].len() as u32;
+            out_edges[edge.from as usize].push(e as EdgeId);
+        }
+        let (mut edges, mut edge_base) = (Vec::new(), Vec::with_capacity(cfg.instances.len()));
+        for (i, inst) in cfg.instances.iter().enumerate() {
+            edge_base.push(edges.len() as u32);
+            for &e in &out_edges[inst.node as usize] {
+                edges.push(edge_state(cfg, e, i as InstId, inst.replica));
+            }
+        }
+        CallTable { calls: SlotMap::with_key(), attempts: SlotMap::with_key(), edges, edge_base, edge_slot }
+    }
+
+    fn state_of(&self, caller: InstId, edge: EdgeId) -> u32 {
+        self.edge_base[caller as usize] + self.edge_slot[edge as usize]
+    }
+
+    pub(super) fn calls_in_flight(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub(super) fn has_call(&self, call: CallKey) -> bool {
+        self.calls.contains_key(call)
+    }
+
+    /// The caller still waits for this attempt (a timeout for it matters).
+    pub(super) fn attempt_is_live(&self, attempt: AttemptKey) -> bool {
+        self.attempts.get(attempt).is_some_and(|a| !a.abandoned)
+    }
+
+    /// The attempt still exists (its answer would reach a waiting caller).
+    pub(super) fn has_attempt(&self, attempt: AttemptKey) -> bool {
+        self.attempts.contains_key(attempt)
+    }
+
+    /// An attempt's message reached its instance: who sent it, and what.
+    /// One its caller had already given up on is forgotten now.
+    pub(super) fn deliver(&mut self, key: AttemptKey) -> (InstId, Ctx) {
+        let a = self.attempts.get_mut(key).expect("attempts in transit are kept until delivered");
+        a.in_transit = false;
+        let (caller, ctx) = (a.caller, a.ctx);
+        if a.abandoned {
+            self.attempts.remove(key);
+        }
+        (caller, ctx)
+    }
+
+    /// A balancer's view of one target: ejected or back.
+    pub(super) fn set_ejected(&mut self, caller: InstId, edge: EdgeId, target: usize, ejected: bool) {
+        let state = self.state_of(caller, edge) as usize;
+        self.edges[state].ejected[target] = ejected;
+    }
+
+    /// The calls made on behalf of any of `jobs` (sorted), in key order.
+    pub(super) fn calls_of_jobs(&self, jobs: &[JobKey]) -> Vec<CallKey> {
+        self.calls
+            .iter()
+            .filter(|(_, c)| matches!(c.parent, Parent::Job(j) if jobs.binary_search(&j).is_ok()))
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// (client, issued at) of every client request still open.
+    pub(super) fn client_requests_open(&self) -> Vec<(u32, SimTime)> {
+        self.calls
+            .values()
+            .filter_map(|c| match c.parent {
+                Parent::Client { client, born, .. } => Some((client, born)),
+                Parent::Job(_) => None,
+            })
+            .collect()
+    }
+
+    /// The calling instance of every breaker that is not closed.
+    pub(super) fn callers_with_open_breakers(&self) -> impl Iterator<Item = InstId> + '_ {
+        self.edges
+            .iter()
+            .filter(|es| es.breaker.as_ref().is_some_and(|b| b.state() != BreakerState::Closed))
+            .map(|es| es.caller)
+    }
+
+    pub(super) fn breakers_at_end(&self) -> Vec<BreakerAtEnd> {
+        self.edges
+            .iter()
+            .enumerate()
+            .filter_map(|(i, es)| {
+                let b = es.breaker.as_ref()?;
+                Some(BreakerAtEnd { index: i as u32, caller: es.caller, edge: es.edge, state: b.state() })
+            })
+            .collect()
+    }
+
+    /// The caller is done with an attempt: returns what it needs to know,
+    /// or `None` if it was already done. One still in transit is kept
+    /// (abandoned) until it is delivered.
+    fn forget_attempt(&mut self, key: AttemptKey) -> Option<(CallKey, u32, SimTime, Option<Permit>)> {
+        let a = self.attempts.get_mut(key)?;
+        if a.abandoned {
+            return None;
+        }
+        if a.in_transit {
+            a.abandoned = true;
+            return Some((a.call, a.target, a.sent, a.permit.take()));
+        }
+        let a = self.attempts.remove(key).expect("just found");
+        Some((a.call, a.target, a.sent, a.permit))
+    }
+
+    /// Gives back an attempt's permit and its place among the target's
+    /// outstanding attempts; returns the breaker's change, if any.
+    fn release(
+        &mut self,
+        edge: &Edge,
+        state: u32,
+        target: u32,
+        permit: Option<Permit>,
+        now: SimTime,
+        result: Option<(Outcome, SimDuration)>,
+    ) -> Option<Transition> {
+        let es = &mut self.edges[state as usize];
+        es.outstanding[target as usize] -= 1;
+        permit.and_then(|p| es.give_back(p, &edge.policy, now, result))
+    }
+
+    /// Checks what must always hold, panicking with the invariant's name.
+    pub(super) fn check_invariants(&self, cfg: &super::config::ModelConfig) {
+        let mut permits = vec![0u32; self.edges.len()];
+        let mut out = vec![0u32; self.edges.len()];
+        for a in self.attempts.values() {
+            let Some(call) = self.calls.get(a.call) else {
+                assert!(a.abandoned, "invariant: an attempt without a call was abandoned");
+                continue;
+            };
+            if a.permit.as_ref().is_some_and(|p| p.breaker) {
+                permits[call.state as usize] += 1;
+            }
+            if !a.abandoned {
+                out[call.state as usize] += 1;
+            }
+        }
+        for (i, es) in self.edges.iter().enumerate() {
+            if let (Some(b), Some(bc)) = (&es.breaker, &cfg.edges[es.edge as usize].policy.breaker)
+                && b.state() == BreakerState::HalfOpen
+            {
+                assert!(permits[i] <= bc.half_open_calls, "invariant: breaker permits out <= half-open trial calls");
+            }
+            let outstanding: u32 = es.outstanding.iter().sum();
+            assert_eq!(outstanding, out[i], "invariant: outstanding attempts per target add up to the live attempts");
+        }
+    }
+}
+
+fn edge_state(cfg: &super::config::ModelConfig, e: EdgeId, caller: InstId, replica: u32) -> EdgeState {
+    let edge = &cfg.edges[e as usize];
+    let p = &edge.policy;
+    EdgeState {
+        edge: e,
+        caller,
+        breaker: p.breaker.as_ref().map(Breaker::new),
+        bulkhead: p.bulkhead.map(Bulkhead::new),
+        budget: p.retry.as_ref().and_then(|r| r.budget.as_ref()).map(RetryBudget::new),
+        pick: Default::default(),
+        outstanding: vec![0; edge.targets.len()],
+        ejected: vec![false; edge.targets.len()],
+        rng: crate::engine::rng::stream(cfg.seed, "edge", &edge.label, replica),
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Send {
@@ -23,30 +351,31 @@ enum Send {
     Hedge,
 }
 
-/// Records a breaker's state change (for plots and the cascade story).
-fn breaker_transition(rec: &mut Recorder, node: NodeId, state: usize, t: Transition) {
-    let event = BreakerEvent {
-        at: t.at,
-        breaker: state as u32,
-        to_open: t.to == BreakerState::Open,
-        to_half_open: t.to == BreakerState::HalfOpen,
-    };
-    rec.breaker_event(node, event);
-}
+impl World<'_> {
+    /// Records a breaker's state change (for plots and the cascade story).
+    fn breaker_changed(&mut self, caller: InstId, state: u32, t: Transition) {
+        let event = BreakerEvent {
+            at: t.at,
+            breaker: state,
+            to_open: t.to == BreakerState::Open,
+            to_half_open: t.to == BreakerState::HalfOpen,
+        };
+        let node = self.servers.node_of(caller);
+        self.rec.breaker_event(node, event);
+    }
 
-impl World {
     /// Starts a call from instance `caller` over `edge`; `parent` is told the result.
-    pub fn start_call(
+    pub(super) fn start_call(
         &mut self,
         now: SimTime,
         parent: Parent,
         edge: EdgeId,
-        caller: super::config::InstId,
+        caller: InstId,
         ctx: Ctx,
         q: &mut EventQueue<Ev>,
     ) {
-        let state = self.insts[caller as usize].edge_base + self.edge_slot[edge as usize];
-        let call = self.calls.insert(Call {
+        let state = self.calls.state_of(caller, edge);
+        let call = self.calls.calls.insert(Call {
             parent,
             edge,
             state,
@@ -63,7 +392,7 @@ impl World {
             last_retry_after: SimDuration::ZERO,
             settling: false,
         });
-        if let Some(budget) = &mut self.edge_states[state as usize].budget {
+        if let Some(budget) = &mut self.calls.edges[state as usize].budget {
             budget.deposit(now);
         }
         self.send(now, call, Send::First, q);
@@ -71,103 +400,100 @@ impl World {
 
     /// Sends one attempt of `call`, or fails it at once if it may not go.
     fn send(&mut self, now: SimTime, key: CallKey, kind: Send, q: &mut EventQueue<Ev>) {
-        let call = &self.calls[key];
-        let (edge_id, state, caller, started) = (call.edge, call.state as usize, call.caller, call.started);
-        let edge = &self.cfg.edges[edge_id as usize];
-        let es = &mut self.edge_states[state];
-        let mut breaker_permit = false;
-        if let (Some(cfg), Some(b)) = (&edge.policy.breaker, &mut es.breaker) {
-            let acquired = b.try_acquire(cfg, now);
-            if let Some(t) = acquired.transition {
-                breaker_transition(&mut self.rec, self.insts[caller as usize].node, state, t);
-            }
-            if !acquired.permitted {
-                if kind != Send::Hedge {
-                    q.schedule(now, Ev::Refused { call: key, outcome: Outcome::ShortCircuited });
-                }
-                return;
-            }
-            breaker_permit = true;
-        }
-        let es = &mut self.edge_states[state];
-        let mut bulkhead = false;
-        if let Some(bh) = &mut es.bulkhead {
-            if !bh.try_acquire() {
-                if breaker_permit {
-                    es.breaker.as_mut().expect("permit implies breaker").release();
-                }
-                if kind != Send::Hedge {
-                    // Over the cap: rejected at once, never queued, never retried.
-                    q.schedule(now, Ev::Refused { call: key, outcome: Outcome::Rejected });
-                }
-                return;
-            }
-            bulkhead = true;
-        }
-        let targets = &edge.targets;
-        let (outstanding, ejected) = (&es.outstanding, &es.ejected);
-        let picked = edge.balance.pick(&mut es.pick, targets.len(), |i| !ejected[i], |i| outstanding[i], &mut es.rng);
-        let Some(target) = picked else {
-            if breaker_permit {
-                es.breaker.as_mut().expect("permit implies breaker").release();
-            }
-            if bulkhead {
-                es.bulkhead.as_mut().expect("slot implies bulkhead").release();
-            }
-            if kind != Send::Hedge {
-                q.schedule(now, Ev::Refused { call: key, outcome: Outcome::Unavailable });
-            }
-            return;
-        };
+        let cfg = self.cfg;
+        let call = &self.calls.calls[key];
+        let (edge, state, caller, ctx) = (&cfg.edges[call.edge as usize], call.state, call.caller, call.ctx);
+        let Some((permit, target)) = self.admit(now, key, edge, state, kind, q) else { return };
+        let es = &mut self.calls.edges[state as usize];
         es.outstanding[target] += 1;
-        let inst = targets[target];
-        let timeout = edge.policy.timeout;
-        let hedge = edge.policy.hedge;
-        let ctx = self.calls[key].ctx;
-        let attempt = self.attempts.insert(Attempt {
+        let inst = edge.targets[target];
+        let attempt = self.calls.attempts.insert(Attempt {
             call: key,
             ctx,
             caller,
             in_transit: false,
             abandoned: false,
             target: target as u32,
-            inst,
             sent: now,
-            breaker_permit,
-            bulkhead,
+            permit: Some(permit),
         });
-        let call = &mut self.calls[key];
+        let call = &mut self.calls.calls[key];
         call.outstanding += 1;
         let slot = call.live.iter().position(Option::is_none).expect("at most 1 + max_extra (<= 7) attempts live");
         call.live[slot] = Some(attempt);
-        let caller_node = self.insts[caller as usize].node;
-        self.rec.attempt(caller_node, started, kind == Send::Retry, kind == Send::Hedge);
-        if let Some(t) = timeout {
+        let started = call.started;
+        self.rec.attempt(self.servers.node_of(caller), started, kind == Send::Retry, kind == Send::Hedge);
+        if let Some(t) = edge.policy.timeout {
             q.schedule(now + t, Ev::Timeout { attempt });
         }
-        if let Some(h) = hedge
-            && self.calls[key].hedges < h.max_extra
+        if let Some(h) = edge.policy.hedge
+            && self.calls.calls[key].hedges < h.max_extra
         {
-            let round = self.calls[key].retries;
+            let round = self.calls.calls[key].retries;
             q.schedule(now + h.after, Ev::Hedge { call: key, round });
         }
         match self.request_hop(caller, inst) {
             Some(d) => {
-                self.attempts[attempt].in_transit = true;
+                self.calls.attempts[attempt].in_transit = true;
                 q.schedule(now + d, Ev::Deliver { attempt, inst });
             }
             None => {
                 // A partition swallowed the request: to its callers the node
                 // took it and never answered, so it counts there as dropped.
-                let node = self.insts[inst as usize].node;
+                let node = self.servers.node_of(inst);
                 self.rec.arrival(node, now);
                 self.rec.dropped(node, now);
             }
         }
     }
 
+    /// The checks before an attempt goes out (breaker, bulkhead, a target
+    /// to send to). `None`: it may not go, and (unless it is a hedge) the
+    /// call fails with the reason in a `Refused` event.
+    fn admit(
+        &mut self,
+        now: SimTime,
+        key: CallKey,
+        edge: &Edge,
+        state: u32,
+        kind: Send,
+        q: &mut EventQueue<Ev>,
+    ) -> Option<(Permit, usize)> {
+        let es = &mut self.calls.edges[state as usize];
+        let caller = es.caller;
+        let (acquired, transition) = es.acquire(&edge.policy, now);
+        if let Some(t) = transition {
+            self.breaker_changed(caller, state, t);
+        }
+        let refuse = |q: &mut EventQueue<Ev>, outcome| {
+            if kind != Send::Hedge {
+                q.schedule(now, Ev::Refused { call: key, outcome });
+            }
+        };
+        let permit = match acquired {
+            Ok(p) => p,
+            Err(outcome) => {
+                refuse(q, outcome);
+                return None;
+            }
+        };
+        let es = &mut self.calls.edges[state as usize];
+        let (outstanding, ejected) = (&es.outstanding, &es.ejected);
+        let picked =
+            edge.balance.pick(&mut es.pick, edge.targets.len(), |i| !ejected[i], |i| outstanding[i], &mut es.rng);
+        match picked {
+            Some(target) => Some((permit, target)),
+            None => {
+                let t = es.give_back(permit, &edge.policy, now, None);
+                debug_assert!(t.is_none(), "releasing an unused permit changes no state");
+                refuse(q, Outcome::Unavailable);
+                None
+            }
+        }
+    }
+
     /// An attempt ended: an answer arrived (`answered`), or its timeout fired.
-    pub fn on_attempt_end(
+    pub(super) fn on_attempt_end(
         &mut self,
         now: SimTime,
         key: AttemptKey,
@@ -176,18 +502,23 @@ impl World {
         answered: bool,
         q: &mut EventQueue<Ev>,
     ) {
-        let Some(attempt) = self.forget_attempt(key) else {
+        let Some((call_key, target, sent, permit)) = self.calls.forget_attempt(key) else {
             return; // the attempt already ended (answered, cancelled or timed out)
         };
-        let (state, edge) = (self.calls[attempt.call].state as usize, self.calls[attempt.call].edge as usize);
-        self.release(now, state, edge, &attempt, Some((outcome, now - attempt.sent)));
-        let call = &mut self.calls[attempt.call];
+        let call = &self.calls.calls[call_key];
+        let (state, edge, caller) = (call.state, call.edge, call.caller);
+        let t =
+            self.calls.release(&self.cfg.edges[edge as usize], state, target, permit, now, Some((outcome, now - sent)));
+        if let Some(t) = t {
+            self.breaker_changed(caller, state, t);
+        }
+        let call = &mut self.calls.calls[call_key];
         call.outstanding -= 1;
         if let Some(slot) = call.live.iter_mut().find(|s| **s == Some(key)) {
             *slot = None;
         }
         if outcome.is_success() {
-            self.settle(now, attempt.call, outcome, q);
+            self.settle(now, call_key, outcome, q);
             return;
         }
         call.last_failure = outcome;
@@ -196,52 +527,7 @@ impl World {
         if call.outstanding > 0 {
             return; // a hedge is still out; it may yet succeed
         }
-        self.after_failure(now, attempt.call, outcome, retry_after, q);
-    }
-
-    /// The caller is done with an attempt: returns its data, or `None` if it
-    /// was already done. One still in transit is kept (abandoned) until it
-    /// is delivered.
-    fn forget_attempt(&mut self, key: AttemptKey) -> Option<Attempt> {
-        let a = self.attempts.get_mut(key)?;
-        if a.abandoned {
-            return None;
-        }
-        if a.in_transit {
-            a.abandoned = true;
-            let a = &self.attempts[key];
-            return Some(*a);
-        }
-        self.attempts.remove(key)
-    }
-
-    /// Gives back what an attempt held; records its result on the breaker.
-    fn release(
-        &mut self,
-        now: SimTime,
-        state: usize,
-        edge: usize,
-        a: &Attempt,
-        result: Option<(Outcome, SimDuration)>,
-    ) {
-        let es = &mut self.edge_states[state];
-        es.outstanding[a.target as usize] -= 1;
-        if a.bulkhead {
-            es.bulkhead.as_mut().expect("slot implies bulkhead").release();
-        }
-        if a.breaker_permit {
-            let b = es.breaker.as_mut().expect("permit implies breaker");
-            match result {
-                Some((outcome, took)) => {
-                    let cfg = self.cfg.edges[edge].policy.breaker.as_ref().expect("breaker has config");
-                    if let Some(t) = b.on_result(cfg, now, outcome.is_server_failure(), took) {
-                        let node = self.insts[es.caller as usize].node;
-                        breaker_transition(&mut self.rec, node, state, t);
-                    }
-                }
-                None => b.release(),
-            }
-        }
+        self.after_failure(now, call_key, outcome, retry_after, q);
     }
 
     /// The call's last attempt failed with `outcome`: retry, fall back, or fail.
@@ -253,16 +539,16 @@ impl World {
         retry_after: SimDuration,
         q: &mut EventQueue<Ev>,
     ) {
-        let call = &self.calls[key];
+        let call = &self.calls.calls[key];
         let edge = &self.cfg.edges[call.edge as usize];
         if let Some(retry) = &edge.policy.retry {
             let honor = match call.parent {
-                Parent::Client { client, .. } => self.client_honors_retry_after(client),
+                Parent::Client { client, .. } => self.clients.honors_retry_after(client),
                 Parent::Job(_) => false,
             };
             let retryable = retry.on.contains(outcome) || (outcome == Outcome::RateLimited && honor);
             if retryable && call.retries < retry.max {
-                let es = &mut self.edge_states[call.state as usize];
+                let es = &mut self.calls.edges[call.state as usize];
                 let budget_ok = es.budget.as_mut().is_none_or(|b| b.try_withdraw(now));
                 if budget_ok {
                     let n = call.retries + 1;
@@ -270,7 +556,7 @@ impl World {
                     if outcome == Outcome::RateLimited {
                         delay = delay.max(retry_after);
                     }
-                    let call = &mut self.calls[key];
+                    let call = &mut self.calls.calls[key];
                     call.retries = n;
                     call.hedges = 0;
                     call.last_delay = delay;
@@ -284,26 +570,33 @@ impl World {
 
     /// A failure is final: serve the fallback if there is one, else settle.
     fn fail(&mut self, now: SimTime, key: CallKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
-        let call = &mut self.calls[key];
+        let call = &mut self.calls.calls[key];
         let edge = &self.cfg.edges[call.edge as usize];
         if let (Some(fb), true) = (&edge.policy.fallback, outcome.is_server_failure()) {
             call.settling = true;
-            let caller = call.caller;
-            let d = fb.latency.sample(&mut self.insts[caller as usize].rng);
+            let d = self.servers.sample(call.caller, &fb.latency);
             q.schedule(now + d, Ev::FallbackDone { call: key });
             return;
         }
         self.settle(now, key, outcome, q);
     }
 
-    pub fn on_retry(&mut self, now: SimTime, key: CallKey, q: &mut EventQueue<Ev>) {
-        if self.calls.contains_key(key) {
+    pub(super) fn on_fallback_done(&mut self, now: SimTime, key: CallKey, q: &mut EventQueue<Ev>) {
+        if let Some(c) = self.calls.calls.get(key) {
+            let node = self.servers.node_of(c.caller);
+            self.rec.fallback(node, c.started);
+        }
+        self.settle(now, key, Outcome::Fallback, q);
+    }
+
+    pub(super) fn on_retry(&mut self, now: SimTime, key: CallKey, q: &mut EventQueue<Ev>) {
+        if self.calls.calls.contains_key(key) {
             self.send(now, key, Send::Retry, q);
         }
     }
 
-    pub fn on_hedge(&mut self, now: SimTime, key: CallKey, round: u32, q: &mut EventQueue<Ev>) {
-        let Some(call) = self.calls.get_mut(key) else { return };
+    pub(super) fn on_hedge(&mut self, now: SimTime, key: CallKey, round: u32, q: &mut EventQueue<Ev>) {
+        let Some(call) = self.calls.calls.get_mut(key) else { return };
         let max_extra = self.cfg.edges[call.edge as usize].policy.hedge.map_or(0, |h| h.max_extra);
         // A timer of an earlier round (that round failed and was retried),
         // an answered call, or a used-up allowance: no hedge.
@@ -317,8 +610,8 @@ impl World {
     /// The caller refused its own call (open breaker, full bulkhead, no
     /// instance): a fast local failure. Overloaded ones (short-circuit,
     /// bulkhead) are retried only if the policy lists them.
-    pub fn on_refused(&mut self, now: SimTime, key: CallKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
-        let Some(call) = self.calls.get_mut(key) else { return };
+    pub(super) fn on_refused(&mut self, now: SimTime, key: CallKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
+        let Some(call) = self.calls.calls.get_mut(key) else { return };
         call.last_failure = outcome;
         call.last_answered = true;
         call.last_retry_after = SimDuration::ZERO;
@@ -327,26 +620,27 @@ impl World {
 
     /// Removes a call and cancels its attempts still out (their callees may
     /// still do the work); pending retry, hedge and fallback events then
-    /// find nothing. Returns the call, or `None` if it was already gone.
-    pub fn cancel(&mut self, now: SimTime, key: CallKey) -> Option<Call> {
-        let call = self.calls.remove(key)?;
+    /// find nothing. `None` if it was already gone.
+    pub(super) fn cancel(&mut self, now: SimTime, key: CallKey) -> Option<(Parent, bool, SimDuration)> {
+        let call = self.calls.calls.remove(key)?;
+        let edge = &self.cfg.edges[call.edge as usize];
         for attempt in call.live.iter().flatten() {
-            if let Some(a) = self.forget_attempt(*attempt) {
-                self.release(now, call.state as usize, call.edge as usize, &a, None);
+            if let Some((_, target, _, permit)) = self.calls.forget_attempt(*attempt) {
+                let t = self.calls.release(edge, call.state, target, permit, now, None);
+                debug_assert!(t.is_none(), "releasing an unused permit changes no state");
             }
         }
-        Some(call)
+        Some((call.parent, call.last_answered, call.last_retry_after))
     }
 
     /// The call is over: cancel attempts still out and tell the parent.
-    pub fn settle(&mut self, now: SimTime, key: CallKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
-        let Some(call) = self.cancel(now, key) else { return };
-        let answered = outcome.is_success() || call.last_answered;
-        match call.parent {
+    pub(super) fn settle(&mut self, now: SimTime, key: CallKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
+        let Some((parent, last_answered, last_retry_after)) = self.cancel(now, key) else { return };
+        let answered = outcome.is_success() || last_answered;
+        match parent {
             Parent::Client { client, vu, born } => self.request_done(now, client, vu, born, outcome, answered, q),
             Parent::Job(job) => {
-                let retry_after =
-                    if outcome == Outcome::RateLimited { call.last_retry_after } else { SimDuration::ZERO };
+                let retry_after = if outcome == Outcome::RateLimited { last_retry_after } else { SimDuration::ZERO };
                 self.job_call_done(now, job, outcome, retry_after, q)
             }
         }

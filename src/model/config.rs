@@ -4,8 +4,6 @@
 //! invalid. Names are resolved to dense indices (`NodeId`, `InstId`,
 //! `EdgeId`, `PathId`) so the hot path does no string work.
 
-use petgraph::graph::DiGraph;
-
 use crate::engine::dist::Dist;
 use crate::engine::time::{SimDuration, SimTime};
 use crate::mechanisms::backoff::Backoff;
@@ -34,6 +32,9 @@ pub struct ModelConfig {
     pub max_in_flight: u32,
     /// Events within one simulated millisecond.
     pub max_events_per_ms: u64,
+    /// Check the world's invariants at every tick (on in debug builds; the
+    /// tests turn it on in release builds too).
+    pub check_invariants: bool,
     pub nodes: Vec<NodeConfig>,
     /// Every replica of every node, in node order.
     pub instances: Vec<Instance>,
@@ -44,8 +45,6 @@ pub struct ModelConfig {
     pub faults: Vec<FaultSpec>,
     pub chaos: Option<ChaosSpec>,
     pub slo: Slo,
-    /// Nodes as vertices (weight: `NodeId`), edges as arcs (weight: `EdgeId`).
-    pub topology: DiGraph<NodeId, EdgeId>,
 }
 
 #[derive(Clone, Debug)]
@@ -72,7 +71,41 @@ impl ModelConfig {
     }
 }
 
+/// What a server node is, with its settings: every node but Clients.
+#[derive(Clone, Copy)]
+pub enum Server<'a> {
+    Gateway(&'a GatewayConfig),
+    Service(&'a ServiceConfig),
+    Balancer(&'a BalancerConfig),
+}
+
+impl ModelConfig {
+    /// Node `node`'s server settings. Only servers receive requests
+    /// (validation makes every reference point at a non-client node).
+    #[inline]
+    pub fn server(&self, node: NodeId) -> Server<'_> {
+        match &self.nodes[node as usize].kind {
+            NodeKind::Gateway(g) => Server::Gateway(g),
+            NodeKind::Service(s) => Server::Service(s),
+            NodeKind::Balancer(b) => Server::Balancer(b),
+            NodeKind::Clients(_) => unreachable!("clients receive no requests (validated)"),
+        }
+    }
+
+    /// The settings of Clients node `node`.
+    pub fn clients(&self, node: NodeId) -> &ClientsConfig {
+        match &self.nodes[node as usize].kind {
+            NodeKind::Clients(c) => c,
+            _ => unreachable!("a client's node is a Clients node"),
+        }
+    }
+}
+
 impl NodeConfig {
+    pub fn is_clients(&self) -> bool {
+        matches!(self.kind, NodeKind::Clients(_))
+    }
+
     pub fn kind_name(&self) -> &'static str {
         match self.kind {
             NodeKind::Clients(_) => "clients",
@@ -281,15 +314,33 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> FaultKindName {
         match self {
-            FaultKind::Crash => "Crash",
-            FaultKind::Hang => "Hang",
-            FaultKind::Slow { .. } => "Slow",
-            FaultKind::Latency { .. } => "Latency",
-            FaultKind::Errors { .. } => "Errors",
-            FaultKind::Partition => "Partition",
+            FaultKind::Crash => FaultKindName::Crash,
+            FaultKind::Hang => FaultKindName::Hang,
+            FaultKind::Slow { .. } => FaultKindName::Slow,
+            FaultKind::Latency { .. } => FaultKindName::Latency,
+            FaultKind::Errors { .. } => FaultKindName::Errors,
+            FaultKind::Partition => FaultKindName::Partition,
         }
+    }
+}
+
+/// A fault's kind as outputs name it (the scenario's spelling): part of the
+/// output vocabulary, like `Outcome`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FaultKindName {
+    Crash,
+    Hang,
+    Slow,
+    Latency,
+    Errors,
+    Partition,
+}
+
+impl std::fmt::Display for FaultKindName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(&format!("{self:?}"))
     }
 }
 

@@ -1,27 +1,29 @@
-//! The world's state and its event dispatch.
+//! The simulated world: its parts, the events that move it, and the run.
 //!
-//! Data layout: requests in flight live in three slot maps (`calls`: one
-//! logical call over an edge, with its retries and hedges; `attempts`: one
-//! message to one instance; `jobs`: work held by an instance). Events carry
-//! generation-checked keys, so a timer that fires after its attempt ended
-//! simply finds nothing: cancellation is free. Nothing on the hot path
-//! allocates or touches a string.
+//! Each part owns its state behind private fields (`clients::Clients`,
+//! `calls::CallTable`, `servers::Servers`, `network::Network`,
+//! `faults::Faults`, `record::Recorder`); `World` holds them and routes
+//! every event to the code of the part it concerns. The configuration is
+//! borrowed (`&ModelConfig`), so a node's kind is resolved once and its
+//! settings passed along while the state changes.
+//!
+//! Requests in flight live in three slot maps (calls, attempts, jobs);
+//! events carry generation-checked keys, so a timer that fires after its
+//! attempt ended finds nothing: cancellation is free, and the engine sweeps
+//! such timers away when its queue grows (`Model::is_live`).
 
-use slotmap::{SlotMap, new_key_type};
+use slotmap::new_key_type;
 
-use crate::engine::dist::Dist;
-use crate::engine::keyed::Keyed;
-use crate::engine::rng::SimRng;
 use crate::engine::{EventQueue, Model, RunLimits, SimDuration, SimTime, StopReason, run};
-use crate::mechanisms::balance::PickState;
-use crate::mechanisms::breaker::Breaker;
-use crate::mechanisms::budget::RetryBudget;
-use crate::mechanisms::bulkhead::Bulkhead;
-use crate::mechanisms::rate_limit::LimitState;
-use crate::metrics::Recorder;
 
-use super::config::*;
+use super::calls::CallTable;
+use super::clients::Clients;
+use super::config::{InstId, ModelConfig};
+use super::faults::{ChaosEpisode, Faults, HealthEvent};
+use super::network::Network;
 use super::outcome::Outcome;
+use super::record::Recorder;
+use super::servers::Servers;
 
 new_key_type! {
     pub struct CallKey;
@@ -36,6 +38,10 @@ pub enum Ev {
     Arrival {
         client: u32,
         vu: u32,
+    },
+    /// A stepped load profile moves to its next rate.
+    RateChange {
+        client: u32,
     },
     /// A request message reaches an instance.
     Deliver {
@@ -83,10 +89,9 @@ pub enum Ev {
     ProbeDone {
         lb: u32,
         target: u32,
-        seq: u32,
         ok: bool,
     },
-    /// A fault starts or ends.
+    /// A fault starts or ends (`faults::FaultRef` ids).
     FaultStart {
         fault: u32,
     },
@@ -104,12 +109,12 @@ pub enum Ev {
 /// The request context that travels with every hop.
 #[derive(Clone, Copy, Debug)]
 pub struct Ctx {
-    pub client: u32,
     pub user: u32,
-    pub path: PathId,
+    pub path: super::config::PathId,
     pub invalid_token: bool,
 }
 
+/// Who is told when a call ends.
 #[derive(Clone, Copy, Debug)]
 pub enum Parent {
     /// A client's end-user request, issued at `born` (closed loop: by `vu`).
@@ -121,166 +126,26 @@ pub enum Parent {
     Job(JobKey),
 }
 
-/// Most attempts of one call in flight at once (1 + hedges).
-pub const MAX_LIVE: usize = 8;
-
-pub struct Call {
-    pub parent: Parent,
-    pub edge: EdgeId,
-    /// Index into `World::edge_states` (caller instance x edge).
-    pub state: u32,
-    pub caller: InstId,
-    pub ctx: Ctx,
-    pub started: SimTime,
-    pub retries: u32,
-    /// Hedges sent in the current round (reset by each retry: every
-    /// attempt round may be hedged up to `max_extra` times).
-    pub hedges: u32,
-    pub live: [Option<AttemptKey>; MAX_LIVE],
-    pub outstanding: u32,
-    pub last_delay: SimDuration,
-    pub last_failure: Outcome,
-    /// The last failure was an answer (not the caller's own timeout), so
-    /// the call's end has a latency to report.
-    pub last_answered: bool,
-    /// The Retry-After of the last failure (a 429's), passed on by proxies.
-    pub last_retry_after: SimDuration,
-    /// Set while a fallback or a deferred failure is pending.
-    pub settling: bool,
+pub struct World<'a> {
+    pub(super) cfg: &'a ModelConfig,
+    pub(super) end: SimTime,
+    pub(super) clients: Clients,
+    pub(super) calls: CallTable,
+    pub(super) servers: Servers,
+    pub(super) net: Network,
+    pub(super) faults: Faults,
+    pub(super) rec: Recorder,
+    pub(super) stop: Option<String>,
 }
 
-#[derive(Clone, Copy)]
-pub struct Attempt {
-    pub call: CallKey,
-    /// The request travels with the message, so an instance can work on it
-    /// even after the caller gave up.
-    pub ctx: Ctx,
-    pub caller: InstId,
-    /// A `Deliver` event for this attempt is pending.
-    pub in_transit: bool,
-    /// The caller is done with it (timed out, cancelled); kept only until
-    /// delivery, so the callee still gets the request.
-    pub abandoned: bool,
-    /// Index of the instance in the edge's target list.
-    pub target: u32,
-    pub inst: InstId,
-    pub sent: SimTime,
-    pub breaker_permit: bool,
-    pub bulkhead: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    Queued,
-    Cpu,
-    /// Waiting for the remote auth service.
-    Auth,
-    /// Waiting for the shared rate-limit store of limit `i`.
-    Limit(u16),
-    /// Waiting for the calls of step `i` (route, aggregate, service calls).
-    Step(u16),
-}
-
-pub struct Job {
-    pub inst: InstId,
-    pub epoch: u32,
-    pub reply_to: AttemptKey,
-    pub caller: InstId,
-    pub ctx: Ctx,
-    pub arrived: SimTime,
-    pub phase: Phase,
-    pub pending: u32,
-    pub successes: u32,
-    pub failure: Option<Outcome>,
-    /// The most degraded successful answer so far (Ok < Fallback < Partial).
-    pub best: Outcome,
-    /// The longest Retry-After among failed calls: a proxy passes it on.
-    pub retry_after: SimDuration,
-    pub route: Option<u16>,
-}
-
-/// Per caller instance and edge: the caller's own view of the callee.
-pub struct EdgeState {
-    pub edge: EdgeId,
-    pub caller: InstId,
-    pub breaker: Option<Breaker>,
-    pub bulkhead: Option<Bulkhead>,
-    pub budget: Option<RetryBudget>,
-    pub pick: PickState,
-    /// Attempts in flight per target (for LeastOutstanding / PowerOfTwo).
-    pub outstanding: Vec<u32>,
-    /// Targets this caller must not use (a balancer's ejected instances).
-    pub ejected: Vec<bool>,
-    pub rng: SimRng,
-}
-
-/// One replica of a node.
-pub struct InstState {
-    pub node: NodeId,
-    pub workers: u32,
-    pub queue_cap: u32,
-    pub busy: u32,
-    pub queue: std::collections::VecDeque<JobKey>,
-    /// Bumped by a crash: jobs of an older epoch are gone.
-    pub epoch: u32,
-    pub crashed: u32,
-    pub hung: u32,
-    pub slow: f64,
-    pub error_rate: f64,
-    /// Active `Latency` faults: each request to this instance is delayed
-    /// on the wire (see `World::request_hop`).
-    pub latency_faults: Vec<u32>,
-    /// Active faults on this instance (`super::faults::FaultRef` ids).
-    pub active_faults: Vec<u32>,
-    pub rng: SimRng,
-    pub net_rng: SimRng,
-    /// Remote auth: cache expiry per global user id.
-    pub auth_cache: Keyed<SimTime>,
-    /// Local rate-limit state per limit (per key: user id, or one).
-    pub limits: Vec<Keyed<LimitState>>,
-    /// Edge-state index of each outgoing edge of this instance, by edge id.
-    pub edge_base: u32,
-}
-
-pub struct ClientState {
-    pub node: NodeId,
-    pub inst: InstId,
-    pub arrivals: SimRng,
-    pub choice: SimRng,
-    pub zipf: Option<rand_distr::Zipf<f64>>,
-    /// Profile: index of the current step.
-    pub step: usize,
-}
-
-pub struct World {
-    pub cfg: ModelConfig,
-    pub end: SimTime,
-    pub calls: SlotMap<CallKey, Call>,
-    pub attempts: SlotMap<AttemptKey, Attempt>,
-    pub jobs: SlotMap<JobKey, Job>,
-    pub insts: Vec<InstState>,
-    pub edge_states: Vec<EdgeState>,
-    /// For each edge, its index among the outgoing edges of its caller node.
-    pub edge_slot: Vec<u32>,
-    pub clients: Vec<ClientState>,
-    /// Node id -> index in `clients` (or u32::MAX).
-    pub client_of_node: Vec<u32>,
-    /// Cluster-wide rate-limit state: (gateway node, limit) -> per-key states.
-    pub shared_limits: Vec<Vec<Keyed<LimitState>>>,
-    pub active_partitions: Vec<(NodeId, NodeId)>,
-    pub health: super::faults::HealthState,
-    pub chaos: super::faults::ChaosState,
-    pub rec: Recorder,
-    pub stop: Option<String>,
-}
-
-impl Model for World {
+impl Model for World<'_> {
     type Event = Ev;
 
     #[inline]
     fn handle(&mut self, now: SimTime, ev: Ev, q: &mut EventQueue<Ev>) {
         match ev {
             Ev::Arrival { client, vu } => self.on_arrival(now, client, vu, q),
+            Ev::RateChange { client } => self.schedule_next_arrival(now, client, q),
             Ev::Deliver { attempt, inst } => self.on_deliver(now, attempt, inst, q),
             Ev::Reply { attempt, outcome, retry_after_us } => {
                 let retry_after = SimDuration::from_micros(u64::from(retry_after_us));
@@ -291,15 +156,9 @@ impl Model for World {
             Ev::Retry { call } => self.on_retry(now, call, q),
             Ev::Hedge { call, round } => self.on_hedge(now, call, round, q),
             Ev::Refused { call, outcome } => self.on_refused(now, call, outcome, q),
-            Ev::FallbackDone { call } => {
-                if let Some(c) = self.calls.get(call) {
-                    let node = self.insts[c.caller as usize].node;
-                    self.rec.fallback(node, c.started);
-                }
-                self.settle(now, call, Outcome::Fallback, q);
-            }
+            Ev::FallbackDone { call } => self.on_fallback_done(now, call, q),
             Ev::Probe { lb, target } => self.on_probe(now, lb, target, q),
-            Ev::ProbeDone { lb, target, seq, ok } => self.on_probe_done(now, lb, target, seq, ok, q),
+            Ev::ProbeDone { lb, target, ok } => self.on_probe_done(now, lb, target, ok),
             Ev::FaultStart { fault } => self.on_fault(now, fault, true, q),
             Ev::FaultEnd { fault } => self.on_fault(now, fault, false, q),
             Ev::ChaosFail { target } => self.on_chaos(now, target, q),
@@ -311,14 +170,14 @@ impl Model for World {
     /// is a no-op when it fires: the engine may drop it.
     fn is_live(&self, ev: &Ev) -> bool {
         match *ev {
-            Ev::Timeout { attempt } => self.attempts.get(attempt).is_some_and(|a| !a.abandoned),
-            Ev::Retry { call } | Ev::Hedge { call, .. } | Ev::FallbackDone { call } => self.calls.contains_key(call),
+            Ev::Timeout { attempt } => self.calls.attempt_is_live(attempt),
+            Ev::Retry { call } | Ev::Hedge { call, .. } | Ev::FallbackDone { call } => self.calls.has_call(call),
             _ => true,
         }
     }
 
     fn check(&mut self) -> Option<String> {
-        if self.stop.is_none() && self.calls.len() > self.cfg.max_in_flight as usize {
+        if self.stop.is_none() && self.calls.calls_in_flight() > self.cfg.max_in_flight as usize {
             self.stop = Some(format!(
                 "more than {} calls in flight at once: the system is overloaded without bound \
                  (raise limits: (max_in_flight: ...) if this is intended)",
@@ -332,97 +191,48 @@ impl Model for World {
 /// Live pending events (timers, messages) allowed per call of `max_in_flight`.
 pub const PENDING_PER_CALL: u64 = 4;
 
-/// What a finished run hands to reporting.
+/// What a finished run hands to reporting: its results, not the world.
 pub struct RunOutput {
-    pub world: World,
+    pub cfg: ModelConfig,
     pub events: u64,
+    pub end: SimTime,
+    pub rec: Recorder,
+    /// Every breaker (caller instance x edge) and its state at the end.
+    pub breakers: Vec<super::calls::BreakerAtEnd>,
+    /// Balancer ejections and re-admissions, in time order.
+    pub health_events: Vec<HealthEvent>,
+    /// The first random-chaos episodes (at most `faults::MAX_LISTED_CHAOS`).
+    pub chaos: Vec<ChaosEpisode>,
 }
 
 /// Runs a validated model to its end. `Err` if a guard rail stopped it.
 pub fn simulate(cfg: ModelConfig, progress: &mut dyn FnMut(SimTime)) -> Result<RunOutput, StopReason> {
     let mut q = EventQueue::new();
-    let mut world = World::new(cfg, &mut q);
+    let end = SimTime(cfg.duration.as_nanos());
     let limits = RunLimits {
-        max_events: world.cfg.max_events,
+        max_events: cfg.max_events,
         // No more at one instant than within a millisecond: a loop that does
         // not move time is told as such, not as a high event rate.
-        max_events_per_instant: world.cfg.max_events_per_ms.min(10_000_000),
-        max_events_per_ms: world.cfg.max_events_per_ms,
-        max_pending: u64::from(world.cfg.max_in_flight) * PENDING_PER_CALL,
+        max_events_per_instant: cfg.max_events_per_ms.min(10_000_000),
+        max_events_per_ms: cfg.max_events_per_ms,
+        max_pending: u64::from(cfg.max_in_flight) * PENDING_PER_CALL,
     };
-    let end = world.end;
-    let stats = run(&mut world, &mut q, end, limits, progress)?;
-    world.finish(end);
-    Ok(RunOutput { world, events: stats.events })
+    let (events, rec, breakers, health_events, chaos) = {
+        let mut world = super::build::world(&cfg, &mut q);
+        let stats = run(&mut world, &mut q, end, limits, progress)?;
+        world.finish(end);
+        let breakers = world.calls.breakers_at_end();
+        let (health_events, chaos) = world.faults.into_results();
+        (stats.events, world.rec, breakers, health_events, chaos)
+    };
+    Ok(RunOutput { cfg, events, end, rec, breakers, health_events, chaos })
 }
 
-impl World {
-    pub fn new(cfg: ModelConfig, q: &mut EventQueue<Ev>) -> World {
-        super::clients::build_world(cfg, q)
-    }
-
-    /// A request message from `from` to `to`: one hop, plus the delay of
-    /// every `Latency` fault active on `to` (a fault delays the wire, as
-    /// Envoy's fault delay or netem do, not the target's workers).
-    #[inline]
-    pub fn request_hop(&mut self, from: InstId, to: InstId) -> Option<SimDuration> {
-        let mut d = self.hop(from, to)?;
-        if !self.insts[to as usize].latency_faults.is_empty() {
-            let inst = &mut self.insts[to as usize];
-            for &f in &inst.latency_faults {
-                if let FaultKind::Latency { add } = super::faults::fault_kind(&self.cfg, &self.chaos, f) {
-                    d = d + add.sample(&mut inst.net_rng);
-                }
-            }
-        }
-        Some(d)
-    }
-
-    /// One network hop from instance `from` to `to`: latency plus the
-    /// sidecars on either end, or `None` if a partition swallows it.
-    #[inline]
-    pub fn hop(&mut self, from: InstId, to: InstId) -> Option<SimDuration> {
-        let (a, b) = (self.insts[from as usize].node, self.insts[to as usize].node);
-        if !self.active_partitions.is_empty()
-            && self.active_partitions.iter().any(|&(x, y)| (x == a && y == b) || (x == b && y == a))
-        {
-            return None;
-        }
-        let mut d = match &self.cfg.network {
-            Dist::Const(d) => *d,
-            dist => dist.sample(&mut self.insts[from as usize].net_rng),
-        };
-        for inst in [from, to] {
-            let node = self.insts[inst as usize].node;
-            if let NodeKind::Service(ServiceConfig { sidecar: Some(overhead), .. }) =
-                &self.cfg.nodes[node as usize].kind
-            {
-                d = d + overhead.sample(&mut self.insts[inst as usize].net_rng);
-            }
-        }
-        Some(d)
-    }
-
-    /// Sends `outcome` from instance `from` back to the caller of `attempt`.
-    #[inline]
-    #[expect(clippy::too_many_arguments, reason = "a message's fields; bundling them would only move the list")]
-    pub fn reply(
-        &mut self,
-        now: SimTime,
-        from: InstId,
-        to: InstId,
-        attempt: AttemptKey,
-        outcome: Outcome,
-        retry_after: SimDuration,
-        q: &mut EventQueue<Ev>,
-    ) {
-        if let Some(d) = self.hop(from, to) {
-            let retry_after_us = retry_after.as_nanos().div_ceil(1_000).min(u64::from(u32::MAX)) as u32;
-            q.schedule(now + d, Ev::Reply { attempt, outcome, retry_after_us });
-        }
-    }
-
+impl World<'_> {
     fn on_tick(&mut self, now: SimTime, q: &mut EventQueue<Ev>) {
+        if self.cfg.check_invariants {
+            self.check_invariants();
+        }
         let (open, faulty) = self.node_health_flags();
         self.rec.close_bucket(now, &open, &faulty);
         let next = now + self.rec.resolution();
@@ -433,25 +243,23 @@ impl World {
 
     /// Per node: breakers (owned by its instances) not closed, and whether a fault is active.
     fn node_health_flags(&self) -> (Vec<u32>, Vec<bool>) {
-        let mut open = vec![0u32; self.cfg.nodes.len()];
-        for es in &self.edge_states {
-            if let Some(b) = &es.breaker
-                && b.state() != crate::mechanisms::breaker::BreakerState::Closed
-            {
-                open[self.insts[es.caller as usize].node as usize] += 1;
-            }
+        let nodes = self.cfg.nodes.len();
+        let mut open = vec![0u32; nodes];
+        for caller in self.calls.callers_with_open_breakers() {
+            open[self.servers.node_of(caller) as usize] += 1;
         }
-        let mut faulty = vec![false; self.cfg.nodes.len()];
-        for inst in &self.insts {
-            if !inst.active_faults.is_empty() {
-                faulty[inst.node as usize] = true;
-            }
-        }
-        for &(a, b) in &self.active_partitions {
-            faulty[a as usize] = true;
-            faulty[b as usize] = true;
+        let mut faulty = vec![false; nodes];
+        for node in self.faults.faulted_nodes(&self.servers, &self.net) {
+            faulty[node as usize] = true;
         }
         (open, faulty)
+    }
+
+    /// Whether `schedule` time `at` falls inside the run.
+    pub(super) fn schedule_before_end(&self, q: &mut EventQueue<Ev>, at: SimTime, ev: Ev) {
+        if at < self.end {
+            q.schedule(at, ev);
+        }
     }
 
     fn finish(&mut self, end: SimTime) {
@@ -462,18 +270,41 @@ impl World {
         }
         self.rec.finish(end);
         let warmup = SimTime(self.cfg.warmup.as_nanos());
-        for call in self.calls.values() {
-            if let Parent::Client { client, born, .. } = call.parent
-                && born >= warmup
-            {
-                self.rec.unfinished[self.clients[client as usize].node as usize] += 1;
+        for (client, born) in self.calls.client_requests_open() {
+            if born >= warmup {
+                self.rec.unfinished_at(self.clients.node(client));
             }
         }
-        for job in self.jobs.values() {
-            // Jobs of a crashed epoch were already counted as dropped.
-            let inst = &self.insts[job.inst as usize];
-            if job.arrived >= warmup && job.epoch == inst.epoch {
-                self.rec.unfinished[inst.node as usize] += 1;
+        for node in self.servers.jobs_open_since(warmup) {
+            self.rec.unfinished_at(node);
+        }
+    }
+
+    /// The invariants every part keeps, checked at every tick when
+    /// `ModelConfig::check_invariants` is set (debug builds, and the tests).
+    /// A broken one is a bug: it panics with the invariant's name.
+    fn check_invariants(&self) {
+        self.servers.check_invariants();
+        self.calls.check_invariants(self.cfg);
+        // Conservation: every request a node received is answered, dropped,
+        // or still held there (a job; for clients, an open request).
+        let mut open = self.servers.open_jobs_per_node(self.cfg.nodes.len());
+        for (client, _) in self.calls.client_requests_open() {
+            open[self.clients.node(client) as usize] += 1;
+        }
+        let levels = self.servers.levels_per_node(self.cfg.nodes.len());
+        for node in 0..self.cfg.nodes.len() as u32 {
+            assert_eq!(
+                self.rec.open_at(node),
+                open[node as usize],
+                "invariant: conservation of requests at node {node}"
+            );
+            if !self.cfg.nodes[node as usize].is_clients() {
+                assert_eq!(
+                    self.rec.levels_of(node),
+                    levels[node as usize],
+                    "invariant: recorded levels match node {node}"
+                );
             }
         }
     }

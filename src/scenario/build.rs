@@ -81,6 +81,7 @@ pub fn build(file: &raw::Scenario) -> Result<Built, Vec<Problem>> {
         max_events: limits.and_then(|l| l.max_events).unwrap_or(DEFAULT_MAX_EVENTS),
         max_in_flight: limits.and_then(|l| l.max_in_flight).unwrap_or(DEFAULT_MAX_IN_FLIGHT),
         max_events_per_ms: limits.and_then(|l| l.max_events_per_ms).unwrap_or(DEFAULT_MAX_EVENTS_PER_MS),
+        check_invariants: cfg!(debug_assertions),
         nodes: b.nodes,
         instances: b.instances,
         edges: b.edges,
@@ -92,7 +93,6 @@ pub fn build(file: &raw::Scenario) -> Result<Built, Vec<Problem>> {
             success_rate: file.slo.as_ref().and_then(|s| s.success_rate).map(|f| f.0),
             exclude: slo_exclude(file.slo.as_ref().and_then(|s| s.exclude.as_deref())),
         },
-        topology,
     };
     let mut memory = Vec::new();
     super::limits::check_memory(file, &model, &mut memory);
@@ -194,7 +194,10 @@ impl<'a> Builder<'a> {
                     Problem::node(&shown, format!("node name \"{shown}\" {why}"))
                         .hint("names are short words: letters, digits, '-' and '_'"),
                 );
-            } else if name.trim().is_empty() || name.contains('#') || name.contains("->") || name.contains(char::is_whitespace)
+            } else if name.trim().is_empty()
+                || name.contains('#')
+                || name.contains("->")
+                || name.contains(char::is_whitespace)
             {
                 self.errors.push(
                     Problem::node(name, format!("node name \"{name}\" is not usable")).hint(

@@ -267,7 +267,7 @@ mod review {
         let loaded = gatesim::scenario::parse(text).unwrap();
         let run = gatesim::model::simulate(loaded.model, &mut |_| {}).unwrap();
         let s2 = 2; // node index
-        let after: u64 = run.world.rec.rows.iter().filter(|r| r.node == s2 && r.bucket >= 6).map(|r| r.arrivals).sum();
+        let after: u64 = run.rec.rows.iter().filter(|r| r.node == s2 && r.bucket >= 6).map(|r| r.arrivals).sum();
         assert_eq!(after, 0, "s2 still called after s1 crashed");
     }
 
@@ -284,7 +284,7 @@ mod review {
         let loaded = gatesim::scenario::parse(text).unwrap();
         let run = gatesim::model::simulate(loaded.model, &mut |_| {}).unwrap();
         let flags = |node: u32| -> Vec<u32> {
-            run.world.rec.rows.iter().filter(|r| r.node == node && r.fault_active).map(|r| r.bucket).collect()
+            run.rec.rows.iter().filter(|r| r.node == node && r.fault_active).map(|r| r.bucket).collect()
         };
         assert_eq!(flags(2), vec![2, 3, 5, 6, 7], "b: hang 2-4 s, partition 5-8 s");
         assert_eq!(flags(1), vec![5, 6, 7], "a: partition only");

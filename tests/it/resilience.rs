@@ -115,7 +115,7 @@ fn fan_out(hedge: &str) -> String {
 fn slow_share(text: &str) -> (f64, f64, Summary) {
     let loaded = gatesim::scenario::parse(text).expect("valid");
     let run = gatesim::model::simulate(loaded.model, &mut |_| {}).expect("runs");
-    let client = &run.world.rec.nodes[0].latency;
+    let client = &run.rec.nodes[0].latency;
     let share = client.fraction_above(SimDuration::from_millis(50));
     (share, client.count() as f64, Summary::from_run(&run))
 }

@@ -16,7 +16,10 @@ pub fn run_text(text: &str) -> Summary {
     run_model(loaded.model)
 }
 
-pub fn run_model(model: gatesim::model::ModelConfig) -> Summary {
+/// Runs a model with the world's invariants checked at every tick (they
+/// are on in debug builds only; the tests run in release).
+pub fn run_model(mut model: gatesim::model::ModelConfig) -> Summary {
+    model.check_invariants = true;
     let run = gatesim::model::simulate(model, &mut |_| {}).expect("run finishes");
     Summary::from_run(&run)
 }

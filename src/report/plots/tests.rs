@@ -21,7 +21,7 @@ fn outputs(text: &str) -> (String, Vec<u8>) {
     let run = crate::model::simulate(loaded.model, &mut |_| {}).expect("runs");
     let summary = crate::metrics::Summary::from_run(&run);
     let json = String::from_utf8(crate::report::summary_json(&summary)).expect("UTF-8");
-    (json, crate::report::csv::timeseries_csv(&run.world.cfg, &run.world.rec.rows))
+    (json, crate::metrics::timeseries_csv(&run))
 }
 
 fn tiny() -> PlotData {

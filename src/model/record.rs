@@ -151,6 +151,9 @@ pub struct Recorder {
     /// Requests issued (clients) or jobs arrived (other nodes) after the
     /// warm-up and not finished when the run ended.
     pub unfinished: Vec<u64>,
+    /// Per node over the whole run (warm-up included): requests received,
+    /// answered and dropped, for the conservation invariant.
+    lifetime: Vec<[u64; 3]>,
 }
 
 const MAX_BREAKER_EVENTS: usize = 1_000_000;
@@ -205,6 +208,7 @@ impl Recorder {
             limit_rejections_by_key: limits.iter().map(|l| l.iter().map(|&keys| Keyed::new(keys)).collect()).collect(),
             breaker_events: Vec::new(),
             unfinished: vec![0; n],
+            lifetime: vec![[0; 3]; n],
             fault_next: vec![false; n],
         }
     }
@@ -218,6 +222,7 @@ impl Recorder {
     #[inline]
     pub fn arrival(&mut self, node: u32, now: SimTime) {
         self.buckets[node as usize].arrivals += 1;
+        self.lifetime[node as usize][0] += 1;
         if self.counted(now) {
             self.nodes[node as usize].arrivals += 1;
         }
@@ -230,6 +235,7 @@ impl Recorder {
     pub fn answer(&mut self, node: u32, started: SimTime, now: SimTime, outcome: Outcome, answered: bool) {
         let b = &mut self.buckets[node as usize];
         b.completed += 1;
+        self.lifetime[node as usize][1] += 1;
         b.outcomes.add(outcome);
         let latency = now - started;
         let success = outcome.is_success();
@@ -250,6 +256,7 @@ impl Recorder {
     #[inline]
     pub fn dropped(&mut self, node: u32, started: SimTime) {
         self.buckets[node as usize].dropped += 1;
+        self.lifetime[node as usize][2] += 1;
         if self.counted(started) {
             self.nodes[node as usize].dropped += 1;
         }
@@ -327,8 +334,8 @@ impl Recorder {
     pub fn levels(&mut self, node: u32, now: SimTime, d_busy: i64, d_queued: i64) {
         self.advance(node as usize, now);
         let l = &mut self.levels[node as usize];
-        l.busy = l.busy.wrapping_add_signed(d_busy);
-        l.queued = l.queued.wrapping_add_signed(d_queued);
+        l.busy = l.busy.checked_add_signed(d_busy).expect("invariant: busy workers never drop below 0");
+        l.queued = l.queued.checked_add_signed(d_queued).expect("invariant: queued jobs never drop below 0");
         l.in_system = l.busy + l.queued;
     }
 
@@ -337,7 +344,7 @@ impl Recorder {
     pub fn in_flight(&mut self, node: u32, now: SimTime, delta: i64) {
         self.advance(node as usize, now);
         let l = &mut self.levels[node as usize];
-        l.in_system = l.in_system.wrapping_add_signed(delta);
+        l.in_system = l.in_system.checked_add_signed(delta).expect("invariant: requests in flight never drop below 0");
         l.queued = l.in_system;
     }
 
@@ -396,6 +403,22 @@ impl Recorder {
         }
         self.bucket_index += 1;
         self.bucket_start = now;
+    }
+
+    /// A request counted at `node` was still open when the run ended.
+    pub fn unfinished_at(&mut self, node: u32) {
+        self.unfinished[node as usize] += 1;
+    }
+
+    /// Requests `node` received and has not answered or dropped (yet).
+    pub fn open_at(&self, node: u32) -> u64 {
+        let [arrived, answered, dropped] = self.lifetime[node as usize];
+        arrived.checked_sub(answered + dropped).expect("invariant: no node answers more than it received")
+    }
+
+    /// The busy workers and queued jobs the recorder tracks for `node`.
+    pub fn levels_of(&self, node: u32) -> (u64, u64) {
+        (self.levels[node as usize].busy, self.levels[node as usize].queued)
     }
 
     pub fn bucket_start(&self) -> SimTime {

@@ -1,9 +1,9 @@
-//! timeseries.csv: one row per time bucket and node. `latency_ms_*` are
+//! timeseries.csv, the second output file: one row per time bucket and node. `latency_ms_*` are
 //! successful answers; `failure_latency_ms_*` answered failures.
 
-use crate::metrics::recorder::Row;
-use crate::model::config::ModelConfig;
+use crate::model::RunOutput;
 use crate::model::outcome::Outcome;
+use crate::model::record::Row;
 
 pub const COLUMNS: &[&str] = &[
     "time_s",
@@ -35,15 +35,18 @@ pub const COLUMNS: &[&str] = &[
     "dropped",
 ];
 
-/// Rows in (bucket, node) order; floats with fixed decimals.
-pub fn timeseries_csv(cfg: &ModelConfig, rows: &[Row]) -> Vec<u8> {
+/// timeseries.csv of a finished run: rows in (bucket, node) order, floats
+/// with fixed decimals.
+pub fn timeseries_csv(run: &RunOutput) -> Vec<u8> {
+    let rows: &[Row] = &run.rec.rows;
+    let nodes: Vec<&str> = run.cfg.nodes.iter().map(|n| n.name.as_str()).collect();
     let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 96));
     w.write_record(COLUMNS).expect("in-memory write");
-    let res = cfg.resolution.as_secs_f64();
+    let res = run.cfg.resolution.as_secs_f64();
     for r in rows {
         let mut rec: Vec<String> = Vec::with_capacity(COLUMNS.len());
         rec.push(format!("{:.3}", f64::from(r.bucket) * res));
-        rec.push(cfg.nodes[r.node as usize].name.clone());
+        rec.push(nodes[r.node as usize].to_string());
         rec.push(r.arrivals.to_string());
         rec.push(r.completed.to_string());
         for o in Outcome::ALL {
