@@ -18,4 +18,4 @@ pub mod runs;
 pub mod stats;
 pub mod sweep;
 
-pub use runs::{Job, RunMetrics, RunsFile, execute};
+pub use runs::{BatchError, Job, RunMetrics, RunsError, RunsFile, execute};

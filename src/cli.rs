@@ -11,10 +11,10 @@ use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, SourceSpan};
 
 mod batch;
 
-use crate::engine::StopReason;
-use crate::metrics::Summary;
-use crate::report;
-use crate::scenario::{self, Locus, Problem, line_col, locate};
+use gatesim::engine::StopReason;
+use gatesim::metrics::Summary;
+use gatesim::report;
+use gatesim::scenario::{self, Locus, Problem, line_col, locate};
 
 #[derive(Parser, Debug)]
 #[command(name = "gatesim", version, about = "Deterministic simulator of API-gateway architectures under failure")]
@@ -78,10 +78,21 @@ pub enum Command {
     },
 }
 
-/// Exit codes (outputs.md).
-pub const EXIT_OK: u8 = 0;
+/// Exit codes (outputs.md): 0 ran, 1 SLO missed with --fail-on-slo, 2 bad
+/// input, 3 results could not be written.
 pub const EXIT_SLO_MISSED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
+/// The run went well but its results could not be written (disk full, no permission).
+pub const EXIT_WRITE_FAILED: u8 = 3;
+
+/// The exit code for a failed write: a refused `--out` is bad input, a
+/// failing file system is not.
+pub fn write_failed(e: &report::folder::WriteError) -> u8 {
+    match e {
+        report::folder::WriteError::Refused { .. } => EXIT_BAD_INPUT,
+        report::folder::WriteError::Io(_) => EXIT_WRITE_FAILED,
+    }
+}
 
 /// The result of a command: text for stdout and stderr, and the exit code.
 #[derive(Default)]
@@ -274,7 +285,7 @@ fn place(text: &str, locus: &Locus) -> Place {
 }
 
 /// Validation warnings as summary.json carries them.
-fn summary_warnings(text: &str, problems: &[Problem]) -> Vec<crate::metrics::summary::Warning> {
+fn summary_warnings(text: &str, problems: &[Problem]) -> Vec<gatesim::metrics::summary::Warning> {
     problems
         .iter()
         .map(|p| {
@@ -286,7 +297,7 @@ fn summary_warnings(text: &str, problems: &[Problem]) -> Vec<crate::metrics::sum
                 Locus::Node { node, .. } if !at.starts_with("node") => format!(" (node \"{node}\")"),
                 _ => String::new(),
             };
-            crate::metrics::summary::Warning {
+            gatesim::metrics::summary::Warning {
                 place: format!("{at}{node}"),
                 message: p.message.clone(),
                 hint: p.hint.clone(),
@@ -343,7 +354,7 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
     let duration_ms = loaded.model.duration.as_nanos() / 1_000_000;
     let bar = progress_bar(quiet, duration_ms, "{spinner} simulating [{bar:40}] {pos}/{len} ms simulated ({eta})");
     let started = Instant::now();
-    let result = crate::model::simulate(loaded.model, &mut |t| bar.set_position(t.as_nanos() / 1_000_000));
+    let result = gatesim::model::simulate(loaded.model, &mut |t| bar.set_position(t.as_nanos() / 1_000_000));
     bar.finish_and_clear();
     let run = match result {
         Ok(run) => run,
@@ -356,7 +367,7 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
     let mut summary = Summary::from_run(&run);
     summary.warnings = summary_warnings(&text, &loaded_warnings);
     let json = report::summary_json(&summary);
-    let csv = crate::metrics::timeseries_csv(&run);
+    let csv = gatesim::metrics::timeseries_csv(&run);
     // Pictures are drawn from the saved bytes, exactly as `gatesim plot` would.
     let pictures = pictures(&json, &csv);
     let wall = started.elapsed().as_secs_f64();
@@ -371,7 +382,7 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
     }
     if let Err(e) = report::write_folder(&out_dir, &files) {
         o.stderr = format!("error: cannot write {}: {e}\n", out_dir.display());
-        o.code = EXIT_BAD_INPUT;
+        o.code = write_failed(&e);
         return o;
     }
     if !quiet {
@@ -395,8 +406,8 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
 
 fn pictures(summary_json: &[u8], csv: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
     let text = std::str::from_utf8(summary_json).map_err(|e| e.to_string())?;
-    let data = report::plots::PlotData::from_outputs(text, csv)?;
-    report::plots::render_all(&data)
+    let data = report::plots::PlotData::from_outputs(text, csv).map_err(|e| e.to_string())?;
+    report::plots::render_all(&data).map_err(|e| e.to_string())
 }
 
 /// `gatesim plot DIR`: redraws pictures from summary.json and timeseries.csv.
@@ -419,7 +430,7 @@ fn plot(dir: &Path) -> Outcome {
     for (name, bytes) in &files {
         if let Err(e) = report::replace_file(&dir.join(name), bytes) {
             o.stderr = format!("error: cannot write {}: {e}\n", dir.join(name).display());
-            o.code = EXIT_BAD_INPUT;
+            o.code = EXIT_WRITE_FAILED;
             return o;
         }
     }

@@ -22,7 +22,6 @@
 
 pub mod batch;
 pub mod chaos;
-pub mod cli;
 pub mod engine;
 pub mod mechanisms;
 pub mod metrics;

@@ -6,9 +6,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod cli;
+
 fn main() -> ExitCode {
-    let cli = gatesim::cli::Cli::parse();
-    let outcome = gatesim::cli::execute(cli);
+    let cli = cli::Cli::parse();
+    let outcome = cli::execute(cli);
     // A closed pipe (e.g. `| head`) is not an error worth a panic.
     let _ = std::io::stdout().write_all(outcome.stdout.as_bytes());
     let _ = std::io::stderr().write_all(outcome.stderr.as_bytes());

@@ -30,7 +30,7 @@ pub fn parse(text: &str) -> Result<Loaded, Vec<Problem>> {
 }
 
 /// Parses only (no whole-file checks): the raw file types.
-pub fn parse_raw(text: &str) -> Result<raw::Scenario, Problem> {
+fn parse_raw(text: &str) -> Result<raw::Scenario, Problem> {
     // Some editors start UTF-8 files with a byte-order mark; it is not RON.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
@@ -58,7 +58,7 @@ pub fn parse_raw(text: &str) -> Result<raw::Scenario, Problem> {
 
 /// Deepest nesting of parentheses and brackets a scenario may have (a
 /// Mixture of Mixtures, say); deeper input is refused, not a stack overflow.
-pub const MAX_NESTING: usize = 64;
+const MAX_NESTING: usize = 64;
 
 fn hint_for(code: &ron::Error) -> Option<String> {
     use ron::Error as E;

@@ -92,7 +92,7 @@ pub fn verdicts(runs: &[&RunMetrics]) -> Ordered<u64> {
 }
 
 /// Elementwise mean of equally long series, in replication order.
-pub fn mean_series(series: &[&Vec<f64>]) -> Vec<f64> {
+fn mean_series(series: &[&Vec<f64>]) -> Vec<f64> {
     let len = series.iter().map(|s| s.len()).min().unwrap_or(0);
     (0..len).map(|i| round(series.iter().map(|s| s[i]).sum::<f64>() / series.len() as f64, 4)).collect()
 }

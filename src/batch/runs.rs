@@ -13,8 +13,27 @@ use serde::{Deserialize, Serialize};
 use crate::metrics::Summary;
 use crate::model::config::{ModelConfig, NodeKind};
 
+/// Why a batch could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// One run hit a guard rail.
+    #[error("{name} (replication {replication}, seed {seed}) was stopped: {reason}")]
+    Stopped { name: String, replication: u32, seed: u64, reason: crate::engine::StopReason },
+}
+
+/// Why a runs.json cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RunsError {
+    #[error("not a gatesim runs.json: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("not a usable runs.json: {0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Mismatch(String),
+}
+
 /// Bounds on a batch (and on a runs.json read back).
-pub const MAX_INPUTS: usize = 100_000;
+const MAX_INPUTS: usize = 100_000;
 pub const MAX_REPLICATIONS: u32 = 100_000;
 pub const MAX_SHARDS: usize = 100_000;
 /// A time bucket longer than a year is not a time series.
@@ -93,14 +112,18 @@ pub fn jobs(inputs: usize, replications: u32, base_seed: u64) -> Vec<Job> {
 
 /// Runs `jobs` in parallel (each single-threaded); results in job order.
 /// `models[job.input]` is the model to run; its seed is replaced.
-pub fn execute(models: &[ModelConfig], jobs: &[Job], bar: &ProgressBar) -> Result<Vec<RunMetrics>, String> {
+pub fn execute(models: &[ModelConfig], jobs: &[Job], bar: &ProgressBar) -> Result<Vec<RunMetrics>, BatchError> {
     jobs.par_iter()
         .map(|job| {
             let mut model = models[job.input].clone();
             model.seed = job.seed;
             let name = model.name.clone();
-            let run = crate::model::simulate(model, &mut |_| {})
-                .map_err(|e| format!("{name} (replication {}, seed {}): stopped: {e:?}", job.replication, job.seed))?;
+            let run = crate::model::simulate(model, &mut |_| {}).map_err(|reason| BatchError::Stopped {
+                name,
+                replication: job.replication,
+                seed: job.seed,
+                reason,
+            })?;
             let summary = Summary::from_run(&run);
             let series = client_series(&run);
             bar.inc(1);
@@ -169,9 +192,9 @@ impl RunsFile {
 
     /// Reads a runs.json back and checks everything `merge` relies on, with
     /// limits: a crafted file is refused with a message, never a panic.
-    pub fn from_json(text: &str) -> Result<RunsFile, String> {
-        let file: RunsFile = serde_json::from_str(text).map_err(|e| format!("not a gatesim runs.json: {e}"))?;
-        file.check().map_err(|e| format!("not a usable runs.json: {e}"))?;
+    pub fn from_json(text: &str) -> Result<RunsFile, RunsError> {
+        let file: RunsFile = serde_json::from_str(text)?;
+        file.check().map_err(RunsError::Invalid)?;
         Ok(file)
     }
 
@@ -206,12 +229,8 @@ impl RunsFile {
                     r.job, r.input, r.replication
                 ));
             }
-            if r.p99_series.len().max(r.success_series.len()) as u64 > crate::scenario::limits::MAX_BUCKETS {
-                return Err(format!(
-                    "run {} has more than {} time buckets",
-                    r.job,
-                    crate::scenario::limits::MAX_BUCKETS
-                ));
+            if r.p99_series.len().max(r.success_series.len()) as u64 > crate::model::budget::MAX_BUCKETS {
+                return Err(format!("run {} has more than {} time buckets", r.job, crate::model::budget::MAX_BUCKETS));
             }
         }
         Ok(())
@@ -224,31 +243,34 @@ impl RunsFile {
 
     /// Puts shards together; checks they belong to one batch and cover every
     /// job exactly once.
-    pub fn merge(parts: Vec<RunsFile>) -> Result<RunsFile, String> {
-        let first = parts.first().ok_or("nothing to merge")?.header();
+    pub fn merge(parts: Vec<RunsFile>) -> Result<RunsFile, RunsError> {
+        let mismatch = |m: String| RunsError::Mismatch(m);
+        let first = parts.first().ok_or_else(|| mismatch("nothing to merge".into()))?.header();
         let count = parts[0].shard.1;
         let mut seen = vec![false; count];
         let mut runs = Vec::with_capacity(first.total_jobs);
         for p in parts {
             if p.header() != first {
-                return Err("these runs come from different batches (inputs, seeds or replications differ)".into());
+                return Err(mismatch(
+                    "these runs come from different batches (inputs, seeds or replications differ)".into(),
+                ));
             }
             let (index, n) = p.shard;
             if n != count || index >= n || std::mem::replace(&mut seen[index], true) {
-                return Err(format!("shard {index}/{n} is duplicated or does not fit {count} shards"));
+                return Err(mismatch(format!("shard {index}/{n} is duplicated or does not fit {count} shards")));
             }
             runs.extend(p.runs);
         }
         if let Some(missing) = seen.iter().position(|s| !s) {
-            return Err(format!("shard {missing}/{count} is missing"));
+            return Err(mismatch(format!("shard {missing}/{count} is missing")));
         }
         runs.sort_by_key(|r| r.job);
         if runs.len() != first.total_jobs || runs.iter().enumerate().any(|(i, r)| r.job != i) {
-            return Err(format!(
+            return Err(mismatch(format!(
                 "expected {} runs, found {} (some jobs missing or repeated)",
                 first.total_jobs,
                 runs.len()
-            ));
+            )));
         }
         Ok(RunsFile { runs, ..first })
     }

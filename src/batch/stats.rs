@@ -48,7 +48,7 @@ impl Estimate {
 }
 
 /// The 97.5% quantile of Student's t with `df` degrees of freedom.
-pub fn t_quantile_975(df: usize) -> f64 {
+fn t_quantile_975(df: usize) -> f64 {
     StudentsT::new(0.0, 1.0, df as f64).expect("df >= 1").inverse_cdf(0.975)
 }
 

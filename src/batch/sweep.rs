@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::metrics::summary::Ordered;
+use crate::scenario::units::parse_duration;
 
 use super::compare::{estimates, never_recovered, runs_of, verdicts};
 use super::runs::RunsFile;
@@ -16,6 +17,36 @@ pub struct Sweep {
     pub base_seed: u64,
     pub parameters: Vec<(String, Vec<String>)>,
     pub points: Vec<Point>,
+    /// Per parameter: its values as numbers, for charts (not written).
+    #[serde(skip)]
+    pub axes: Vec<Axis>,
+}
+
+/// A parameter's values as numbers: plain numbers, durations in seconds,
+/// otherwise each value's position in the list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Axis {
+    pub values: Vec<f64>,
+    /// The values were durations (the numbers are seconds).
+    pub seconds: bool,
+}
+
+impl Axis {
+    fn of(values: &[String]) -> Axis {
+        let bare = |v: &String| v.trim_matches('"').to_string();
+        let parsed: Option<Vec<f64>> = values
+            .iter()
+            .map(|v| {
+                let v = bare(v);
+                v.parse::<f64>().ok().or_else(|| parse_duration(&v).ok().map(|d| d.as_secs_f64()))
+            })
+            .collect();
+        let seconds = values.iter().any(|v| parse_duration(&bare(v)).is_ok() && bare(v).parse::<f64>().is_err());
+        match parsed {
+            Some(values) => Axis { values, seconds },
+            None => Axis { values: (0..values.len()).map(|i| i as f64).collect(), seconds: false },
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -54,6 +85,7 @@ pub fn sweep(file: &RunsFile) -> Sweep {
         replications: file.replications,
         base_seed: file.base_seed,
         parameters: file.parameters.clone(),
+        axes: file.parameters.iter().map(|(_, v)| Axis::of(v)).collect(),
         points,
     }
 }

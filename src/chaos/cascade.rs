@@ -33,7 +33,7 @@ use super::health::{self, Baseline, Grade, Grid, Problem, round};
 
 /// Faults analysed one by one; later ones are only counted (random chaos
 /// with a tiny MTBF draws thousands).
-pub const MAX_STORIES: usize = 200;
+const MAX_STORIES: usize = 200;
 
 /// What the analysis needs besides the rows.
 pub struct Input<'a> {
@@ -280,33 +280,12 @@ fn fault_story(
     };
     let end = grid.at_or_after(attribution_end).max(start + 1).min(grid.buckets);
     let roots = f.nodes();
-    let mut onsets: Vec<(usize, usize, Problem)> = Vec::new();
-    for n in 0..grid.nodes() {
-        if start.checked_sub(1).is_some_and(|b| health::judge(grid, base, n, b, rules).is_some()) {
-            continue; // already unhealthy: not this fault's doing
-        }
-        if let Some((b, p)) = (start..end).find_map(|b| health::judge(grid, base, n, b, rules).map(|p| (b, p))) {
-            onsets.push((b, n, p));
-        }
-    }
     let is_root = |n: usize| roots.contains(&input.nodes[n].0.as_str());
-    onsets.sort_by_key(|(b, n, _)| (!is_root(*n), *b, *n));
+    let onsets = onsets(grid, base, start..end, &is_root, rules);
     let window_end = grid.at_or_after(f.until_s);
     let recovered: Vec<(usize, Option<usize>)> =
         onsets.iter().map(|&(onset, n, _)| (n, health::recovery(grid, base, n, onset, window_end, rules))).collect();
-    let client_recoveries: Vec<Option<usize>> =
-        recovered.iter().filter(|(n, _)| grid.clients[*n]).map(|(_, r)| *r).collect();
-    let hurt = !client_recoveries.is_empty();
-    // All clients back: the latest of their recoveries; any never: never.
-    let system: Option<f64> = if hurt {
-        client_recoveries
-            .iter()
-            .copied()
-            .collect::<Option<Vec<usize>>>()
-            .map(|bs| grid.t(bs.into_iter().max().unwrap_or(start)))
-    } else {
-        Some(f.at_s)
-    };
+    let (hurt, system) = system_recovery(grid, &recovered, f.at_s);
     let goodput = goodput(grid, base, f, grace, start);
     let verdict = match (hurt, system, goodput.after_share) {
         (false, _, _) => Verdict::Contained,
@@ -332,11 +311,7 @@ fn fault_story(
                 root_cause: is_root(*n),
             })
             .collect(),
-        client_failure_share: if sums.client_answered == 0 {
-            0.0
-        } else {
-            round(sums.client_failed as f64 / sums.client_answered as f64, 4)
-        },
+        client_failure_share: sums.failure_share(),
         client_failures: sums.client_failed,
         breakers_opened: breakers_opened(input.breaker_openings, f.at_s, episode_end.min(attribution_end.max(f.at_s))),
         limiter_shed: sums.rate_limited,
@@ -358,6 +333,41 @@ fn fault_story(
     }
 }
 
+/// Whether any client node was hurt, and when the clients were back: the
+/// latest of their recoveries, `None` if any never recovered, the fault's
+/// start if none was hurt.
+fn system_recovery(grid: &Grid, recovered: &[(usize, Option<usize>)], at_s: f64) -> (bool, Option<f64>) {
+    let clients: Vec<Option<usize>> = recovered.iter().filter(|(n, _)| grid.clients[*n]).map(|(_, r)| *r).collect();
+    if clients.is_empty() {
+        return (false, Some(at_s));
+    }
+    let all: Option<Vec<usize>> = clients.into_iter().collect();
+    (true, all.map(|bs| grid.t(bs.into_iter().max().expect("a client was hurt"))))
+}
+
+/// (bucket, node, what) for each node that became unhealthy within
+/// `window` and was healthy just before it: the faulted nodes first (the
+/// root cause), then the others in order of onset.
+fn onsets(
+    grid: &Grid,
+    base: &Baseline,
+    window: std::ops::Range<usize>,
+    is_root: &dyn Fn(usize) -> bool,
+    rules: Rules,
+) -> Vec<(usize, usize, Problem)> {
+    let mut out: Vec<(usize, usize, Problem)> = Vec::new();
+    for n in 0..grid.nodes() {
+        if window.start.checked_sub(1).is_some_and(|b| health::judge(grid, base, n, b, rules).is_some()) {
+            continue; // already unhealthy: not this fault's doing
+        }
+        if let Some((b, p)) = window.clone().find_map(|b| health::judge(grid, base, n, b, rules).map(|p| (b, p))) {
+            out.push((b, n, p));
+        }
+    }
+    out.sort_by_key(|(b, n, _)| (!is_root(*n), *b, *n));
+    out
+}
+
 /// A fault with nothing to compare with (it started before any whole
 /// bucket after the warm-up): counted, not judged.
 fn no_baseline_story(grid: &Grid, input: &Input, f: &FaultSummary, start: usize, _rules: Rules) -> FaultStory {
@@ -369,11 +379,7 @@ fn no_baseline_story(grid: &Grid, input: &Input, f: &FaultSummary, start: usize,
         at_s: f.at_s,
         until_s: f.until_s,
         unhealthy: Vec::new(),
-        client_failure_share: if sums.client_answered == 0 {
-            0.0
-        } else {
-            round(sums.client_failed as f64 / sums.client_answered as f64, 4)
-        },
+        client_failure_share: sums.failure_share(),
         client_failures: sums.client_failed,
         breakers_opened: breakers_opened(input.breaker_openings, f.at_s, f.until_s),
         limiter_shed: sums.rate_limited,
@@ -398,6 +404,11 @@ struct Sums {
 }
 
 impl Sums {
+    /// Share of the clients' answers that failed.
+    fn failure_share(&self) -> f64 {
+        if self.client_answered == 0 { 0.0 } else { round(self.client_failed as f64 / self.client_answered as f64, 4) }
+    }
+
     fn over(grid: &Grid, episode: std::ops::Range<usize>) -> Sums {
         let mut s = Sums { client_failed: 0, client_answered: 0, rate_limited: 0, fallback: 0, wasted: 0 };
         for (n, cells) in grid.cells.iter().enumerate() {

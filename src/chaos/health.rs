@@ -193,7 +193,7 @@ pub enum Problem {
 
 impl Problem {
     /// Failures are worse than slowness: a failing bucket ranks first.
-    pub fn is_failure(&self) -> bool {
+    fn is_failure(&self) -> bool {
         !matches!(self, Problem::Slow { .. })
     }
 
@@ -217,7 +217,7 @@ impl Problem {
 /// Goodput below this (per second) is a dip: `recovered_goodput` of the
 /// baseline, lowered at small rates so that Poisson noise (4 standard
 /// deviations of a bucket's count) is not mistaken for one.
-pub fn dip_threshold(baseline_rps: f64, res: f64, rules: Rules) -> f64 {
+fn dip_threshold(baseline_rps: f64, res: f64, rules: Rules) -> f64 {
     let per_bucket = baseline_rps * res;
     let noise = (per_bucket - 4.0 * per_bucket.sqrt()) / res;
     (rules.recovered_goodput * baseline_rps).min(noise.max(0.0))
@@ -255,7 +255,7 @@ pub fn judge(grid: &Grid, base: &Baseline, n: usize, b: usize, rules: Rules) -> 
 }
 
 /// The first bucket from `from` that starts a run of `k` buckets for which `ok` holds.
-pub fn stable_from(buckets: usize, from: usize, k: usize, ok: impl Fn(usize) -> bool) -> Option<usize> {
+fn stable_from(buckets: usize, from: usize, k: usize, ok: impl Fn(usize) -> bool) -> Option<usize> {
     let mut run = 0;
     for b in from..buckets {
         run = if ok(b) { run + 1 } else { 0 };

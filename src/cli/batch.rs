@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::batch::runs::{self, RunsFile};
-use crate::batch::{compare, sweep};
-use crate::model::config::ModelConfig;
-use crate::report;
+use gatesim::batch::runs::{self, RunsFile};
+use gatesim::batch::{compare, sweep};
+use gatesim::model::config::ModelConfig;
+use gatesim::report;
 
 use super::{EXIT_BAD_INPUT, Outcome, load};
 
@@ -40,6 +40,13 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
         return Err(format!("shard {i}/{n}: need 0 <= I < N <= {}", runs::MAX_SHARDS));
     }
     Ok((i, n))
+}
+
+/// A write that failed: exit 2 for a refused `--out`, 3 for the file system.
+fn written(o: &mut Outcome, out: &Path, e: &report::folder::WriteError) -> Outcome {
+    o.stderr.push_str(&format!("error: cannot write {}: {e}\n", out.display()));
+    o.code = super::write_failed(e);
+    std::mem::take(o)
 }
 
 fn bad(o: &mut Outcome, msg: String) -> Outcome {
@@ -103,12 +110,12 @@ pub fn sweep(file: &Path, sets: &[String], opts: &BatchOptions) -> Outcome {
     for point in sweep::grid(&parameters) {
         let mut t = text.clone();
         for ((path, _), value) in parameters.iter().zip(&point) {
-            match crate::scenario::path::set(&t, path, value) {
+            match gatesim::scenario::path::set(&t, path, value) {
                 Ok(next) => t = next,
                 Err(e) => return bad(&mut o, format!("error: {}: --set {path}={value}: {e}\n", file.display())),
             }
         }
-        match crate::scenario::parse(&t) {
+        match gatesim::scenario::parse(&t) {
             Ok(l) => models.push(l.model),
             Err(problems) => {
                 let label = format!("{} with {}", file.display(), describe(&parameters, &point));
@@ -162,7 +169,7 @@ fn run_batch(
     let raw = header.to_json();
     if opts.shard.is_some() {
         if let Err(e) = report::write_folder(out, &[("runs.json", raw)]) {
-            return bad(o, format!("error: cannot write {}: {e}\n", out.display()));
+            return written(o, out, &e);
         }
         if !opts.quiet {
             o.stdout = format!(
@@ -210,7 +217,7 @@ pub fn finish(file: &RunsFile, out: &Path, quiet: bool, o: &mut Outcome) -> Outc
         Err(e) => o.stderr.push_str(&format!("warning: no pictures: {e}\n")),
     }
     if let Err(e) = report::write_folder(out, &files) {
-        return bad(o, format!("error: cannot write {}: {e}\n", out.display()));
+        return written(o, out, &e);
     }
     if !quiet {
         o.stdout = format!("{table}\nwrote {}\n", out.display());
@@ -225,7 +232,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, quiet: bool) -> Outcome {
         let path = d.join("runs.json");
         let text = super::read_limited(&path, super::MAX_RESULT_BYTES)
             .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()));
-        match text.and_then(|t| RunsFile::from_json(&t)) {
+        match text.and_then(|t| RunsFile::from_json(&t).map_err(|e| e.to_string())) {
             Ok(f) => parts.push(f),
             Err(e) => return bad(&mut o, format!("error: {}: {e}\n", path.display())),
         }

@@ -6,7 +6,7 @@ use rand_distr::{Distribution, Exp1, StandardNormal};
 use super::time::SimDuration;
 
 /// The z-score of the 99th percentile of a standard normal distribution.
-pub const Z_99: f64 = 2.326_347_874_040_840_8;
+const Z_99: f64 = 2.326_347_874_040_840_8;
 
 /// A validated distribution (see `scenario` for how it is written).
 #[derive(Clone, Debug, PartialEq)]

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 /// Above this many keys, state is kept only for the keys used.
-pub const DENSE_MAX: u32 = 1 << 16;
+const DENSE_MAX: u32 = 1 << 16;
 
 #[derive(Clone, Debug)]
 pub enum Keyed<T> {

@@ -15,7 +15,7 @@ pub type SimRng = ChaCha8Rng;
 /// FNV-1a, 64 bit. Hand-written on purpose: it is five lines, fully
 /// specified by its published constants, and its output must never change
 /// across Rust or crate versions (unlike `DefaultHasher`).
-pub fn stable_hash(parts: &[&[u8]]) -> u64 {
+fn stable_hash(parts: &[&[u8]]) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut h = OFFSET;

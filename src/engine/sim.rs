@@ -41,18 +41,24 @@ pub struct RunStats {
     pub end: SimTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a run stopped before its end: a guard rail (`RunLimits`) or the model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StopReason {
     /// `max_events` was reached before `until`.
+    #[error("{events} events by {at}, the limit")]
     EventLimit { events: u64, at: SimTime },
     /// The model asked to stop.
+    #[error("at {at}: {reason}")]
     Model { reason: String, at: SimTime },
     /// Over `max_events_per_instant` events ran without time advancing: a
     /// zero-delay loop (e.g. instant failures retried with no backoff).
+    #[error("{events} events at {at} without time moving on")]
     NoProgress { events: u64, at: SimTime },
     /// Over `max_events_per_ms` events within one simulated millisecond.
+    #[error("{events} events within one simulated millisecond at {at}")]
     EventRate { events: u64, at: SimTime },
     /// Over `max_pending` live events were pending at once.
+    #[error("{events} timers and messages pending at once at {at}")]
     Pending { events: u64, at: SimTime },
 }
 

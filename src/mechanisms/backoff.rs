@@ -74,8 +74,10 @@ impl Backoff {
         SimDuration(ns)
     }
 
-    /// An upper bound on `delay(retry, _, _)` for any `prev` and RNG.
-    pub fn max_delay(&self, retry: u32) -> SimDuration {
+    /// An upper bound on `delay(retry, _, _)` for any `prev` and RNG (the
+    /// property tests' oracle).
+    #[cfg(test)]
+    fn max_delay(&self, retry: u32) -> SimDuration {
         match *self {
             Backoff::None => SimDuration::ZERO,
             Backoff::Constant(d) => d,
@@ -85,7 +87,8 @@ impl Backoff {
     }
 
     /// A lower bound on `delay(retry, _, _)` for any `prev` and RNG.
-    pub fn min_delay(&self, retry: u32) -> SimDuration {
+    #[cfg(test)]
+    fn min_delay(&self, retry: u32) -> SimDuration {
         match *self {
             Backoff::None => SimDuration::ZERO,
             Backoff::Constant(d) => d,

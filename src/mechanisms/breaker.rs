@@ -224,7 +224,8 @@ impl Breaker {
     }
 
     /// When the breaker last opened (meaningful while OPEN).
-    pub fn opened_at(&self) -> SimTime {
+    #[cfg(test)]
+    fn opened_at(&self) -> SimTime {
         self.opened_at
     }
 

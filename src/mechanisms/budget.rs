@@ -21,7 +21,7 @@ use crate::engine::time::{SimDuration, SimTime};
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 /// Units one request deposits (Finagle's `ScaleFactor`).
-pub const DEPOSIT: u64 = 1000;
+const DEPOSIT: u64 = 1000;
 
 /// Retry budget configuration.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,18 +44,18 @@ impl Default for BudgetConfig {
 impl BudgetConfig {
     /// Units one retry withdraws: `round(1000 / ratio)`, at least 1; 1 for
     /// ratio 0 (nothing is deposited then).
-    pub fn withdraw_units(&self) -> u64 {
+    fn withdraw_units(&self) -> u64 {
         debug_assert!((0.0..=1000.0).contains(&self.ratio), "ratio in [0, 1000]");
         if self.ratio > 0.0 { ((DEPOSIT as f64 / self.ratio).round() as u64).max(1) } else { 1 }
     }
 
     /// Units one request deposits: 1000, or 0 when ratio is 0.
-    pub fn deposit_units(&self) -> u64 {
+    fn deposit_units(&self) -> u64 {
         if self.ratio > 0.0 { DEPOSIT } else { 0 }
     }
 
     /// The ttl in whole seconds, at least 1.
-    pub fn ttl_secs(&self) -> u64 {
+    fn ttl_secs(&self) -> u64 {
         debug_assert!(self.ttl.0 >= NANOS_PER_SEC, "ttl >= 1s");
         (self.ttl.0 / NANOS_PER_SEC).max(1)
     }
@@ -122,7 +122,8 @@ impl RetryBudget {
     }
 
     /// How many retries would be allowed at `now` with no other traffic.
-    pub fn available(&self, now: SimTime) -> u64 {
+    #[cfg(test)]
+    fn available(&self, now: SimTime) -> u64 {
         let n = self.balance(now).max(0) / self.withdraw;
         u64::try_from(n).unwrap_or(u64::MAX)
     }

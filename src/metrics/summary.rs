@@ -191,31 +191,26 @@ pub struct Requests {
 }
 
 impl Requests {
-    pub fn from_counts(c: &OutcomeCounts, unfinished: u64) -> Self {
-        let g = |o| c.get(o);
-        Requests {
-            total: c.total() + unfinished,
-            ok: g(Outcome::Ok),
-            partial: g(Outcome::Partial),
-            fallback: g(Outcome::Fallback),
-            error: g(Outcome::Error),
-            timeout: g(Outcome::Timeout),
-            rate_limited: g(Outcome::RateLimited),
-            unauthorized: g(Outcome::Unauthorized),
-            not_found: g(Outcome::NotFound),
-            rejected: g(Outcome::Rejected),
-            short_circuited: g(Outcome::ShortCircuited),
-            unavailable: g(Outcome::Unavailable),
-            unfinished,
+    fn from_counts(c: &OutcomeCounts, unfinished: u64) -> Self {
+        let mut r = Requests { total: c.total() + unfinished, unfinished, ..Requests::default() };
+        for o in Outcome::ALL {
+            *r.count_mut(o) = c.get(o);
         }
+        r
     }
+
     pub fn successes(&self) -> u64 {
-        self.ok + self.partial + self.fallback
+        Outcome::ALL.iter().filter(|o| o.is_success()).map(|o| self.count(*o)).sum()
     }
 
     /// Every outcome with its count, in `Outcome::ALL` order.
     pub fn by_outcome(&self) -> [(Outcome, u64); Outcome::COUNT] {
-        let count = |o: Outcome| match o {
+        Outcome::ALL.map(|o| (o, self.count(o)))
+    }
+
+    /// The count of outcome `o` (the field named `o.key()`).
+    pub fn count(&self, o: Outcome) -> u64 {
+        match o {
             Outcome::Ok => self.ok,
             Outcome::Partial => self.partial,
             Outcome::Fallback => self.fallback,
@@ -227,8 +222,23 @@ impl Requests {
             Outcome::Rejected => self.rejected,
             Outcome::ShortCircuited => self.short_circuited,
             Outcome::Unavailable => self.unavailable,
-        };
-        Outcome::ALL.map(|o| (o, count(o)))
+        }
+    }
+
+    fn count_mut(&mut self, o: Outcome) -> &mut u64 {
+        match o {
+            Outcome::Ok => &mut self.ok,
+            Outcome::Partial => &mut self.partial,
+            Outcome::Fallback => &mut self.fallback,
+            Outcome::Error => &mut self.error,
+            Outcome::Timeout => &mut self.timeout,
+            Outcome::RateLimited => &mut self.rate_limited,
+            Outcome::Unauthorized => &mut self.unauthorized,
+            Outcome::NotFound => &mut self.not_found,
+            Outcome::Rejected => &mut self.rejected,
+            Outcome::ShortCircuited => &mut self.short_circuited,
+            Outcome::Unavailable => &mut self.unavailable,
+        }
     }
 }
 
@@ -251,7 +261,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    pub fn from_recorder(r: &LatencyRecorder) -> Self {
+    fn from_recorder(r: &LatencyRecorder) -> Self {
         Latency {
             count: r.count(),
             mean: round(r.mean_ms(), 4),
@@ -356,7 +366,7 @@ pub enum BreakerPhase {
 }
 
 impl BreakerPhase {
-    pub fn is_open(self) -> bool {
+    fn is_open(self) -> bool {
         self == BreakerPhase::Open
     }
 
@@ -400,7 +410,7 @@ pub struct Objective {
     pub met: bool,
 }
 
-pub fn instance_name(run: &RunOutput, inst: u32) -> String {
+fn instance_name(run: &RunOutput, inst: u32) -> String {
     let cfg = &run.cfg;
     let i = cfg.instances[inst as usize];
     let node = &cfg.nodes[i.node as usize];
@@ -650,7 +660,7 @@ fn topology(run: &RunOutput) -> Topology {
 }
 
 /// A policy in a few words, for edge labels.
-pub fn policy_words(p: &crate::model::config::Policy) -> String {
+fn policy_words(p: &crate::model::config::Policy) -> String {
     let mut words = Vec::new();
     if let Some(t) = p.timeout {
         words.push(format!("timeout {t}"));

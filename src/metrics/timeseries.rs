@@ -5,22 +5,9 @@ use crate::model::RunOutput;
 use crate::model::outcome::Outcome;
 use crate::model::record::Row;
 
-pub const COLUMNS: &[&str] = &[
-    "time_s",
-    "node",
-    "arrivals",
-    "completed",
-    "ok",
-    "partial",
-    "fallback",
-    "error",
-    "timeout",
-    "rate_limited",
-    "unauthorized",
-    "not_found",
-    "rejected",
-    "short_circuited",
-    "unavailable",
+/// The columns: these, then one per outcome (`Outcome::ALL`), then `AFTER`.
+const BEFORE: &[&str] = &["time_s", "node", "arrivals", "completed"];
+const AFTER: &[&str] = &[
     "latency_ms_p50",
     "latency_ms_p99",
     "queue_len",
@@ -37,14 +24,20 @@ pub const COLUMNS: &[&str] = &[
 
 /// timeseries.csv of a finished run: rows in (bucket, node) order, floats
 /// with fixed decimals.
+/// Every column of timeseries.csv, in order.
+pub fn columns() -> Vec<&'static str> {
+    BEFORE.iter().copied().chain(Outcome::ALL.map(Outcome::key)).chain(AFTER.iter().copied()).collect()
+}
+
 pub fn timeseries_csv(run: &RunOutput) -> Vec<u8> {
     let rows: &[Row] = &run.rec.rows;
     let nodes: Vec<&str> = run.cfg.nodes.iter().map(|n| n.name.as_str()).collect();
     let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 96));
-    w.write_record(COLUMNS).expect("in-memory write");
+    let columns = columns();
+    w.write_record(&columns).expect("in-memory write");
     let res = run.cfg.resolution.as_secs_f64();
     for r in rows {
-        let mut rec: Vec<String> = Vec::with_capacity(COLUMNS.len());
+        let mut rec: Vec<String> = Vec::with_capacity(columns.len());
         rec.push(format!("{:.3}", f64::from(r.bucket) * res));
         rec.push(nodes[r.node as usize].to_string());
         rec.push(r.arrivals.to_string());

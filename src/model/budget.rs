@@ -12,11 +12,17 @@ use crate::mechanisms::rate_limit::LimitState;
 
 use super::config::{Auth, LimitScope, Load, ModelConfig, NodeKind};
 
+/// Most time buckets, most rows (buckets x nodes) and most nodes of a
+/// run's time series, checked before a run and on results read back.
+pub const MAX_BUCKETS: u64 = 1_000_000;
+pub const MAX_ROWS: u64 = 2_000_000;
+pub const MAX_NODES: usize = 10_000;
+
 /// Bytes per time-series row: the row itself, its CSV line and a share of
 /// the pictures' copy.
-pub const ROW_BYTES: u64 = 400;
+const ROW_BYTES: u64 = 400;
 /// Bytes per closed-loop user: its pending arrival and its call.
-pub const CLOSED_USER_BYTES: u64 = 256;
+const CLOSED_USER_BYTES: u64 = 256;
 
 /// One part of the estimate, for the message that refuses a scenario.
 #[derive(Clone, Debug, PartialEq)]

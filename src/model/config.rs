@@ -106,14 +106,6 @@ impl NodeConfig {
         matches!(self.kind, NodeKind::Clients(_))
     }
 
-    pub fn kind_name(&self) -> &'static str {
-        match self.kind {
-            NodeKind::Clients(_) => "clients",
-            NodeKind::Balancer(_) => "load_balancer",
-            NodeKind::Gateway(_) => "gateway",
-            NodeKind::Service(_) => "service",
-        }
-    }
     pub fn instances(&self) -> std::ops::Range<InstId> {
         self.first_instance..self.first_instance + self.replicas
     }

@@ -20,7 +20,7 @@ use super::world::{Ev, World};
 /// an index into `ModelConfig::faults`, or `CHAOS_BASE + t` for the episode
 /// now running on chaos target `t` (each target has at most one at a time,
 /// so random chaos needs no list that grows with every failure).
-pub const CHAOS_BASE: u32 = 1 << 31;
+const CHAOS_BASE: u32 = 1 << 31;
 
 /// Chaos episodes listed in summary.json (and analysed); later ones are
 /// only counted, so memory stays bounded however small the MTBF.

@@ -189,7 +189,7 @@ impl Model for World<'_> {
 }
 
 /// Live pending events (timers, messages) allowed per call of `max_in_flight`.
-pub const PENDING_PER_CALL: u64 = 4;
+const PENDING_PER_CALL: u64 = 4;
 
 /// What a finished run hands to reporting: its results, not the world.
 pub struct RunOutput {

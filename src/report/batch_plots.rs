@@ -3,7 +3,6 @@
 
 use crate::batch::compare::{Comparison, METRICS};
 use crate::batch::sweep::Sweep;
-use crate::scenario::units::parse_duration;
 
 use super::plots::overlay::{Overlay, Series, render};
 
@@ -57,27 +56,13 @@ pub fn comparison_plots(c: &Comparison, resolution_s: f64) -> Result<Files, Stri
     Ok(files)
 }
 
-/// A parameter value as a number: plain numbers, durations in seconds,
-/// otherwise its position in the list.
-fn numeric(values: &[String]) -> Vec<f64> {
-    let parsed: Option<Vec<f64>> = values
-        .iter()
-        .map(|v| {
-            let v = v.trim_matches('"');
-            v.parse::<f64>().ok().or_else(|| parse_duration(v).ok().map(|d| d.as_secs_f64()))
-        })
-        .collect();
-    parsed.unwrap_or_else(|| (0..values.len()).map(|i| i as f64).collect())
-}
-
 /// One chart per headline metric against the first parameter; with a
 /// second parameter, one line per value of it.
 pub fn sweep_plots(s: &Sweep) -> Result<Files, String> {
     let Some((p1, v1)) = s.parameters.first() else { return Ok(Vec::new()) };
-    let x = numeric(v1);
-    let seconds =
-        v1.iter().any(|v| parse_duration(v.trim_matches('"')).is_ok() && v.trim_matches('"').parse::<f64>().is_err());
-    let x_desc = if seconds { format!("{p1} (s)") } else { p1.clone() };
+    let axis = s.axes.first().expect("an axis per parameter");
+    let x = &axis.values;
+    let x_desc = if axis.seconds { format!("{p1} (s)") } else { p1.clone() };
     let groups: Vec<(String, String)> = match s.parameters.get(1) {
         Some((p2, v2)) => v2.iter().map(|v| (format!("{p2}={v}"), v.clone())).collect(),
         None => vec![(s.file.clone(), String::new())],

@@ -62,7 +62,7 @@ fn difference(e: &Estimate, d: usize) -> String {
 
 /// A metric's cell: mean ± CI; for the time to recover, over the runs that
 /// recovered only, with "never (k/K)" for the runs that did not.
-pub fn metric_cell(key: &str, e: &Estimate, never: u64, of: u32, decimals: usize) -> String {
+fn metric_cell(key: &str, e: &Estimate, never: u64, of: u32, decimals: usize) -> String {
     if key != "recovery_s" {
         return e.show(decimals);
     }

@@ -17,7 +17,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// The marker file: `{"tool": "gatesim", "version": ..., "files": [...]}`.
-pub const MARKER: &str = ".gatesim";
+const MARKER: &str = ".gatesim";
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Marker {
@@ -80,11 +80,21 @@ fn entries(dir: &Path, prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
     Ok(())
 }
 
+/// Why an output folder was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The place is not gatesim's to replace (a bad `--out`).
+    #[error("will not replace {path}: {why}; choose another --out")]
+    Refused { path: PathBuf, why: String },
+    /// The file system failed (no space, no permission, ...).
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
 /// Refuses to replace a file, or a folder holding anything gatesim did not write.
-fn refuse_foreign(dir: &Path) -> io::Result<()> {
+fn refuse_foreign(dir: &Path) -> Result<(), WriteError> {
     let Ok(meta) = fs::symlink_metadata(dir) else { return Ok(()) };
-    let refuse =
-        |why: String| Err(io::Error::other(format!("will not replace {}: {why}; choose another --out", dir.display())));
+    let refuse = |why: String| Err(WriteError::Refused { path: dir.to_path_buf(), why });
     if !meta.is_dir() {
         return refuse("it is not a folder".into());
     }
@@ -120,10 +130,10 @@ fn remove_leftovers(parent: &Path, name: &str) {
 
 /// Writes `files` (paths relative to `dir`, "/" for subfolders) as the
 /// whole content of `dir`, replacing what was there (module docs).
-pub fn write_folder<N: AsRef<str>>(dir: &Path, files: &[(N, Vec<u8>)]) -> io::Result<()> {
+pub fn write_folder<N: AsRef<str>>(dir: &Path, files: &[(N, Vec<u8>)]) -> Result<(), WriteError> {
     let dir = std::path::absolute(dir)?;
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name().and_then(|n| n.to_str())) else {
-        return Err(io::Error::other(format!("{} cannot be an output folder", dir.display())));
+        return Err(WriteError::Refused { path: dir.clone(), why: "it cannot be an output folder".into() });
     };
     fs::create_dir_all(parent)?;
     refuse_foreign(&dir)?;
@@ -140,7 +150,7 @@ pub fn write_folder<N: AsRef<str>>(dir: &Path, files: &[(N, Vec<u8>)]) -> io::Re
     }
     if fs::symlink_metadata(&dir).is_ok() {
         // `tmp` now holds the old results and is removed when it drops.
-        exchange(tmp.path(), &dir)
+        Ok(exchange(tmp.path(), &dir)?)
     } else {
         fs::rename(tmp.path(), &dir)?;
         let _ = tmp.keep();

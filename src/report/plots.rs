@@ -121,7 +121,18 @@ pub(crate) fn register_fonts() {
 /// Every picture and the HTML report, as (file name, bytes), in a fixed order:
 /// latency.svg, latency.png, errors.svg, errors.png, throughput.svg, throughput.png,
 /// queues.svg, queues.png, breakers.svg, breakers.png, topology.svg, topology.dot, report.html
-pub fn render_all(data: &PlotData) -> Result<Vec<(String, Vec<u8>)>, String> {
+/// Why pictures could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// summary.json or timeseries.csv is not what gatesim writes.
+    #[error("{0}")]
+    Read(String),
+    /// The drawing backend failed.
+    #[error("a picture could not be drawn: {0}")]
+    Draw(String),
+}
+
+pub fn render_all(data: &PlotData) -> Result<Vec<(String, Vec<u8>)>, PlotError> {
     register_fonts();
     // Each chart is independent; drawing them in parallel keeps the order of
     // the result and the bytes the same.
@@ -132,7 +143,7 @@ pub fn render_all(data: &PlotData) -> Result<Vec<(String, Vec<u8>)>, String> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::with_capacity(13);
     let mut svgs: Vec<(&str, String)> = Vec::with_capacity(6);
     for (chart, result) in Chart::ALL.iter().zip(drawn) {
-        let (svg, png) = result?;
+        let (svg, png) = result.map_err(PlotError::Draw)?;
         let (svg_name, png_name) = chart.files();
         files.push((svg_name.to_string(), svg.clone().into_bytes()));
         files.push((png_name.to_string(), png));

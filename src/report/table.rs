@@ -92,22 +92,11 @@ pub fn summary_table(s: &Summary) -> String {
 
 fn outcomes_block(s: &Summary, out: &mut String) {
     let r = &s.requests;
-    let outcomes = [
-        ("ok", r.ok),
-        ("partial", r.partial),
-        ("fallback", r.fallback),
-        ("error", r.error),
-        ("timeout", r.timeout),
-        ("rate_limited", r.rate_limited),
-        ("unauthorized", r.unauthorized),
-        ("not_found", r.not_found),
-        ("rejected", r.rejected),
-        ("short_circuited", r.short_circuited),
-        ("unavailable", r.unavailable),
-        ("unfinished", r.unfinished),
-    ];
+    let unfinished = [("unfinished", r.unfinished)];
+    let outcomes = r.by_outcome().map(|(o, n)| (o.key(), n));
+    let outcomes = outcomes.iter().chain(unfinished.iter());
     let _ = writeln!(out, "{:<16} {:>10} {:>8}", "outcome", "requests", "share");
-    for (name, n) in outcomes.iter().filter(|(_, n)| *n > 0) {
+    for (name, n) in outcomes.filter(|(_, n)| *n > 0) {
         let _ = writeln!(out, "{:<16} {:>10} {:>8}", name, n, pct(*n, r.total));
     }
 }

@@ -136,8 +136,29 @@ impl<'a> Builder<'a> {
         if let Some(Err(e)) = f.network.latency.as_ref().map(dist) {
             self.errors.push(Problem::field("network", e));
         }
-        // The time series holds one row per bucket and node: bound it up
-        // front, whether or not the resolution was written.
+        self.time_series();
+        if f.report.as_ref().and_then(|r| r.trace).is_some() {
+            self.errors.push(
+                Problem::field("report", "`trace` is not supported yet: no trace file would be written")
+                    .at("trace")
+                    .hint("remove `trace: ...` from `report`; the run's time series and summary are always written"),
+            );
+        }
+        if let Some(l) = &f.limits
+            && (l.max_events == Some(0) || l.max_in_flight == Some(0))
+        {
+            self.errors.push(Problem::field("limits", "limits must be at least 1"));
+        }
+        if f.nodes.is_empty() {
+            self.errors
+                .push(Problem::field("nodes", "the scenario has no nodes").hint("add at least Clients and a Service"));
+        }
+    }
+
+    /// The time series holds one row per bucket and node: bound it up
+    /// front, whether or not the resolution was written.
+    fn time_series(&mut self) {
+        let f = self.file;
         let res = f.report.as_ref().and_then(|r| r.resolution).map_or(DEFAULT_RESOLUTION, |r| r.0);
         let buckets = f.duration.0.as_nanos().div_ceil(res.as_nanos().max(1));
         let rows = buckets.saturating_mul(f.nodes.len() as u64);
@@ -159,22 +180,6 @@ impl<'a> Builder<'a> {
                 )
                 .hint(format!("set report: (resolution: \"{}\") or coarser", coarser.max(res))),
             );
-        }
-        if f.report.as_ref().and_then(|r| r.trace).is_some() {
-            self.errors.push(
-                Problem::field("report", "`trace` is not supported yet: no trace file would be written")
-                    .at("trace")
-                    .hint("remove `trace: ...` from `report`; the run's time series and summary are always written"),
-            );
-        }
-        if let Some(l) = &f.limits
-            && (l.max_events == Some(0) || l.max_in_flight == Some(0))
-        {
-            self.errors.push(Problem::field("limits", "limits must be at least 1"));
-        }
-        if f.nodes.is_empty() {
-            self.errors
-                .push(Problem::field("nodes", "the scenario has no nodes").hint("add at least Clients and a Service"));
         }
     }
 
@@ -564,7 +569,7 @@ fn slo_exclude(list: Option<&[raw::SloOutcome]>) -> crate::model::outcome::Outco
     OutcomeSet::of(&outcomes)
 }
 
-pub fn method_name(m: Option<raw::Method>) -> &'static str {
+fn method_name(m: Option<raw::Method>) -> &'static str {
     match m.unwrap_or(raw::Method::Get) {
         raw::Method::Get => "GET",
         raw::Method::Post => "POST",

@@ -16,93 +16,86 @@ impl Builder<'_> {
             let field = format!("faults[{i}]");
             let at = SimTime(f.at.0.as_nanos());
             let until = at + f.duration.0;
-            if f.duration.0.is_zero() {
-                self.errors.push(
-                    Problem::field(&field, "fault duration is 0: it would never be active")
-                        .hint("e.g. duration: \"10s\""),
-                );
+            self.fault_timing(&field, f);
+            let Some(kind) = self.fault_kind(&field, &f.kind) else { continue };
+            if let Some((target, label)) = self.fault_target(&field, f, matches!(kind, FaultKind::Partition)) {
+                out.push(FaultSpec { label, target, at, until, kind });
             }
-            let warmup = self.file.warmup.map_or(crate::engine::time::SimDuration::ZERO, |w| w.0);
-            if f.at.0 < warmup && !f.duration.0.is_zero() {
-                self.warnings.push(
-                    Problem::field(
-                        &field,
-                        format!("fault starts at {}, inside the warm-up ({warmup})", f.at.0),
-                    )
-                    .hint("the cascade compares with the system before the first fault, after the warm-up: start the fault after it"),
-                );
-            }
-            if f.at >= self.file.duration {
-                self.warnings.push(Problem::field(
-                    &field,
-                    format!("fault starts at {}, after the run ends ({})", f.at.0, self.file.duration.0),
-                ));
-            }
-            let kind = match self.fault_kind(&field, &f.kind) {
-                Some(k) => k,
-                None => continue,
-            };
-            let is_partition = matches!(kind, FaultKind::Partition);
-            let (target, label) = match (&f.target, &f.link) {
-                (Some(_), Some(_)) => {
-                    self.errors.push(Problem::field(&field, "a fault has either `target` or `link`, not both"));
-                    continue;
-                }
-                (None, None) => {
-                    self.errors.push(Problem::field(
-                        &field,
-                        "a fault needs a `target` (a node or \"node#i\") or a `link: (a, b)`",
-                    ));
-                    continue;
-                }
-                (Some(t), None) => {
-                    if is_partition {
-                        self.errors.push(
-                            Problem::field(&field, "Partition cuts a link: use link: (\"a\", \"b\") instead of target")
-                                .at("Partition"),
-                        );
-                        continue;
-                    }
-                    match self.fault_ref(&field, t) {
-                        Some((node, insts)) => {
-                            if matches!(self.nodes[node as usize].kind, NodeKind::Clients(_)) {
-                                self.warnings.push(
-                                    Problem::field(
-                                        &field,
-                                        format!("\"{t}\" is a Clients node: a fault on it has no effect"),
-                                    )
-                                    .at(t)
-                                    .hint("put the fault on the node the clients call"),
-                                );
-                            }
-                            (FaultTarget::Instances(insts), t.clone())
-                        }
-                        None => continue,
-                    }
-                }
-                (None, Some((a, b))) => {
-                    if !is_partition {
-                        self.errors.push(Problem::field(
-                            &field,
-                            "only a Partition applies to a link; other faults take a target",
-                        ));
-                        continue;
-                    }
-                    let (Some((na, _)), Some((nb, _))) = (self.fault_ref(&field, a), self.fault_ref(&field, b)) else {
-                        continue;
-                    };
-                    if !self.edges.iter().any(|e| (e.from == na && e.to == nb) || (e.from == nb && e.to == na)) {
-                        self.warnings.push(Problem::field(
-                            &field,
-                            format!("no node calls across the link ({a}, {b}): the partition has no effect"),
-                        ));
-                    }
-                    (FaultTarget::Link(na, nb), format!("{a}->{b}"))
-                }
-            };
-            out.push(FaultSpec { label, target, at, until, kind });
         }
         out
+    }
+
+    /// A fault that is never active, or whose start the analysis cannot judge.
+    fn fault_timing(&mut self, field: &str, f: &raw::Fault) {
+        if f.duration.0.is_zero() {
+            self.errors.push(
+                Problem::field(field, "fault duration is 0: it would never be active").hint("e.g. duration: \"10s\""),
+            );
+        }
+        let warmup = self.file.warmup.map_or(crate::engine::time::SimDuration::ZERO, |w| w.0);
+        if f.at.0 < warmup && !f.duration.0.is_zero() {
+            self.warnings.push(
+                Problem::field(field, format!("fault starts at {}, inside the warm-up ({warmup})", f.at.0)).hint(
+                    "the cascade compares with the system before the first fault, after the warm-up: start the fault after it",
+                ),
+            );
+        }
+        if f.at >= self.file.duration {
+            self.warnings.push(Problem::field(
+                field,
+                format!("fault starts at {}, after the run ends ({})", f.at.0, self.file.duration.0),
+            ));
+        }
+    }
+
+    /// What a fault strikes: instances (`target`) or a link (a Partition's `link`).
+    fn fault_target(&mut self, field: &str, f: &raw::Fault, is_partition: bool) -> Option<(FaultTarget, String)> {
+        match (&f.target, &f.link) {
+            (Some(_), Some(_)) => {
+                self.errors.push(Problem::field(field, "a fault has either `target` or `link`, not both"));
+                None
+            }
+            (None, None) => {
+                self.errors
+                    .push(Problem::field(field, "a fault needs a `target` (a node or \"node#i\") or a `link: (a, b)`"));
+                None
+            }
+            (Some(t), None) => {
+                if is_partition {
+                    self.errors.push(
+                        Problem::field(field, "Partition cuts a link: use link: (\"a\", \"b\") instead of target")
+                            .at("Partition"),
+                    );
+                    return None;
+                }
+                let (node, insts) = self.fault_ref(field, t)?;
+                if matches!(self.nodes[node as usize].kind, NodeKind::Clients(_)) {
+                    self.warnings.push(
+                        Problem::field(field, format!("\"{t}\" is a Clients node: a fault on it has no effect"))
+                            .at(t)
+                            .hint("put the fault on the node the clients call"),
+                    );
+                }
+                Some((FaultTarget::Instances(insts), t.clone()))
+            }
+            (None, Some((a, b))) => {
+                if !is_partition {
+                    self.errors
+                        .push(Problem::field(field, "only a Partition applies to a link; other faults take a target"));
+                    return None;
+                }
+                let (Some((na, _)), Some((nb, _))) = (self.fault_ref(field, a), self.fault_ref(field, b)) else {
+                    return None;
+                };
+                if !self.edges.iter().any(|e| (e.from == na && e.to == nb) || (e.from == nb && e.to == na)) {
+                    self.warnings.push(Problem::field(
+                        field,
+                        format!("no node calls across the link ({a}, {b}): the partition has no effect"),
+                    ));
+                }
+                Some((FaultTarget::Link(na, nb), format!("{a}->{b}")))
+            }
+        }
     }
 
     fn fault_ref(&mut self, field: &str, reference: &str) -> Option<(NodeId, Vec<InstId>)> {

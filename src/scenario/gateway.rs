@@ -5,7 +5,7 @@ use crate::model::config::*;
 
 /// A shared rate-limit store call's timeout unless its policy sets one:
 /// Kong's `redis_timeout` default (2000 ms).
-pub const STORE_TIMEOUT: SimDuration = SimDuration::from_secs(2);
+const STORE_TIMEOUT: SimDuration = SimDuration::from_secs(2);
 
 use super::build::{Builder, limit_config};
 use super::problem::Problem;

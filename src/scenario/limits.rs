@@ -13,20 +13,18 @@ use super::raw;
 pub const DEFAULT_MAX_EVENTS: u64 = 4_000_000_000;
 pub const DEFAULT_MAX_IN_FLIGHT: u32 = 2_000_000;
 pub const DEFAULT_MAX_EVENTS_PER_MS: u64 = 500_000;
-pub const DEFAULT_MAX_MEMORY_MB: u64 = 2048;
+const DEFAULT_MAX_MEMORY_MB: u64 = 2048;
 
 /// The time series' bucket width unless `report: (resolution)` says otherwise.
 pub const DEFAULT_RESOLUTION: SimDuration = SimDuration::from_secs(1);
-/// Most time buckets, and most rows (buckets x nodes).
-pub const MAX_BUCKETS: u64 = 1_000_000;
-pub const MAX_ROWS: u64 = 2_000_000;
+/// Most time buckets, rows (buckets x nodes) and nodes.
+pub use crate::model::budget::{MAX_BUCKETS, MAX_NODES, MAX_ROWS};
 
 /// Names (scenario, nodes) and paths: printable, and not book-length (a
 /// node name is drawn in pictures and written as a folder name).
 pub const MAX_NAME_CHARS: usize = 128;
 pub const MAX_PATH_CHARS: usize = 2048;
-/// Most nodes, replicas of one node, distinct request paths, and edges.
-pub const MAX_NODES: usize = 10_000;
+/// Most replicas of one node, distinct request paths, and edges.
 pub const MAX_REPLICAS: u32 = 10_000;
 pub const MAX_PATHS: usize = 60_000;
 pub const MAX_EDGES: usize = 1_000_000;

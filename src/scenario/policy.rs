@@ -11,9 +11,9 @@ use crate::model::outcome::{Outcome, OutcomeSet};
 use super::raw;
 
 /// Most retries one edge may make per call; beyond this is a typo.
-pub const MAX_RETRIES: u32 = 100;
+const MAX_RETRIES: u32 = 100;
 /// Most extra hedged copies of one call.
-pub const MAX_HEDGES: u32 = 7;
+const MAX_HEDGES: u32 = 7;
 
 /// Converts a distribution; `Err` says what is wrong with it.
 pub fn dist(d: &raw::Dist) -> Result<Dist, String> {

@@ -13,4 +13,5 @@ mod limits;
 mod queueing;
 mod resilience;
 mod routing;
+mod tidy;
 mod trust;

@@ -54,7 +54,7 @@ fn issue9_latency_is_that_of_successes_and_failures_are_timed_apart() {
 /// Item 1: timeseries.csv keeps its columns and adds the failure ones at the end.
 #[test]
 fn issue9_timeseries_has_failure_latency_columns_at_the_end() {
-    let header = gatesim::metrics::timeseries::COLUMNS.join(",");
+    let header = gatesim::metrics::timeseries::columns().join(",");
     assert!(header.starts_with(
         "time_s,node,arrivals,completed,ok,partial,fallback,error,timeout,rate_limited,unauthorized,not_found,\
          rejected,short_circuited,unavailable,latency_ms_p50,latency_ms_p99,queue_len,utilization,breakers_open,fault_active"

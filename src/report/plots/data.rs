@@ -137,7 +137,7 @@ const ALL_COLS: [Col; N_COLS] = [
 ];
 
 /// Most nodes and faults a picture is drawn for.
-const MAX_NODES: usize = crate::scenario::limits::MAX_NODES;
+const MAX_NODES: usize = crate::model::budget::MAX_NODES;
 const MAX_FAULTS: usize = 100_000;
 
 /// What the pictures rely on in a summary read back: finite, positive,
@@ -152,11 +152,11 @@ fn check(s: &Summary) -> Result<(), String> {
         return bad(format!("warmup_s {w} is not within the run"));
     }
     if !(r.is_finite() && r > 0.0 && r <= crate::batch::runs::MAX_RESOLUTION_S)
-        || d / r > crate::scenario::limits::MAX_BUCKETS as f64
+        || d / r > crate::model::budget::MAX_BUCKETS as f64
     {
         return bad(format!(
             "resolution_s {r} is not positive or gives more than {} buckets",
-            crate::scenario::limits::MAX_BUCKETS
+            crate::model::budget::MAX_BUCKETS
         ));
     }
     if s.topology.nodes.len() > MAX_NODES || s.faults.len() > MAX_FAULTS {
@@ -172,15 +172,16 @@ fn check(s: &Summary) -> Result<(), String> {
 
 impl PlotData {
     /// `summary_json`: the text of summary.json; `timeseries_csv`: the bytes of timeseries.csv.
-    pub fn from_outputs(summary_json: &str, timeseries_csv: &[u8]) -> Result<PlotData, String> {
-        let summary: Summary =
-            serde_json::from_str(summary_json).map_err(|e| format!("summary.json is not a gatesim summary: {e}"))?;
-        check(&summary)?;
+    pub fn from_outputs(summary_json: &str, timeseries_csv: &[u8]) -> Result<PlotData, super::PlotError> {
+        use super::PlotError;
+        let summary: Summary = serde_json::from_str(summary_json)
+            .map_err(|e| PlotError::Read(format!("summary.json is not a gatesim summary: {e}")))?;
+        check(&summary).map_err(PlotError::Read)?;
         let stats =
             summary.topology.nodes.iter().map(|n| summary.nodes.0.iter().position(|(k, _)| *k == n.name)).collect();
-        let table = timeseries::read(timeseries_csv)?;
+        let table = timeseries::read(timeseries_csv).map_err(PlotError::Read)?;
         let mut data = PlotData { summary, stats, series: Series::default() };
-        data.attach_series(table)?;
+        data.attach_series(table).map_err(PlotError::Read)?;
         Ok(data)
     }
 
@@ -232,11 +233,11 @@ impl PlotData {
             })
             .collect::<Result<_, _>>()?;
         let buckets = table.times.len();
-        if buckets.saturating_mul(self.node_count()) as u64 > crate::scenario::limits::MAX_ROWS {
+        if buckets.saturating_mul(self.node_count()) as u64 > crate::model::budget::MAX_ROWS {
             return Err(format!(
                 "timeseries.csv: {buckets} times x {} nodes is more than {} rows",
                 self.node_count(),
-                crate::scenario::limits::MAX_ROWS
+                crate::model::budget::MAX_ROWS
             ));
         }
         let mut nodes: Vec<NodeSeries> = (0..self.node_count()).map(|_| NodeSeries::new(buckets)).collect();

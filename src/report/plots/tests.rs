@@ -48,21 +48,23 @@ fn reads_a_tiny_output_folder() {
 #[test]
 fn malformed_files_say_which_and_what() {
     let (json, csv) = outputs(TINY);
-    let e = PlotData::from_outputs("{ not json", &csv).unwrap_err();
+    let e = PlotData::from_outputs("{ not json", &csv).unwrap_err().to_string();
     assert!(e.starts_with("summary.json"), "{e}");
-    let e = PlotData::from_outputs(&json.replacen("\"faults\": [", "\"faults\": 3, \"x\": [", 1), &csv).unwrap_err();
+    let e = PlotData::from_outputs(&json.replacen("\"faults\": [", "\"faults\": 3, \"x\": [", 1), &csv)
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("summary.json") && e.contains("line"), "{e}");
-    let e = PlotData::from_outputs(r#"{"duration_s": 1}"#, &csv).unwrap_err();
+    let e = PlotData::from_outputs(r#"{"duration_s": 1}"#, &csv).unwrap_err().to_string();
     assert!(e.starts_with("summary.json") && e.contains("missing field"), "{e}");
     let text = String::from_utf8(csv.clone()).unwrap();
     let line2 = text.lines().nth(1).unwrap();
     let broken = line2.replacen(",app,", ",app,fast", 1);
-    let e = PlotData::from_outputs(&json, text.replacen(line2, &broken, 1).as_bytes()).unwrap_err();
+    let e = PlotData::from_outputs(&json, text.replacen(line2, &broken, 1).as_bytes()).unwrap_err().to_string();
     assert!(e.starts_with("timeseries.csv line 2") && e.contains("arrivals"), "{e}");
-    let e = PlotData::from_outputs(&json, b"a,b\n1,2\n").unwrap_err();
+    let e = PlotData::from_outputs(&json, b"a,b\n1,2\n").unwrap_err().to_string();
     assert!(e.starts_with("timeseries.csv"), "{e}");
     let stranger = text.replacen(",app,", ",ghost,", 1);
-    let e = PlotData::from_outputs(&json, stranger.as_bytes()).unwrap_err();
+    let e = PlotData::from_outputs(&json, stranger.as_bytes()).unwrap_err().to_string();
     assert!(e.contains("ghost"), "{e}");
 }
 

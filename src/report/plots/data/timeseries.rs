@@ -30,7 +30,7 @@ pub(super) fn read(bytes: &[u8]) -> Result<CsvTable, String> {
     let cols: Vec<Option<Col>> = names[2..].iter().map(|n| Col::from_header(n)).collect();
     let mut node_order: Vec<String> = Vec::new();
     let mut node_index: std::collections::BTreeMap<String, usize> = Default::default();
-    let max_rows = crate::scenario::limits::MAX_ROWS as usize;
+    let max_rows = crate::model::budget::MAX_ROWS as usize;
     let mut raw: Vec<(f64, usize, Vec<f64>)> = Vec::new();
     let mut record = csv::ByteRecord::new();
     loop {
@@ -55,8 +55,8 @@ pub(super) fn read(bytes: &[u8]) -> Result<CsvTable, String> {
         let node = match node_index.get(name) {
             Some(&i) => i,
             None => {
-                if node_order.len() >= crate::scenario::limits::MAX_NODES {
-                    return Err(format!("timeseries.csv: more than {} nodes", crate::scenario::limits::MAX_NODES));
+                if node_order.len() >= crate::model::budget::MAX_NODES {
+                    return Err(format!("timeseries.csv: more than {} nodes", crate::model::budget::MAX_NODES));
                 }
                 node_index.insert(name.to_string(), node_order.len());
                 node_order.push(name.to_string());
