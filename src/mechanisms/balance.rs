@@ -43,8 +43,9 @@ impl Balance {
         outstanding: impl Fn(usize) -> u32,
         rng: &mut R,
     ) -> Option<usize> {
-        if n == 0 {
-            return None;
+        if n <= 1 {
+            // One instance (or none): nothing to choose, no state, no draw.
+            return (n == 1 && usable(0)).then_some(0);
         }
         debug_assert!(u32::try_from(n).is_ok(), "instance count fits u32");
         let start = state.next as usize % n;

@@ -18,6 +18,9 @@ pub(super) struct Network {
     sidecars: Vec<Option<Dist>>,
     /// Node pairs cut off from each other, both ways.
     partitions: Vec<(NodeId, NodeId)>,
+    /// Every hop takes this long (a constant latency and no sidecars):
+    /// no draw, no lookups.
+    uniform: Option<SimDuration>,
 }
 
 impl Network {
@@ -35,7 +38,12 @@ impl Network {
                 _ => None,
             })
             .collect();
-        Network { rngs, sidecars, partitions: Vec::new() }
+        let sidecars: Vec<Option<Dist>> = sidecars;
+        let uniform = match &cfg.network {
+            Dist::Const(d) if sidecars.iter().all(Option::is_none) => Some(*d),
+            _ => None,
+        };
+        Network { rngs, sidecars, partitions: Vec::new(), uniform }
     }
 
     pub(super) fn cut(&mut self, a: NodeId, b: NodeId) {
@@ -63,6 +71,9 @@ impl World<'_> {
     /// sidecars on either end, or `None` if a partition swallows it.
     #[inline]
     pub(super) fn hop(&mut self, from: InstId, to: InstId) -> Option<SimDuration> {
+        if let (Some(d), true) = (self.net.uniform, self.net.partitions.is_empty()) {
+            return Some(d);
+        }
         let cfg = self.cfg;
         let (a, b) = (cfg.instances[from as usize].node, cfg.instances[to as usize].node);
         let net = &mut self.net;

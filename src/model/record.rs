@@ -12,7 +12,7 @@ use crate::engine::keyed::Keyed;
 use crate::engine::time::{SimDuration, SimTime};
 use crate::model::outcome::{Outcome, OutcomeCounts};
 
-use super::latency::LatencyRecorder;
+use super::latency::{BucketQuantiles, LatencyRecorder};
 
 /// Per-node totals for the summary.
 #[derive(Clone)]
@@ -56,10 +56,12 @@ struct Bucket {
     completed: u64,
     dropped: u64,
     outcomes: OutcomeCounts,
-    latency: LatencyRecorder,
-    failure_latency: LatencyRecorder,
+    latency: BucketQuantiles,
+    failure_latency: BucketQuantiles,
     busy_area: u128,
     queue_area: u128,
+    /// The areas up to the warm-up's end, if it falls inside this bucket.
+    before_warmup: Option<(u128, u128)>,
     attempts: u64,
     wasted: u64,
     fault_active: bool,
@@ -73,10 +75,11 @@ impl Bucket {
             completed: 0,
             dropped: 0,
             outcomes: OutcomeCounts::default(),
-            latency: LatencyRecorder::new(2),
-            failure_latency: LatencyRecorder::new(2),
+            latency: BucketQuantiles::new(2),
+            failure_latency: BucketQuantiles::new(2),
             busy_area: 0,
             queue_area: 0,
+            before_warmup: None,
             attempts: 0,
             wasted: 0,
             fault_active: false,
@@ -355,18 +358,31 @@ impl Recorder {
         if dt == 0 {
             return;
         }
-        l.last = now;
         let b = &mut self.buckets[node];
+        if l.last < self.warmup && now >= self.warmup {
+            // The summary counts from the warm-up on: note the areas up to it.
+            let before = u128::from((self.warmup - l.last).as_nanos());
+            b.before_warmup =
+                Some((b.busy_area + u128::from(l.busy) * before, b.queue_area + u128::from(l.queued) * before));
+        }
+        l.last = now;
         b.busy_area += u128::from(l.busy) * dt;
         b.queue_area += u128::from(l.queued) * dt;
-        if now > self.warmup {
-            // Only the part of dt after the warm-up counts for the summary.
-            let dt_counted = dt.min(u128::from((now - self.warmup).as_nanos()));
-            let s = &mut self.nodes[node];
-            s.busy_area += u128::from(l.busy) * dt_counted;
-            s.queue_area += u128::from(l.queued) * dt_counted;
-            s.in_system_area += u128::from(l.in_system) * dt_counted;
-        }
+    }
+
+    /// Adds a closing bucket's areas after the warm-up to the summary's
+    /// (a node's number in system is its busy workers plus its queue).
+    fn fold_areas(&mut self, node: usize, bucket_start: SimTime) {
+        let b = &mut self.buckets[node];
+        let (busy, queued) = match b.before_warmup.take() {
+            Some((busy, queued)) => (b.busy_area - busy, b.queue_area - queued),
+            None if bucket_start >= self.warmup => (b.busy_area, b.queue_area),
+            None => return,
+        };
+        let s = &mut self.nodes[node];
+        s.busy_area += busy;
+        s.queue_area += queued;
+        s.in_system_area += busy + queued;
     }
 
     /// Closes the current bucket at `now` (its end) into rows and opens the
@@ -377,7 +393,10 @@ impl Recorder {
         let width = u128::from((now - self.bucket_start).as_nanos().max(1));
         for node in 0..self.buckets.len() {
             self.advance(node, now);
+            self.fold_areas(node, self.bucket_start);
             let b = &mut self.buckets[node];
+            let [latency_ms_p50, latency_ms_p99] = b.latency.quantiles_ms([0.5, 0.99]);
+            let [failure_latency_ms_p50, failure_latency_ms_p99] = b.failure_latency.quantiles_ms([0.5, 0.99]);
             let capacity = self.capacity[node];
             self.rows.push(Row {
                 bucket: self.bucket_index,
@@ -385,16 +404,16 @@ impl Recorder {
                 arrivals: b.arrivals,
                 completed: b.completed,
                 outcomes: b.outcomes,
-                latency_ms_p50: b.latency.quantile_ms(0.5),
-                latency_ms_p99: b.latency.quantile_ms(0.99),
+                latency_ms_p50,
+                latency_ms_p99,
                 queue_len: b.queue_area as f64 / width as f64,
                 utilization: if capacity == 0 { 0.0 } else { b.busy_area as f64 / (width as f64 * capacity as f64) },
                 breakers_open: breakers_open[node] + u32::from(b.breaker_opened && breakers_open[node] == 0),
                 fault_active: b.fault_active,
                 attempts: b.attempts,
                 wasted: b.wasted,
-                failure_latency_ms_p50: b.failure_latency.quantile_ms(0.5),
-                failure_latency_ms_p99: b.failure_latency.quantile_ms(0.99),
+                failure_latency_ms_p50,
+                failure_latency_ms_p99,
                 dropped: b.dropped,
             });
             b.clear();
@@ -448,6 +467,7 @@ impl Bucket {
         self.failure_latency.reset();
         self.busy_area = 0;
         self.queue_area = 0;
+        self.before_warmup = None;
         self.attempts = 0;
         self.wasted = 0;
         self.fault_active = false;
