@@ -107,9 +107,21 @@ impl<E> EventQueue<E> {
     /// Drops every pending event for which `live` is false (a timer whose
     /// attempt already ended). The others keep their (time, sequence)
     /// order, so running the queue is unchanged but for the dropped no-ops.
-    pub fn retain(&mut self, mut live: impl FnMut(&E) -> bool) {
-        self.heap.retain(|e| live(&e.event));
-        self.current.retain(|e| live(e));
+    /// Returns how many of the dropped events were due before `until`.
+    pub fn retain(&mut self, until: SimTime, mut live: impl FnMut(&E) -> bool) -> u64 {
+        let mut due = 0u64;
+        let now = self.now;
+        self.heap.retain(|e| {
+            let keep = live(&e.event);
+            due += u64::from(!keep && e.time < until.0);
+            keep
+        });
+        self.current.retain(|e| {
+            let keep = live(e);
+            due += u64::from(!keep && now < until);
+            keep
+        });
+        due
     }
 
     pub fn is_empty(&self) -> bool {
@@ -127,7 +139,7 @@ mod tests {
         for (t, e) in [(5, 1), (3, 2), (5, 3), (3, 4), (9, 5)] {
             q.schedule(SimTime(t), e);
         }
-        q.retain(|e| e % 2 == 1);
+        assert_eq!(q.retain(SimTime(9), |e| e % 2 == 1), 2, "two dropped before t = 9");
         let order: Vec<(u64, i32)> = std::iter::from_fn(|| q.pop()).map(|(t, e)| (t.0, e)).collect();
         assert_eq!(order, [(5, 1), (5, 3), (9, 5)]);
     }
