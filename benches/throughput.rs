@@ -3,7 +3,9 @@
 //! "elements/s". `cargo bench` runs it; README.md quotes the numbers.
 //!
 //! The M/M/8 model is scenarios/mm8-bench.ron (lambda 7000/s, mean service
-//! 1 ms) shortened to 100 s; the quickstart is scenarios/quickstart.ron.
+//! 1 ms) shortened to 100 s; the quickstart is scenarios/quickstart.ron;
+//! `big_50x20` is `big_topology()`: a gateway and 48 services, 20 replicas
+//! each, with the quickstart's mechanisms on every edge.
 
 use std::hint::black_box;
 
@@ -40,11 +42,53 @@ fn bench(c: &mut Criterion) {
         .replace(r#"warmup: "5s""#, r#"warmup: "0s""#);
     let mut group = c.benchmark_group("whole_run");
     group.sample_size(10);
-    for (name, text) in [("mm8_100s", &mm8), ("quickstart_60s", &quickstart)] {
+    let big = big_topology();
+    for (name, text) in [("mm8_100s", &mm8), ("quickstart_60s", &quickstart), ("big_50x20_10s", &big)] {
         group.throughput(Throughput::Elements(requests_of(text)));
         group.bench_function(name, |b| b.iter(|| whole_run(black_box(text))));
     }
     group.finish();
+}
+
+/// 50 nodes of 20 replicas: a client population (5000 users, Zipf-skewed,
+/// 1% bad tokens) at 30,000 requests/s through a gateway (local auth, a
+/// per-user and a global token bucket, one route per service with timeout,
+/// budgeted retry, breaker and cached fallback) to 48 services; 0.5 ms hops.
+fn big_topology() -> String {
+    const SERVICES: usize = 48;
+    let mix: Vec<String> = (0..SERVICES).map(|i| format!(r#"(path: "/s{i}/x")"#)).collect();
+    let routes: Vec<String> = (0..SERVICES)
+        .map(|i| {
+            format!(
+                r#"Route(prefix: "/s{i}", to: "s{i}", policy: (timeout: "300ms",
+                    retries: (max: 1, budget: Some((ratio: 0.2, min_per_s: 10))),
+                    breaker: Some(Breaker(window: Count(50), min_calls: 20, failure_rate: 0.5, open_for: "5s", half_open_calls: 3)),
+                    fallback: Some(Cached(latency: Const("1ms")))))"#
+            )
+        })
+        .collect();
+    let services: Vec<String> = (0..SERVICES)
+        .map(|i| {
+            format!(
+                r#"Service(name: "s{i}", replicas: 20, workers: 16, queue: 256, work: Exp(mean: "4ms"), errors: 0.001)"#
+            )
+        })
+        .collect();
+    format!(
+        r#"Scenario(name: "big", seed: 3, duration: "10s", network: (latency: Const("0.5ms")), nodes: [
+            Clients(name: "web", target: "gw", load: Poisson(rps: 30000), mix: [{}], users: 5000, skew: 1.1,
+                invalid_tokens: 0.01,
+                policy: (timeout: "2s", retries: (max: 2, backoff: Exponential(base: "50ms", cap: "1s", jitter: Full)))),
+            Gateway(name: "gw", replicas: 20, workers: 64, queue: 1024, overhead: Const("0.2ms"),
+                auth: Some(Local(verify: Const("50us"))),
+                rate_limits: [RateLimit(scope: PerUser, limit: 600, per: "1m", algorithm: TokenBucket(burst: 100)),
+                              RateLimit(scope: Global, limit: 40000, per: "1s", algorithm: TokenBucket(burst: 4000))],
+                routes: [{}]),
+            {}])"#,
+        mix.join(", "),
+        routes.join(",\n"),
+        services.join(",\n")
+    )
 }
 
 /// A batch of 8 runs (quickstart, 8 replications) on a 1- and a 2-thread

@@ -316,6 +316,18 @@ fn usage_errors_exit_2() {
     }
 }
 
+/// A run that went well but whose results cannot be stored is not bad
+/// input: exit 3, with the path that failed. (/proc refuses new folders
+/// even to root, so this holds wherever the tests run.)
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_write_exits_3_not_2() {
+    let out = gatesim(&["run", "scenarios/mm-c.ron", "--quiet", "--out", "/proc/gatesim-cannot-write-here"], &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("cannot write /proc/gatesim-cannot-write-here"), "{stderr}");
+}
+
 #[test]
 fn out_never_replaces_a_file_or_a_folder_gatesim_did_not_write() {
     let dir = tempfile::tempdir().unwrap();
