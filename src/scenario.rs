@@ -11,6 +11,7 @@ pub mod path;
 mod policy;
 pub mod problem;
 pub mod raw;
+mod recover;
 pub mod units;
 
 use crate::model::config::ModelConfig;
@@ -24,36 +25,59 @@ pub struct Loaded {
 
 /// Parses and validates scenario text. `Err` holds every problem found.
 pub fn parse(text: &str) -> Result<Loaded, Vec<Problem>> {
-    let raw = parse_raw(text).map_err(|p| vec![p])?;
+    let raw = parse_raw(text)?;
     let built = build::build(&raw)?;
     Ok(Loaded { model: built.model, warnings: built.warnings })
 }
 
-/// Parses only (no whole-file checks): the raw file types.
-fn parse_raw(text: &str) -> Result<raw::Scenario, Problem> {
+/// Parses only (no whole-file checks): the raw file types. On failure,
+/// the first error and those of every other node or fault that is wrong
+/// on its own, in file order.
+fn parse_raw(text: &str) -> Result<raw::Scenario, Vec<Problem>> {
     // Some editors start UTF-8 files with a byte-order mark; it is not RON.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
-        return Err(
-            Problem::field("file", "the file is empty").hint("a scenario starts with Scenario(name: \"...\", ...)")
-        );
+        return Err(vec![
+            Problem::field("file", "the file is empty").hint("a scenario starts with Scenario(name: \"...\", ...)"),
+        ]);
     }
     let options = ron::Options::default()
         .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
         .with_recursion_limit(MAX_NESTING);
     options.from_str::<raw::Scenario>(text).map_err(|e| {
-        let s = e.span;
-        let message = match &e.code {
-            // ron's wording names its own internals.
-            ron::Error::ExceededRecursionLimit => format!("the file is nested more than {MAX_NESTING} levels deep"),
-            code => code.to_string(),
-        };
-        Problem {
-            message,
-            hint: hint_for(&e.code),
-            locus: Locus::Span { line: s.start.line, col: s.start.col, end_line: s.end.line, end_col: s.end.col },
+        let first = problem_from_ron(text, &e, 0);
+        let mut problems = vec![first.clone()];
+        if !matches!(e.code, ron::Error::Eof | ron::Error::ExceededRecursionLimit) {
+            problems.extend(recover::item_problems(text, &options).into_iter().filter(|p| p.locus != first.locus));
         }
+        problems.sort_by_key(|p| match p.locus {
+            Locus::Span { line, col, .. } => (line, col),
+            _ => (0, 0),
+        });
+        problems
     })
+}
+
+/// A ron error as a problem; `base` is the byte offset in `text` where
+/// the parsed piece began (0 for the whole file).
+fn problem_from_ron(text: &str, e: &ron::error::SpannedError, base: usize) -> Problem {
+    let (base_line, base_col) = line_col(text, base);
+    let abs = |p: ron::error::Position| {
+        if p.line <= 1 { (base_line, base_col + p.col.saturating_sub(1)) } else { (base_line + p.line - 1, p.col) }
+    };
+    let (line, col) = abs(e.span.start);
+    let (end_line, end_col) = abs(e.span.end);
+    let locus = Locus::Span { line, col, end_line, end_col };
+    let offset = locate(text, &locus).map_or(text.len(), |(o, _)| o);
+    if let Some(p) = recover::shape_problem(text, &e.code, offset, locus.clone()) {
+        return p;
+    }
+    let message = match &e.code {
+        // ron's wording names its own internals.
+        ron::Error::ExceededRecursionLimit => format!("the file is nested more than {MAX_NESTING} levels deep"),
+        code => code.to_string(),
+    };
+    Problem { message, hint: hint_for(&e.code), locus }
 }
 
 /// Deepest nesting of parentheses and brackets a scenario may have (a
@@ -68,7 +92,7 @@ fn hint_for(code: &ron::Error) -> Option<String> {
             Some(c) => format!("did you mean `{c}`? The fields allowed here are: {}", expected.join(", ")),
             None => format!("the fields allowed here are: {}", expected.join(", ")),
         },
-        E::MissingStructField { field, .. } => format!("add `{field}: ...` (see scenario-format.md)"),
+        E::MissingStructField { field, .. } => format!("add `{field}: ...` (see docs/scenario-reference.md)"),
         E::NoSuchEnumVariant { expected, .. } => format!("write one of: {}", expected.join(", ")),
         E::ExpectedDifferentStructName { expected, .. } => format!("write `{expected}(...)` here"),
         E::Eof => "the file ends too early: check for a missing ')' or ']'".into(),

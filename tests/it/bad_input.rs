@@ -327,3 +327,30 @@ fn every_balancer_target_is_checked() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Issue 10: one pass tells every node's and fault's own mistake, in file
+/// order, each once, not just the first one ron stops at.
+#[test]
+fn validate_keeps_collecting_after_a_type_error() {
+    let text = r#"Scenario(name: "a", duration: "10s",
+  nodes: [
+    Clients(name: "c", target: "s", load: Poisson(rps: 10), mix: [(path: "/")], policy: (timout: "1s")),
+    Service(name: "s", workers: 1, queue: 1, work: Exp("1ms")),
+    Service(name: "t", workers: "1", queue: 1, work: Const("1ms")),
+  ],
+  faults: [Fault(target: "s", at: "1s", duration: "1s", kind: Errors(0.5)),
+           Fault(target: "s", at: "1s", duration: "1s", kind: Crash)],
+)
+"#;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("several.ron");
+    fs::write(&path, text).expect("write");
+    let out = gatesim(&["validate", path.to_str().expect("utf-8")], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    let at: Vec<&str> = lines.iter().filter_map(|l| l.split(".ron:").nth(1)?.split(": ").next()).collect();
+    assert_eq!(at, ["3:90", "4:56", "5:32", "7:70"], "{stderr}");
+    assert!(lines[0].contains("timout") && stderr.contains("did you mean `timeout`?"), "{stderr}");
+    assert!(lines[2].contains("Expected integer"), "a field's value keeps the field's type: {stderr}");
+}

@@ -8,6 +8,7 @@ mod chaos;
 mod cli;
 mod conservation;
 mod determinism;
+mod docs;
 mod examples;
 mod limits;
 mod queueing;
