@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, SourceSpan};
 
 mod batch;
+mod init;
 
 use gatesim::engine::StopReason;
 use gatesim::metrics::Summary;
@@ -17,7 +18,21 @@ use gatesim::report;
 use gatesim::scenario::{self, Locus, Problem, line_col, locate};
 
 #[derive(Parser, Debug)]
-#[command(name = "gatesim", version, about = "Deterministic simulator of API-gateway architectures under failure")]
+#[command(
+    name = "gatesim",
+    version,
+    about = "Deterministic simulator of API-gateway architectures under failure",
+    long_about = "Deterministic simulator of API-gateway architectures under failure.\n\n\
+        Describe clients, load balancers, gateways and services in a RON scenario file, with a \
+        resilience policy on every call (timeouts, retries, breakers, bulkheads, rate limits, \
+        fallbacks) and the faults to inject; gatesim simulates it and shows how the failure spreads \
+        or is contained. The file format: docs/scenario-reference.md.",
+    after_help = "Start here:\n  \
+        gatesim run scenarios/quickstart.ron     # then open output/quickstart/report.html\n  \
+        gatesim init > my.ron                    # a commented scenario to edit\n\n\
+        Exit codes: 0 ran; 1 --fail-on-slo and the SLO was missed; 2 bad input (nothing written); \
+        3 results could not be written."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -26,53 +41,94 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Simulate one scenario and write its results.
+    #[command(after_help = "Examples:\n  \
+        gatesim run scenarios/quickstart.ron\n  \
+        gatesim run my.ron --seed 42 --out results/my-42 --fail-on-slo\n\n\
+        Writes summary.json, run.json, timeseries.csv, the pictures and report.html.")]
     Run {
         /// The scenario file (RON).
         file: PathBuf,
-        /// Replace the file's seed.
+        /// Replace the file's seed (same file + same seed = identical results).
         #[arg(long)]
         seed: Option<u64>,
-        /// Output folder (default: output/<scenario name>/).
+        /// Output folder (default: output/<scenario name>/); replaced only if gatesim wrote it.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// No progress bar and no summary table.
+        /// No progress bar and no summary table (an SLO failure with --fail-on-slo is still told).
         #[arg(long, short)]
         quiet: bool,
-        /// Exit with code 1 when the scenario's SLO is missed.
+        /// Exit with code 1 when the scenario's SLO is missed (for CI).
         #[arg(long)]
         fail_on_slo: bool,
     },
+    /// Print a commented starting scenario to edit.
+    #[command(after_help = "Examples:\n  \
+        gatesim init > my.ron && gatesim run my.ron\n  \
+        gatesim init bff > bff.ron")]
+    Init {
+        /// The architecture to start from.
+        #[arg(value_enum, default_value_t = init::Template::Single)]
+        template: init::Template,
+    },
     /// Redraw every picture and report.html of a run from its saved files.
+    #[command(after_help = "Example:\n  gatesim plot output/quickstart")]
     Plot {
         /// A run's output folder (with summary.json and timeseries.csv).
         dir: PathBuf,
     },
     /// Parse and check scenario files without running them.
+    #[command(after_help = "Examples:\n  \
+        gatesim validate my.ron\n  \
+        gatesim validate scenarios/*.ron\n\n\
+        Prints every problem with file:line:column and a hint; warnings (no timeout, retries \
+        without backoff, ...) do not fail.")]
     Validate {
+        /// Scenario files (RON) to check; each is reported on its own.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
     /// Run several scenarios side by side over replications (common random numbers).
+    #[command(after_help = "Examples:\n  \
+        gatesim compare scenarios/arch-single.ron scenarios/arch-bff.ron scenarios/arch-mesh.ron\n  \
+        gatesim compare a.ron b.ron -r 20 --out results/a-vs-b\n\n\
+        Replication i runs every input with seed SEED + i, so equally named clients send the same \
+        requests at the same times. Writes comparison.html, comparison.csv and runs.json.")]
     Compare {
+        /// Two or more scenario files (RON), one per architecture.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[command(flatten)]
         batch: batch::BatchOptions,
     },
     /// Vary parameters of one scenario: --set PATH=V1,V2,... (twice for a grid).
+    #[command(after_help = "Examples:\n  \
+        gatesim sweep scenarios/retry-storm.ron --set nodes.app.policy.retries.max=0,1,2,3\n  \
+        gatesim sweep my.ron --set nodes.gw.workers=32,64 --set 'faults[0].duration=5s,20s'\n\n\
+        With two --set flags every combination runs, and sweep.html draws a heatmap of verdicts \
+        and time to recover over the grid.")]
     Sweep {
+        /// The scenario file (RON) to vary.
         file: PathBuf,
-        #[arg(long = "set", required = true)]
+        /// PATH=V1,V2,...: a field of the scenario and the values to try. PATH names the
+        /// field: `duration`, `nodes.NAME.field.sub`, `faults[0].kind` (README, "Sweeps").
+        #[arg(long = "set", required = true, value_name = "PATH=V1,V2,...")]
         sets: Vec<String>,
         #[command(flatten)]
         batch: batch::BatchOptions,
     },
     /// Put the shards of a compare or sweep back together.
+    #[command(after_help = "Example:\n  \
+        gatesim compare a.ron b.ron -r 100 --shard 0/2 --out s0   # on one machine\n  \
+        gatesim compare a.ron b.ron -r 100 --shard 1/2 --out s1   # on another\n  \
+        gatesim merge s0 s1 --out results/a-vs-b")]
     Merge {
+        /// The shard folders (each with its runs.json), in any order.
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
+        /// Where to write the merged results (tables, runs.json, pictures).
         #[arg(long, required = true)]
         out: PathBuf,
+        /// No table on stdout.
         #[arg(long, short)]
         quiet: bool,
     },
@@ -106,6 +162,7 @@ pub fn execute(cli: Cli) -> Outcome {
     match cli.command {
         Command::Run { file, seed, out, quiet, fail_on_slo } => run(&file, seed, out.as_deref(), quiet, fail_on_slo),
         Command::Validate { files } => validate(&files),
+        Command::Init { template } => Outcome { stdout: template.text().to_string(), ..Outcome::default() },
         Command::Plot { dir } => plot(&dir),
         Command::Compare { files, batch } => batch::compare(&files, &batch),
         Command::Sweep { file, sets, batch } => batch::sweep(&file, &sets, &batch),
@@ -312,14 +369,14 @@ fn validate(files: &[PathBuf]) -> Outcome {
         match load(f) {
             Ok((text, loaded)) => {
                 let m = &loaded.model;
-                o.stdout.push_str(&format!(
-                    "ok: {} ({} nodes, {} instances, {} edges, {} faults)\n",
-                    f.display(),
-                    m.nodes.len(),
-                    m.instances.len(),
-                    m.edges.len(),
-                    m.faults.len()
-                ));
+                let counts = [
+                    (m.nodes.len(), "node"),
+                    (m.instances.len(), "instance"),
+                    (m.edges.len(), "edge"),
+                    (m.faults.len(), "fault"),
+                ]
+                .map(|(n, what)| format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
+                o.stdout.push_str(&format!("ok: {} ({})\n", f.display(), counts.join(", ")));
                 if !loaded.warnings.is_empty() {
                     o.stderr.push_str(&render(&f.display().to_string(), &text, &loaded.warnings, "warning"));
                 }

@@ -14,8 +14,10 @@
 //!   unhealthy has recovered; `recovered_at_s` is then, and `None` if not
 //!   within the run. A contained fault "recovers" at its start.
 //! - Verdict: *inconclusive* without a baseline (no whole bucket between
-//!   the warm-up and the first fault); *contained* if no client node became
-//!   unhealthy; *spread* if the clients were hurt and recovered; otherwise,
+//!   the warm-up and the first fault); *overlapped* if a client node was
+//!   already unhealthy when the fault began (an earlier fault's doing) and
+//!   still was during it; *contained* if no client node was unhealthy;
+//!   *spread* if the clients were hurt and recovered; otherwise,
 //!   from `grace` after the fault ended (the fault's own duration, at least
 //!   5 s), over buckets with no fault active: *metastable* if the clients'
 //!   mean goodput stays below `metastable_goodput` of its usual level (the
@@ -86,6 +88,9 @@ pub enum Verdict {
     Metastable,
     Degraded,
     Spread,
+    /// The clients were already unhealthy (an earlier fault's doing) when
+    /// this fault began, and stayed so: its own effect cannot be told apart.
+    Overlapped,
     Inconclusive,
     Contained,
     /// No fault happened.
@@ -93,10 +98,11 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 6] = [
+    pub const ALL: [Verdict; 7] = [
         Verdict::None,
         Verdict::Contained,
         Verdict::Spread,
+        Verdict::Overlapped,
         Verdict::Inconclusive,
         Verdict::Degraded,
         Verdict::Metastable,
@@ -107,6 +113,7 @@ impl Verdict {
             Verdict::Metastable => "metastable",
             Verdict::Degraded => "degraded",
             Verdict::Spread => "spread",
+            Verdict::Overlapped => "overlapped",
             Verdict::Inconclusive => "inconclusive",
             Verdict::Contained => "contained",
             Verdict::None => "none",
@@ -288,6 +295,7 @@ fn fault_story(
     let (hurt, system) = system_recovery(grid, &recovered, f.at_s);
     let goodput = goodput(grid, base, f, grace, start);
     let verdict = match (hurt, system, goodput.after_share) {
+        (false, _, _) if clients_already_unhealthy(grid, base, start..end, rules) => Verdict::Overlapped,
         (false, _, _) => Verdict::Contained,
         (true, Some(_), _) => Verdict::Spread,
         (true, None, None) => Verdict::Inconclusive,
@@ -331,6 +339,18 @@ fn fault_story(
         wasted: sums.wasted,
         verdict,
     }
+}
+
+/// Whether a client node was unhealthy just before `window` (so `onsets`
+/// leaves it out: not this fault's doing) and is still unhealthy in it.
+/// Such a fault cannot be called contained: the clients were hurt, by it or
+/// by the one before, and the two cannot be told apart.
+fn clients_already_unhealthy(grid: &Grid, base: &Baseline, window: std::ops::Range<usize>, rules: Rules) -> bool {
+    let Some(before) = window.start.checked_sub(1) else { return false };
+    (0..grid.nodes()).filter(|&n| grid.clients[n]).any(|n| {
+        health::judge(grid, base, n, before, rules).is_some()
+            && window.clone().any(|b| health::judge(grid, base, n, b, rules).is_some())
+    })
 }
 
 /// Whether any client node was hurt, and when the clients were back: the
@@ -506,8 +526,14 @@ fn tell(stories: &[FaultStory], not_analysed: u64, amp: &Amplification) -> Vec<S
     out
 }
 
+/// A time in seconds as people read it: whole seconds bare ("20s"), others
+/// to a tenth ("36.0s"); summary.json keeps the exact value.
+pub fn seconds(s: f64) -> String {
+    if s.fract() == 0.0 { format!("{s:.0}s") } else { format!("{s:.1}s") }
+}
+
 fn tell_fault(f: &FaultStory, out: &mut Vec<String>) {
-    out.push(format!("{} {} from {}s to {}s:", f.kind, f.target, f.at_s, f.until_s));
+    out.push(format!("{} {} from {} to {}:", f.kind, f.target, seconds(f.at_s), seconds(f.until_s)));
     if f.verdict == Verdict::Inconclusive && f.goodput.baseline_rps <= 0.0 {
         out.push(
             "  no pre-fault level to compare with (the fault starts before a whole bucket after the warm-up)".into(),
@@ -555,6 +581,7 @@ fn tell_fault(f: &FaultStory, out: &mut Vec<String>) {
     let g = &f.goodput;
     let back = match (f.verdict, f.recovered_at_s, f.recovery_s) {
         (Verdict::Contained, _, _) => "never out of their normal band".to_string(),
+        (Verdict::Overlapped, _, _) => "already unhealthy when it began".to_string(),
         (_, Some(t), Some(d)) if d > 0.0 => format!("back to normal at {t:.1}s ({d:.1}s after the fault ended)"),
         (_, Some(t), _) => format!("back to normal at {t:.1}s, before the fault ended"),
         _ => "not back to normal by the end of the run".into(),
@@ -581,7 +608,11 @@ fn verdict_words(verdict: Verdict, after: Option<f64>) -> String {
             )
         }
         Verdict::Spread => "spread to the clients, then recovered".into(),
-        Verdict::Contained => "contained: the clients were not hurt".into(),
+        Verdict::Contained => "contained: the clients stayed within their usual band (the health rule)".into(),
+        Verdict::Overlapped => {
+            "overlapped: the clients were already unhealthy from an earlier fault; this one's own effect cannot be told apart"
+                .into()
+        }
         Verdict::Inconclusive => "inconclusive: no pre-fault level, or the run ends too soon after the fault".into(),
         Verdict::None => "no fault".into(),
     }

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use crate::chaos::cascade::seconds;
 use crate::chaos::health::Grade;
 use crate::metrics::Summary;
 use crate::metrics::summary::{Latency, NodeKindName, NodeSummary, ObjectiveName};
@@ -161,11 +162,11 @@ fn nodes_block(s: &Summary, out: &mut String) {
         let h = &n.health;
         let _ = writeln!(
             out,
-            "  {name}: {} from {}s ({}), unhealthy {}s in all",
+            "  {name}: {} from {} ({}), unhealthy {} in all",
             grade_word(h.grade),
-            h.worst_at_s.unwrap_or(0.0),
+            seconds(h.worst_at_s.unwrap_or(0.0)),
             h.worst.as_deref().unwrap_or("-"),
-            h.unhealthy_s
+            seconds(h.unhealthy_s)
         );
     }
 }
@@ -177,12 +178,12 @@ fn mechanisms_block(s: &Summary, out: &mut String) {
         for b in opened {
             let _ = writeln!(
                 out,
-                "breaker {} -> {}: opened {}x (first at {}s), open {:.1}s in all",
+                "breaker {} -> {}: opened {}x (first at {}), open {} in all",
                 b.caller,
                 b.target,
                 b.opened,
-                b.first_open_s.unwrap_or(0.0),
-                b.open_s
+                seconds(b.first_open_s.unwrap_or(0.0)),
+                seconds(b.open_s)
             );
         }
     }

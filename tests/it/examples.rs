@@ -1,12 +1,15 @@
 //! Every scenario in scenarios/ (including the design examples, copied
-//! unchanged) validates and runs; the copies match the design folder.
+//! unchanged, and the `init` templates) validates and runs; the copies
+//! match the design folder; `gatesim init` prints the templates.
 
 use crate::conservation::assert_conserved;
 use crate::util::{read, repo, run_text};
 
+/// scenarios/*.ron and the `gatesim init` templates in scenarios/templates/.
 fn scenario_files() -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(repo().join("scenarios"))
-        .unwrap()
+    let mut files: Vec<_> = ["scenarios", "scenarios/templates"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(repo().join(dir)).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "ron"))
         .collect();
@@ -37,4 +40,26 @@ fn design_examples_are_copied_unchanged() {
         let copy = repo().join("scenarios").join(p.file_name().unwrap());
         assert_eq!(read(&p), read(&copy), "{} differs from the design example", copy.display());
     }
+}
+
+#[test]
+fn init_prints_each_template_and_it_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, file) in [
+        ("single", "scenarios/templates/single.ron"),
+        ("bff", "scenarios/templates/bff.ron"),
+        ("mesh", "scenarios/templates/mesh.ron"),
+        ("ha", "scenarios/templates/ha.ron"),
+        ("chaos", "scenarios/chaos-random.ron"),
+    ] {
+        let out = crate::util::gatesim(&["init", name], &[]);
+        assert_eq!(out.status.code(), Some(0), "init {name}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), read(&repo().join(file)), "init {name} prints {file}");
+        let path = dir.path().join(format!("{name}.ron"));
+        std::fs::write(&path, &out.stdout).unwrap();
+        let v = crate::util::gatesim(&["validate", path.to_str().unwrap()], &[]);
+        assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stderr));
+    }
+    let default = crate::util::gatesim(&["init"], &[]);
+    assert_eq!(String::from_utf8_lossy(&default.stdout), read(&repo().join("scenarios/templates/single.ron")));
 }

@@ -471,3 +471,31 @@ fn issue9_trace_is_refused_not_ignored() {
     .expect("refused");
     assert!(problems[0].message.contains("trace"), "{problems:#?}");
 }
+
+/// A fault that begins while the clients are still unhealthy from an
+/// earlier one cannot be called contained: seen in the chaos example, where
+/// a crash told "contained: the clients were not hurt" while 10% of their
+/// requests failed (an earlier slowdown had made them unhealthy, so no new
+/// onset fell in its window).
+#[test]
+fn a_fault_during_an_earlier_ones_damage_is_overlapped_not_contained() {
+    let s = run_text(
+        r#"Scenario(name: "overlap", seed: 2, duration: "60s", warmup: "5s", network: (latency: Const("0.5ms")),
+        nodes: [
+            Clients(name: "web", target: "gw", load: Poisson(rps: 400),
+                    mix: [(weight: 1, path: "/a"), (weight: 1, path: "/b")], policy: (timeout: "1s")),
+            Gateway(name: "gw", workers: 400, queue: 100, routes: [
+                Route(prefix: "/a", to: "a", policy: (timeout: "300ms")),
+                Route(prefix: "/b", to: "b", policy: (timeout: "300ms", fallback: Some(Static(latency: Const("1ms")))))]),
+            Service(name: "a", workers: 50, queue: 50, work: Exp(mean: "5ms")),
+            Service(name: "b", workers: 50, queue: 50, work: Exp(mean: "5ms")),
+        ],
+        faults: [Fault(target: "a", at: "20s", duration: "20s", kind: Hang),
+                 Fault(target: "b", at: "25s", duration: "5s", kind: Errors(rate: 0.5))])"#,
+    );
+    let stories = &s.cascade.faults;
+    assert_eq!(stories.len(), 2);
+    assert_eq!(stories[0].verdict, Verdict::Spread, "the hang hurts the clients: {:#?}", stories[0]);
+    assert!(stories[1].client_failure_share > 0.2, "half the clients' requests fail meanwhile: {:#?}", stories[1]);
+    assert_eq!(stories[1].verdict, Verdict::Overlapped, "{:#?}", stories[1]);
+}

@@ -397,7 +397,7 @@ fn cascade(s: &mut String, sum: &Summary) {
     s.push_str("<h2 id=\"cascade\">How the faults travelled</h2>\n");
     let class = match c.verdict {
         Verdict::Contained | Verdict::None => "good",
-        Verdict::Inconclusive => "warn",
+        Verdict::Inconclusive | Verdict::Overlapped => "warn",
         _ => "bad",
     };
     let _ = writeln!(s, "<p>Verdict: <span class=\"badge {class}\">{}</span></p>", c.verdict);
