@@ -410,10 +410,9 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
     let out_dir = out.map(Path::to_path_buf).unwrap_or_else(|| Path::new("output").join(&loaded.model.name));
     let duration_ms = loaded.model.duration.as_nanos() / 1_000_000;
     let bar = progress_bar(quiet, duration_ms, "{spinner} simulating [{bar:40}] {pos}/{len} ms simulated ({eta})");
-    let started = Instant::now();
-    let result = gatesim::model::simulate(loaded.model, &mut |t| bar.set_position(t.as_nanos() / 1_000_000));
+    let result = run_once(loaded.model, &text, &loaded_warnings, &mut |t| bar.set_position(t.as_nanos() / 1_000_000));
     bar.finish_and_clear();
-    let run = match result {
+    let Run { summary, files, wall, picture_error } = match result {
         Ok(run) => run,
         Err(stop) => {
             o.stderr = format!("error: {}: the run was stopped: {}\n", file.display(), stop_message(&stop));
@@ -421,21 +420,8 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
             return o;
         }
     };
-    let mut summary = Summary::from_run(&run);
-    summary.warnings = summary_warnings(&text, &loaded_warnings);
-    let json = report::summary_json(&summary);
-    let csv = gatesim::metrics::timeseries_csv(&run);
-    // Pictures are drawn from the saved bytes, exactly as `gatesim plot` would.
-    let pictures = pictures(&json, &csv);
-    let wall = started.elapsed().as_secs_f64();
-    let mut files: Vec<(String, Vec<u8>)> = vec![
-        ("summary.json".into(), json),
-        ("run.json".into(), run_json(&summary, wall)),
-        ("timeseries.csv".into(), csv),
-    ];
-    match pictures {
-        Ok(p) => files.extend(p),
-        Err(e) => o.stderr.push_str(&format!("warning: no pictures: {e}\n")),
+    if let Some(e) = picture_error {
+        o.stderr.push_str(&format!("warning: no pictures: {e}\n"));
     }
     if let Err(e) = report::write_folder(&out_dir, &files) {
         o.stderr = format!("error: cannot write {}: {e}\n", out_dir.display());
@@ -445,7 +431,7 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
     if !quiet {
         o.stdout = report::table::summary_table(&summary);
         o.stdout.push_str(&format!(
-            "\nwrote {} ({:.2}s wall, {:.2}M events/s)\n",
+            "\nwrote {} ({:.2}s wall simulating, {:.2}M events/s)\n",
             out_dir.display(),
             wall,
             summary.events as f64 / wall / 1e6
@@ -461,9 +447,56 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
     o
 }
 
-fn pictures(summary_json: &[u8], csv: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+/// One run as `gatesim run` writes it.
+struct Run {
+    summary: Summary,
+    /// Every file of its output folder.
+    files: Vec<(String, Vec<u8>)>,
+    /// Wall seconds to simulate and summarise (pictures left out).
+    wall: f64,
+    /// Why there are no pictures, if there are none.
+    picture_error: Option<String>,
+}
+
+/// Simulates `model` (from the scenario `text`, which had `warnings`) and
+/// makes everything its output folder holds.
+fn run_once(
+    model: gatesim::model::config::ModelConfig,
+    text: &str,
+    warnings: &[Problem],
+    progress: &mut dyn FnMut(gatesim::engine::SimTime),
+) -> Result<Run, StopReason> {
+    let started = Instant::now();
+    let run = gatesim::model::simulate(model, progress)?;
+    let mut summary = Summary::from_run(&run);
+    summary.warnings = summary_warnings(text, warnings);
+    let json = report::summary_json(&summary);
+    let csv = gatesim::metrics::timeseries_csv(&run);
+    drop(run);
+    let wall = started.elapsed().as_secs_f64();
+    // Pictures are drawn from the saved bytes, exactly as `gatesim plot` would.
+    let pictures = pictures(&json, &csv, Some(text));
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("summary.json".into(), json),
+        ("run.json".into(), run_json(&summary, wall)),
+        ("timeseries.csv".into(), csv),
+        // The scenario as it ran (the report shows it; `--seed` is in summary.json).
+        ("scenario.ron".into(), text.as_bytes().to_vec()),
+    ];
+    let picture_error = match pictures {
+        Ok(p) => {
+            files.extend(p);
+            None
+        }
+        Err(e) => Some(e),
+    };
+    Ok(Run { summary, files, wall, picture_error })
+}
+
+fn pictures(summary_json: &[u8], csv: &[u8], source: Option<&str>) -> Result<Vec<(String, Vec<u8>)>, String> {
     let text = std::str::from_utf8(summary_json).map_err(|e| e.to_string())?;
     let data = report::plots::PlotData::from_outputs(text, csv).map_err(|e| e.to_string())?;
+    let data = data.with_source(source.map(str::to_string));
     report::plots::render_all(&data).map_err(|e| e.to_string())
 }
 
@@ -471,8 +504,12 @@ fn pictures(summary_json: &[u8], csv: &[u8]) -> Result<Vec<(String, Vec<u8>)>, S
 fn plot(dir: &Path) -> Outcome {
     let mut o = Outcome::default();
     let read = |name: &str| read_limited(&dir.join(name), MAX_RESULT_BYTES);
-    let result =
-        read("summary.json").and_then(|s| read("timeseries.csv").map(|c| (s, c))).and_then(|(s, c)| pictures(&s, &c));
+    // The scenario's text is optional: older folders do not have it.
+    let source =
+        read_limited(&dir.join("scenario.ron"), MAX_SCENARIO_BYTES).ok().and_then(|b| String::from_utf8(b).ok());
+    let result = read("summary.json")
+        .and_then(|s| read("timeseries.csv").map(|c| (s, c)))
+        .and_then(|(s, c)| pictures(&s, &c, source.as_deref()));
     let files = match result {
         Ok(f) => f,
         Err(e) => {

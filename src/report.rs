@@ -5,6 +5,7 @@ pub mod batch_plots;
 pub mod compare;
 pub mod folder;
 pub mod plots;
+pub mod sweep_page;
 pub mod table;
 
 use crate::metrics::Summary;

@@ -6,6 +6,8 @@
 
 use serde::Serialize;
 
+use crate::chaos::cascade::FaultSummary;
+
 use crate::metrics::summary::{Ordered, round};
 
 use super::runs::{RunMetrics, RunsFile};
@@ -55,9 +57,18 @@ pub struct ScenarioResult {
     pub never_recovered: u64,
     /// Paired difference (this - first), per metric; empty for the first.
     pub vs_first: Ordered<Estimate>,
-    /// Mean over replications, per time bucket: the clients' p99 and success share.
+    /// Per time bucket: the clients' p99 of successes (mean over the
+    /// replications that had a successful answer in that bucket; 0 when
+    /// none had) and success share (mean over all), each with the
+    /// half-width of its 95% interval (0 with fewer than 2 values).
     pub p99_series: Vec<f64>,
+    pub p99_ci95: Vec<f64>,
     pub success_series: Vec<f64>,
+    pub success_ci95: Vec<f64>,
+    /// The faults replication 0 injected, and whether other replications
+    /// injected different ones (random `chaos`).
+    pub faults: Vec<FaultSummary>,
+    pub faults_vary: bool,
 }
 
 /// Runs of input `i`, in replication order.
@@ -92,9 +103,17 @@ pub fn verdicts(runs: &[&RunMetrics]) -> Ordered<u64> {
 }
 
 /// Elementwise mean of equally long series, in replication order.
-fn mean_series(series: &[&Vec<f64>]) -> Vec<f64> {
+/// Per bucket, the mean and 95% half-width over the replications' values
+/// that `keep` admits (over as many buckets as the shortest run has).
+fn series_estimates(series: &[&Vec<f64>], keep: fn(f64) -> bool) -> (Vec<f64>, Vec<f64>) {
     let len = series.iter().map(|s| s.len()).min().unwrap_or(0);
-    (0..len).map(|i| round(series.iter().map(|s| s[i]).sum::<f64>() / series.len() as f64, 4)).collect()
+    (0..len)
+        .map(|i| {
+            let values: Vec<f64> = series.iter().map(|s| s[i]).filter(|v| keep(*v)).collect();
+            let e = Estimate::of(&values);
+            (round(e.mean, 4), round(e.ci95.unwrap_or(0.0), 4))
+        })
+        .unzip()
 }
 
 pub fn compare(file: &RunsFile) -> Comparison {
@@ -117,6 +136,10 @@ pub fn compare(file: &RunsFile) -> Comparison {
                         .collect(),
                 )
             };
+            let (p99_series, p99_ci95) =
+                series_estimates(&runs.iter().map(|r| &r.p99_series).collect::<Vec<_>>(), |v| v > 0.0);
+            let (success_series, success_ci95) =
+                series_estimates(&runs.iter().map(|r| &r.success_series).collect::<Vec<_>>(), |_| true);
             ScenarioResult {
                 name: file.inputs[i].clone(),
                 file: file.files.get(i).cloned().unwrap_or_default(),
@@ -124,8 +147,12 @@ pub fn compare(file: &RunsFile) -> Comparison {
                 verdicts: verdicts(&runs),
                 never_recovered: never_recovered(&runs),
                 vs_first,
-                p99_series: mean_series(&runs.iter().map(|r| &r.p99_series).collect::<Vec<_>>()),
-                success_series: mean_series(&runs.iter().map(|r| &r.success_series).collect::<Vec<_>>()),
+                p99_series,
+                p99_ci95,
+                success_series,
+                success_ci95,
+                faults: runs.first().map(|r| r.faults.clone()).unwrap_or_default(),
+                faults_vary: runs.windows(2).any(|w| w[0].faults != w[1].faults),
             }
         })
         .collect();

@@ -79,6 +79,10 @@ pub struct RunMetrics {
     /// The clients' p99 (ms) and success share per time bucket.
     pub p99_series: Vec<f64>,
     pub success_series: Vec<f64>,
+    /// The faults this run injected (a scenario's `chaos` draws them per
+    /// seed). Absent from runs.json files written before it existed.
+    #[serde(default)]
+    pub faults: Vec<crate::chaos::cascade::FaultSummary>,
 }
 
 /// The raw result of a (possibly partial) batch.
@@ -164,6 +168,7 @@ fn metrics(job: &Job, s: &Summary, (p99_series, success_series): (Vec<f64>, Vec<
         verdict: c.verdict.to_string(),
         p99_series,
         success_series,
+        faults: s.faults.clone(),
     }
 }
 

@@ -58,9 +58,13 @@ fn bad(o: &mut Outcome, msg: String) -> Outcome {
 pub fn compare(files: &[PathBuf], opts: &BatchOptions) -> Outcome {
     let mut o = Outcome::default();
     let mut models = Vec::new();
+    let mut sources = Vec::new();
     for f in files {
         match load(f) {
-            Ok((_, loaded)) => models.push(loaded.model),
+            Ok((text, loaded)) => {
+                models.push(loaded.model);
+                sources.push(Source { text, warnings: loaded.warnings });
+            }
             Err(e) => o.stderr.push_str(&e),
         }
     }
@@ -83,7 +87,7 @@ pub fn compare(files: &[PathBuf], opts: &BatchOptions) -> Outcome {
         runs: Vec::new(),
     };
     let out = opts.out.clone().unwrap_or_else(|| Path::new("output").join(format!("compare-{}", names.join("-vs-"))));
-    run_batch(&models, header, &out, opts, &mut o)
+    run_batch(&models, &sources, header, &out, opts, &mut o)
 }
 
 pub fn sweep(file: &Path, sets: &[String], opts: &BatchOptions) -> Outcome {
@@ -137,15 +141,57 @@ pub fn sweep(file: &Path, sets: &[String], opts: &BatchOptions) -> Outcome {
         runs: Vec::new(),
     };
     let out = opts.out.clone().unwrap_or_else(|| Path::new("output").join(format!("sweep-{name}")));
-    run_batch(&models, header, &out, opts, &mut o)
+    run_batch(&models, &[], header, &out, opts, &mut o)
 }
 
 fn describe(parameters: &[(String, Vec<String>)], point: &[String]) -> String {
     parameters.iter().zip(point).map(|((p, _), v)| format!("{p}={v}")).collect::<Vec<_>>().join(" ")
 }
 
+/// A compare input's scenario text and validation warnings, for its report.
+struct Source {
+    text: String,
+    warnings: Vec<gatesim::scenario::Problem>,
+}
+
+/// A report of replication 0 of every input, each in its own folder
+/// ("reports/1-NAME"), made exactly as `gatesim run --seed SEED` makes it.
+fn input_reports(models: &[ModelConfig], sources: &[Source], seed: u64) -> Result<Vec<Report>, String> {
+    use rayon::prelude::*;
+    models
+        .par_iter()
+        .zip(sources)
+        .enumerate()
+        .map(|(i, (model, source))| {
+            let mut model = model.clone();
+            model.seed = seed;
+            let name = model.name.clone();
+            let run = super::run_once(model, &source.text, &source.warnings, &mut |_| {})
+                .map_err(|stop| format!("{name}: the run was stopped: {}", super::stop_message(&stop)))?;
+            Ok(Report { dir: format!("reports/{}-{}", i + 1, folder_name(&name)), files: run.files })
+        })
+        .collect()
+}
+
+/// A scenario name as a folder name: letters, digits, `-`, `_` and `.`.
+fn folder_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .take(60)
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .collect();
+    s.trim_start_matches('.').to_string()
+}
+
+/// One input's report: its folder (relative to the batch's) and files.
+pub struct Report {
+    dir: String,
+    files: Vec<(String, Vec<u8>)>,
+}
+
 fn run_batch(
     models: &[ModelConfig],
+    sources: &[Source],
     mut header: RunsFile,
     out: &Path,
     opts: &BatchOptions,
@@ -182,34 +228,44 @@ fn run_batch(
         }
         return std::mem::take(o);
     }
+    let reports = match input_reports(models, sources, header.base_seed) {
+        Ok(r) => r,
+        Err(e) => return bad(o, format!("error: {e}\n")),
+    };
     // Reduce from the serialised form, exactly as `merge` does.
     let file = RunsFile::from_json(std::str::from_utf8(&raw).expect("utf-8 json")).expect("own output parses");
-    finish(&file, out, opts.quiet, o)
+    finish(&file, out, opts.quiet, reports, o)
 }
 
-/// Reduces a complete batch into its outputs.
-pub fn finish(file: &RunsFile, out: &Path, quiet: bool, o: &mut Outcome) -> Outcome {
+/// Reduces a complete batch into its outputs; `reports` (compare only)
+/// are written into their folders and linked from comparison.html.
+pub fn finish(file: &RunsFile, out: &Path, quiet: bool, reports: Vec<Report>, o: &mut Outcome) -> Outcome {
     let mut files: Vec<(String, Vec<u8>)> = vec![("runs.json".into(), file.to_json())];
+    let dirs: Vec<Option<String>> = reports.iter().map(|r| Some(r.dir.clone())).collect();
+    for r in reports {
+        files.extend(r.files.into_iter().map(|(name, bytes)| (format!("{}/{name}", r.dir), bytes)));
+    }
     let (table, pictures) = if file.kind == "sweep" {
         let s = sweep::sweep(file);
         files.push(("sweep.json".into(), report::compare::sweep_json(&s)));
         files.push(("sweep.csv".into(), report::compare::sweep_csv(&s)));
-        (report::compare::sweep_table(&s), report::batch_plots::sweep_plots(&s))
+        let table = report::compare::sweep_table(&s);
+        let pictures = report::batch_plots::sweep_plots(&s).map(|mut p| {
+            let svgs: Vec<(String, String)> = p
+                .iter()
+                .filter(|(n, _)| n.ends_with(".svg"))
+                .map(|(n, b)| (n.clone(), String::from_utf8_lossy(b).into_owned()))
+                .collect();
+            p.push(("sweep.html".into(), report::sweep_page::sweep_html(&s, &table, &svgs).into_bytes()));
+            p
+        });
+        (table, pictures)
     } else {
         let c = compare::compare(file);
         files.push(("comparison.json".into(), report::compare::comparison_json(&c)));
         files.push(("comparison.csv".into(), report::compare::comparison_csv(&c)));
         let table = report::compare::comparison_table(&c);
-        let pictures = report::batch_plots::comparison_plots(&c, file.resolution_s).map(|mut p| {
-            let svgs: Vec<(&str, &str)> = p
-                .iter()
-                .filter(|(n, _)| n.ends_with(".svg"))
-                .map(|(n, b)| (n.as_str(), std::str::from_utf8(b).expect("SVG is UTF-8")))
-                .collect();
-            let html = report::batch_plots::comparison_html(&c, &table, &svgs);
-            p.push(("comparison.html".into(), html.into_bytes()));
-            p
-        });
+        let pictures = report::batch_plots::comparison_outputs(&c, file.resolution_s, &table, &dirs);
         (table, pictures)
     };
     match pictures {
@@ -238,7 +294,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, quiet: bool) -> Outcome {
         }
     }
     match RunsFile::merge(parts) {
-        Ok(file) => finish(&file, out, quiet, &mut o),
+        Ok(file) => finish(&file, out, quiet, Vec::new(), &mut o),
         Err(e) => bad(&mut o, format!("error: cannot merge: {e}\n")),
     }
 }

@@ -1,9 +1,11 @@
 //! Pictures of batch results: architectures overlaid over time (compare),
 //! a metric against the swept parameter (sweep), and comparison.html.
 
-use crate::batch::compare::{Comparison, METRICS};
+use crate::batch::compare::{Comparison, METRICS, ScenarioResult};
 use crate::batch::sweep::Sweep;
 
+use super::plots::batch_charts::{self, MeanSeries, TimeCompare, Window};
+use super::plots::html::{self, Figure};
 use super::plots::overlay::{Overlay, Series, render};
 
 type Files = Vec<(String, Vec<u8>)>;
@@ -15,44 +17,98 @@ fn push(files: &mut Files, stem: &str, o: &Overlay) -> Result<(), String> {
     Ok(())
 }
 
-/// comparison_p99 and comparison_success (mean over replications per bucket).
-pub fn comparison_plots(c: &Comparison, resolution_s: f64) -> Result<Files, String> {
-    let over_time = |pick: fn(&crate::batch::compare::ScenarioResult) -> &Vec<f64>, scale: f64| -> Vec<Series> {
+/// The faults shaded on the overlaid charts: each scenario's (replication
+/// 0's), named by scenario when the scenarios inject different faults.
+fn windows(c: &Comparison) -> Vec<Window> {
+    let same = c.scenarios.windows(2).all(|w| w[0].faults == w[1].faults);
+    let mut out: Vec<Window> = Vec::new();
+    for s in &c.scenarios {
+        for f in &s.faults {
+            let what = format!("{} {}", f.target, f.kind);
+            let label = if same { what } else { format!("{}: {what}", s.name) };
+            if !out.iter().any(|w| w.from_s == f.at_s && w.until_s == f.until_s && w.label == label) {
+                out.push(Window { from_s: f.at_s, until_s: f.until_s, label });
+            }
+        }
+    }
+    out.truncate(MAX_WINDOWS);
+    out
+}
+
+/// Fault windows shaded at most (random chaos can inject hundreds).
+const MAX_WINDOWS: usize = 60;
+
+/// compare's two charts over time: the clients' p99 of successes and
+/// success share, mean and 95% band per architecture.
+fn time_charts(c: &Comparison, resolution_s: f64) -> [TimeCompare<'_>; 2] {
+    let series = |pick: fn(&ScenarioResult) -> (&[f64], &[f64])| -> Vec<MeanSeries<'_>> {
         c.scenarios
             .iter()
-            .map(|s| Series {
-                name: s.name.clone(),
-                points: pick(s).iter().enumerate().map(|(b, v)| (b as f64 * resolution_s, v * scale)).collect(),
-                bars: Vec::new(),
+            .map(|s| {
+                let (mean, ci95) = pick(s);
+                MeanSeries { name: &s.name, mean, ci95 }
             })
             .collect()
     };
-    let note = format!("mean of {} replications", c.replications);
+    let chart = |id, title: &str, y_desc, unit, zero_is_missing: bool, series| TimeCompare {
+        y_max: (!zero_is_missing).then_some(100.0),
+        factor: if zero_is_missing { 1.0 } else { 100.0 },
+        id,
+        title: title.to_string(),
+        y_desc,
+        unit,
+        zero_is_missing,
+        allow_log: zero_is_missing,
+        bucket_s: resolution_s,
+        series,
+        windows: windows(c),
+        replications: c.replications,
+    };
+    [
+        chart(
+            "p99",
+            "clients' p99 latency of successful answers over time",
+            "p99 of successes (ms)",
+            "ms",
+            true,
+            series(|s| (&s.p99_series, &s.p99_ci95)),
+        ),
+        chart(
+            "success",
+            "clients' success share over time",
+            "success (%)",
+            "%",
+            false,
+            series(|s| (&s.success_series, &s.success_ci95)),
+        ),
+    ]
+}
+
+/// comparison_p99 and comparison_success (SVG and PNG), and
+/// comparison.html. `reports[i]` is the folder (relative to the output)
+/// holding a report of replication 0 of input i, if one was written.
+pub fn comparison_outputs(
+    c: &Comparison,
+    resolution_s: f64,
+    table_md: &str,
+    reports: &[Option<String>],
+) -> Result<Files, String> {
+    let charts = time_charts(c, resolution_s);
     let mut files = Vec::new();
-    push(
-        &mut files,
-        "comparison_p99",
-        &Overlay {
-            title: "clients' p99 latency over time".into(),
-            x_desc: "simulated time (s)".into(),
-            y_desc: "p99 latency (ms, log scale)".into(),
-            series: over_time(|s| &s.p99_series, 1.0),
-            log_y: true,
-            notes: vec![note.clone(), "worst client node per bucket".into()],
-        },
-    )?;
-    push(
-        &mut files,
-        "comparison_success",
-        &Overlay {
-            title: "clients' success rate over time".into(),
-            x_desc: "simulated time (s)".into(),
-            y_desc: "success rate (%)".into(),
-            series: over_time(|s| &s.success_series, 100.0),
-            log_y: false,
-            notes: vec![note],
-        },
-    )?;
+    let mut figures = Vec::new();
+    for (chart, caption) in charts.iter().zip([
+        "The clients' p99 of successful answers per time bucket (the worst client node): the line is the mean over \
+         replications that had a successful answer in the bucket, the band its 95% confidence interval. Shaded: fault windows.",
+        "The share of the clients' finished requests that succeeded, per time bucket: mean over replications and its \
+         95% confidence interval. Shaded: fault windows.",
+    ]) {
+        let (svg, png) = batch_charts::render(chart)?;
+        files.push((format!("comparison_{}.svg", chart.id), svg));
+        files.push((format!("comparison_{}.png", chart.id), png));
+        figures.push(batch_charts::figure(chart, caption)?);
+    }
+    let html = comparison_html(c, table_md, &figures, reports);
+    files.push(("comparison.html".into(), html.into_bytes()));
     Ok(files)
 }
 
@@ -106,17 +162,25 @@ pub fn sweep_plots(s: &Sweep) -> Result<Files, String> {
     Ok(files)
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+pub(crate) fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// One self-contained page: the table and the overlaid plots (SVG inline).
-pub fn comparison_html(c: &Comparison, table_md: &str, svgs: &[(&str, &str)]) -> String {
+/// A markdown table (as printed on stdout) as an HTML table, and the
+/// notes under it as a paragraph.
+pub(crate) fn table_html(table_md: &str) -> String {
     let mut rows = String::new();
     for (i, line) in table_md.lines().filter(|l| l.starts_with('|') && !l.starts_with("|-")).enumerate() {
         let tag = if i == 0 { "th" } else { "td" };
-        let cells: String =
-            line.trim_matches('|').split(" | ").map(|c| format!("<{tag}>{}</{tag}>", escape(c.trim()))).collect();
+        let cells: String = line
+            .trim_matches('|')
+            .split(" | ")
+            .enumerate()
+            .map(|(j, c)| {
+                let class = if j == 0 { "" } else { " class=\"n\"" };
+                format!("<{tag}{class}>{}</{tag}>", escape(c.trim()))
+            })
+            .collect();
         rows.push_str(&format!("<tr>{cells}</tr>\n"));
     }
     let notes: String = table_md
@@ -124,23 +188,77 @@ pub fn comparison_html(c: &Comparison, table_md: &str, svgs: &[(&str, &str)]) ->
         .filter(|l| !l.starts_with('|') && !l.trim().is_empty())
         .map(|l| format!("{} ", escape(l)))
         .collect();
-    let plots: String = svgs
+    format!("<div class=\"scroll\"><table>\n{rows}</table></div>\n<p class=\"meta\">{notes}</p>\n")
+}
+
+/// "users Slow 20–40 s; gw#1 Crash 30–45 s", or "none".
+fn fault_list(s: &ScenarioResult) -> String {
+    if s.faults.is_empty() {
+        return "none".into();
+    }
+    let mut parts: Vec<String> = s
+        .faults
         .iter()
-        .map(|(_, svg)| format!("<figure>{}</figure>\n", svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1)))
+        .take(8)
+        .map(|f| format!("{} {} {}–{}", f.target, f.kind, fmt_secs(f.at_s), fmt_secs(f.until_s)))
         .collect();
-    let names: Vec<String> = c.scenarios.iter().map(|s| escape(&s.name)).collect();
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>gatesim compare: {title}</title>\n<style>\n\
-         body{{font-family:system-ui,sans-serif;color:#222;margin:0;background:#fafafa}}\n\
-         main{{max-width:1100px;margin:0 auto;padding:24px}}\n\
-         table{{border-collapse:collapse;font-size:14px;background:#fff}}\n\
-         td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}}\n\
-         td:first-child,th:first-child{{text-align:left}}\n\
-         tr:nth-child(even) td{{background:#f4f6f8}}\n\
-         figure{{margin:24px 0}} figure svg{{max-width:100%;height:auto}}\n\
-         .note{{color:#666;font-size:13px}}\n</style></head>\n\
-         <body><main><h1>{title}</h1>\n<div style=\"overflow-x:auto\"><table>\n{rows}</table></div>\n\
-         <p class=\"note\">{notes}</p>\n{plots}</main></body></html>\n",
-        title = names.join(" vs "),
-    )
+    if s.faults.len() > 8 {
+        parts.push(format!("and {} more", s.faults.len() - 8));
+    }
+    let mut out = parts.join("; ");
+    if s.faults_vary {
+        out.push_str(" (random chaos: replication 0's faults; each replication draws its own)");
+    }
+    out
+}
+
+fn fmt_secs(v: f64) -> String {
+    crate::chaos::cascade::seconds(v)
+}
+
+/// One self-contained page: the table, what each scenario injects with a
+/// link to one replication's report, and the overlaid charts.
+fn comparison_html(c: &Comparison, table_md: &str, figures: &[Figure], reports: &[Option<String>]) -> String {
+    let names: Vec<&str> = c.scenarios.iter().map(|s| s.name.as_str()).collect();
+    let title = names.join(" vs ");
+    let mut body = format!(
+        "<h1>{}</h1>\n<p class=\"meta\">{} replications per scenario; replication i of every scenario runs with seed {} + i, \
+         so all see the same arrivals (common random numbers). ± is the half-width of the 95% confidence interval.</p>\n",
+        escape(&title),
+        c.replications,
+        c.base_seed
+    );
+    body.push_str("<h2>Results</h2>\n");
+    body.push_str(&table_html(table_md));
+    body.push_str(
+        "<h2>Scenarios</h2>\n<table><thead><tr><th>scenario</th><th>file</th><th>faults injected</th>\
+         <th>verdicts</th><th>report</th></tr></thead><tbody>\n",
+    );
+    for (i, s) in c.scenarios.iter().enumerate() {
+        let verdicts: Vec<String> = s.verdicts.0.iter().map(|(v, n)| format!("{v} {n}")).collect();
+        let report = match reports.get(i).and_then(Option::as_ref) {
+            Some(dir) => format!("<a href=\"{}/report.html\">replication 0</a>", escape(dir)),
+            None => "–".into(),
+        };
+        body.push_str(&format!(
+            "<tr><td><b>{}</b></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{report}</td></tr>\n",
+            escape(&s.name),
+            escape(&s.file),
+            escape(&fault_list(s)),
+            escape(&verdicts.join(", ")),
+        ));
+    }
+    body.push_str("</tbody></table>\n");
+    if reports.iter().all(Option::is_none) {
+        body.push_str(
+            "<p class=\"meta\">No per-scenario reports: a merged batch has only its runs' numbers; \
+             run <code>gatesim run FILE --seed SEED</code> for one.</p>\n",
+        );
+    }
+    body.push_str("<h2>Over time</h2>\n<p class=\"meta\">Hover a chart for its values; click a legend entry to hide or show a scenario.</p>\n");
+    for f in figures {
+        body.push_str(&f.html);
+    }
+    body.push_str("<footer>Made by gatesim compare from runs.json.</footer>\n");
+    html::page(&format!("{title}: gatesim compare"), &body)
 }

@@ -7,11 +7,13 @@
 //! summary.json + timeseries.csv --PlotData::from_outputs--> PlotData --render_all--> [(file, bytes)]
 //! ```
 
+pub(crate) mod batch_charts;
 mod breakers;
 mod charts;
 mod data;
 mod frame;
-mod html;
+pub(crate) mod html;
+mod interactive;
 pub mod overlay;
 mod raster;
 #[cfg(test)]
@@ -61,13 +63,18 @@ impl Chart {
         }
     }
 
-    fn draw<DB: DrawingBackend>(self, root: &DrawingArea<DB, Shift>, data: &PlotData) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(
+        self,
+        root: &DrawingArea<DB, Shift>,
+        data: &PlotData,
+        out: Option<&mut interactive::Interactive>,
+    ) -> Result<(), String> {
         match self {
-            Chart::Latency => charts::latency(root, data),
-            Chart::Errors => charts::errors(root, data),
-            Chart::Throughput => charts::throughput(root, data),
-            Chart::Queues => charts::queues(root, data),
-            Chart::Breakers => breakers::breakers(root, data),
+            Chart::Latency => charts::latency(root, data, out),
+            Chart::Errors => charts::errors(root, data, out),
+            Chart::Throughput => charts::throughput(root, data, out),
+            Chart::Queues => charts::queues(root, data, out),
+            Chart::Breakers => breakers::breakers(root, data, out),
         }
     }
 
@@ -75,10 +82,43 @@ impl Chart {
         let mut out = String::with_capacity(256 * 1024);
         {
             let root = SVGBackend::with_string(&mut out, self.size(data)).into_drawing_area();
-            self.draw(&root, data)?;
+            self.draw(&root, data, None)?;
             root.present().map_err(frame::err)?;
         }
         Ok(out)
+    }
+
+    /// The chart for report.html: its frame as SVG, the rest for the page.
+    fn interactive(self, data: &PlotData) -> Result<html::Figure, String> {
+        let mut svg = String::with_capacity(128 * 1024);
+        let mut it = interactive::Interactive::default();
+        {
+            let root = SVGBackend::with_string(&mut svg, self.size(data)).into_drawing_area();
+            self.draw(&root, data, Some(&mut it))?;
+            root.present().map_err(frame::err)?;
+        }
+        let times = (data.series.times.len(), data.series.bucket_s);
+        let (id, caption) = self.caption();
+        Ok(html::Figure { html: interactive::figure(id, &svg, self.size(data), &it, times, caption) })
+    }
+
+    /// Its id in the page and its caption there.
+    fn caption(self) -> (&'static str, &'static str) {
+        match self {
+            Chart::Latency => (
+                "latency",
+                "Latency of successful answers per node: p99 solid, p50 faint; clients drawn thicker; a gap means no successful answer in that bucket. Hover for values; click a legend entry to hide or show a node.",
+            ),
+            Chart::Errors => ("errors", "The clients' requests per second, stacked by outcome. Hover for values."),
+            Chart::Throughput => (
+                "throughput",
+                "Arrivals and goodput (ok, partial, fallback) per second per node, and answers wasted on callers that had given up.",
+            ),
+            Chart::Queues => ("queues", "Queue length and worker utilization of the server nodes."),
+            Chart::Breakers => {
+                ("breakers", "Circuit breaker states over time, one lane per breaker; hover a stretch for its times.")
+            }
+        }
     }
 
     fn png(self, data: &PlotData) -> Result<Vec<u8>, String> {
@@ -86,7 +126,7 @@ impl Chart {
         let mut rgb = vec![0u8; w as usize * h as usize * 3];
         {
             let root = raster::Raster::new(&mut rgb, (w, h)).into_drawing_area();
-            self.draw(&root, data)?;
+            self.draw(&root, data, None)?;
             root.present().map_err(frame::err)?;
         }
         encode_png(&rgb, w, h)
@@ -136,24 +176,23 @@ pub fn render_all(data: &PlotData) -> Result<Vec<(String, Vec<u8>)>, PlotError> 
     register_fonts();
     // Each chart is independent; drawing them in parallel keeps the order of
     // the result and the bytes the same.
-    let drawn: Vec<Result<(String, Vec<u8>), String>> = {
+    type Drawn = Result<(String, Vec<u8>, html::Figure), String>;
+    let drawn: Vec<Drawn> = {
         use rayon::prelude::*;
-        Chart::ALL.par_iter().map(|c| Ok((c.svg(data)?, c.png(data)?))).collect()
+        Chart::ALL.par_iter().map(|c| Ok((c.svg(data)?, c.png(data)?, c.interactive(data)?))).collect()
     };
     let mut files: Vec<(String, Vec<u8>)> = Vec::with_capacity(13);
-    let mut svgs: Vec<(&str, String)> = Vec::with_capacity(6);
+    let mut figures = Vec::with_capacity(Chart::ALL.len());
     for (chart, result) in Chart::ALL.iter().zip(drawn) {
-        let (svg, png) = result.map_err(PlotError::Draw)?;
+        let (svg, png, figure) = result.map_err(PlotError::Draw)?;
         let (svg_name, png_name) = chart.files();
-        files.push((svg_name.to_string(), svg.clone().into_bytes()));
+        files.push((svg_name.to_string(), svg.into_bytes()));
         files.push((png_name.to_string(), png));
-        svgs.push((svg_name, svg));
+        figures.push(figure);
     }
     let topo = topology::svg(data);
     files.push(("topology.svg".to_string(), topo.clone().into_bytes()));
     files.push(("topology.dot".to_string(), topology::dot(data).into_bytes()));
-    svgs.push(("topology.svg", topo));
-    let refs: Vec<(&str, &str)> = svgs.iter().map(|(f, s)| (*f, s.as_str())).collect();
-    files.push(("report.html".to_string(), html::report(data, &refs).into_bytes()));
+    files.push(("report.html".to_string(), html::report(data, &figures, &topo).into_bytes()));
     Ok(files)
 }

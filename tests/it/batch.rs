@@ -31,6 +31,31 @@ fn compare_is_identical_with_one_or_two_threads_and_when_sharded() {
         assert_eq!(one, std::fs::read(dir.path().join("two").join(file)).unwrap(), "{file}: 1 vs 2 threads");
         assert_eq!(one, std::fs::read(dir.path().join("merged").join(file)).unwrap(), "{file}: merged shards");
     }
+    // Each input's report is replication 0, exactly as `gatesim run --seed` makes it.
+    let report = |d: &str| dir.path().join(d).join("reports/1-arch-single");
+    assert_eq!(
+        std::fs::read(report("one").join("summary.json")).unwrap(),
+        std::fs::read(report("two").join("summary.json")).unwrap()
+    );
+    let runs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("one/runs.json")).unwrap()).unwrap();
+    let seed = runs["base_seed"].as_u64().unwrap().to_string();
+    run_ok(&["run", ARCHS[0], "--seed", &seed, "--quiet", "--out", &out("single")], &[]);
+    assert_eq!(
+        std::fs::read(report("one").join("summary.json")).unwrap(),
+        std::fs::read(dir.path().join("single/summary.json")).unwrap(),
+        "the linked report is the run of replication 0"
+    );
+    let html = std::fs::read_to_string(dir.path().join("one/comparison.html")).unwrap();
+    for (i, name) in ["arch-single", "arch-bff", "arch-mesh"].iter().enumerate() {
+        let link = format!("href=\"reports/{}-{name}/report.html\"", i + 1);
+        assert!(html.contains(&link), "comparison.html links {link}");
+    }
+    assert!(html.contains("orders Hang 20s–35s"), "comparison.html states the faults each scenario injects");
+    assert!(html.contains("class=\"ichart\"") && html.contains("\"pm\":"), "charts with hover values and their CIs");
+    // A merged batch has no runs to report on, and says so.
+    let merged = std::fs::read_to_string(dir.path().join("merged/comparison.html")).unwrap();
+    assert!(!merged.contains("reports/") && merged.contains("No per-scenario reports"));
     // A shard on its own is not a batch.
     let o = gatesim(&["merge", &out("s0"), "--out", &out("partial")], &[]);
     assert_eq!(o.status.code(), Some(2));
@@ -64,6 +89,43 @@ fn sweep_varies_the_parameter_and_reports_each_point() {
     assert!((goodput(0) - 1000.0).abs() < 30.0 && (goodput(1) - 3500.0).abs() < 60.0, "{} {}", goodput(0), goodput(1));
     let mean = |i: usize| points[i]["metrics"]["latency_ms_mean"]["mean"].as_f64().unwrap();
     assert!(mean(1) > mean(0), "more load, longer waits");
+}
+
+/// Retry storms tip over when the load is high and the trigger long, and
+/// recover when both are small (Bronson et al., "Metastable Failures in
+/// Distributed Systems", HotOS 2021): the sweep's map must show both.
+#[test]
+fn a_two_parameter_sweep_maps_where_the_system_tips_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    run_ok(
+        &[
+            "sweep",
+            "scenarios/retry-storm.ron",
+            "--set",
+            "nodes.app.load.rps=300,850",
+            "--set",
+            "faults[0].duration=2s,10s",
+            "-r",
+            "2",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let html = std::fs::read_to_string(out.join("sweep.html")).unwrap();
+    assert_eq!(html.matches("<table class=\"heat\">").count(), 2, "a verdict map and a recovery map");
+    // Rows are the first parameter, columns the second: the first data row
+    // of each map starts with 300, the last with 850.
+    let maps: Vec<&str> = html.split("<table class=\"heat\">").skip(1).collect();
+    let rows = |m: &str| -> Vec<String> { m.split("<tr><th>").skip(2).map(|r| r.to_string()).collect() };
+    let verdict = rows(maps[0]);
+    let recovery = rows(maps[1]);
+    assert!(verdict[0].starts_with("300") && !verdict[0].split("</td>").next().unwrap().contains("metastable"));
+    assert!(verdict[1].starts_with("850") && verdict[1].split("</td>").nth(1).unwrap().contains("metastable"));
+    assert!(recovery[0].split("</td>").next().unwrap().contains(" s"), "300 rps recovers from a 2 s trigger");
+    assert!(recovery[1].split("</td>").nth(1).unwrap().contains("never"), "850 rps never recovers from 10 s");
 }
 
 #[test]

@@ -6,7 +6,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::data::PlotData;
-use super::frame::{self, LegendItem, Swatch};
+use super::frame::{self, LegendItem};
+use super::interactive::{Interactive, Mark};
 use crate::metrics::summary::{BreakerPhase, BreakerSummary as Breaker};
 
 const CLOSED: RGBColor = RGBColor(76, 175, 80);
@@ -52,8 +53,20 @@ fn lane_note(b: &Breaker) -> String {
     }
 }
 
-pub(crate) fn breakers<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &PlotData) -> Result<(), String> {
-    let (plot, legend) = frame::layout(root, &format!("{}: circuit breaker states", data.scenario()))?;
+fn state_word(state: BreakerPhase) -> &'static str {
+    match state {
+        BreakerPhase::Closed => "closed",
+        BreakerPhase::Open => "open",
+        BreakerPhase::HalfOpen => "half-open",
+    }
+}
+
+pub(crate) fn breakers<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &PlotData,
+    mut out: Option<&mut Interactive>,
+) -> Result<(), String> {
+    let (plot, legend) = frame::layout(root, &format!("{}: circuit breaker states", data.scenario()), out.is_none())?;
     if data.summary.breakers.is_empty() {
         return frame::message(root, "no breakers in this scenario");
     }
@@ -90,15 +103,18 @@ pub(crate) fn breakers<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: 
         let rect = Rectangle::new([(b.from_s, y_top), (b.until_s, 0.0)], color.filled());
         chart.draw_series(std::iter::once(rect)).map_err(frame::err)?;
     }
-    draw_lanes(root, &chart, data, x_max)?;
+    draw_lanes(root, &chart, data, x_max, out.as_deref_mut())?;
+    let events = frame::events(data);
+    frame::draw_events(&chart, &events, 0.0, out.as_deref_mut())?;
     frame::label_bands(&chart, &frame::bands(data), y_top)?;
     let mut items: Vec<LegendItem> = [("closed", CLOSED), ("open", OPEN), ("half-open", HALF_OPEN)]
         .iter()
-        .map(|(t, c)| LegendItem { text: (*t).to_string(), color: *c, swatch: Swatch::Block, bold: false })
+        .map(|(t, c)| LegendItem::block(t, *c))
         .collect();
     items.push(LegendItem::note("one lane per breaker:"));
     items.push(LegendItem::note("caller → target"));
-    frame::draw_legend(&legend, &items)
+    items.extend(frame::event_legend(&events));
+    frame::finish_legend(&legend, items, out)
 }
 
 /// Lane bars in pixels (so a short half-open stretch is still visible) and
@@ -108,6 +124,7 @@ fn draw_lanes<DB: DrawingBackend>(
     chart: &frame::TimeChart<DB>,
     data: &PlotData,
     x_max: f64,
+    mut out: Option<&mut Interactive>,
 ) -> Result<(), String> {
     let lanes = data.summary.breakers.len();
     let lane_px = {
@@ -124,6 +141,17 @@ fn draw_lanes<DB: DrawingBackend>(
             let x1 = x1.max(x0 + 2);
             root.draw(&Rectangle::new([(x0, y0), (x1, y1.max(y0 + 1))], state_color(state).filled()))
                 .map_err(frame::err)?;
+            if let Some(out) = out.as_deref_mut() {
+                let title = format!(
+                    "{}: {} from {} s to {} s",
+                    lane_name(b),
+                    state_word(state),
+                    frame::fmt_num(from),
+                    frame::fmt_num(until)
+                );
+                let rect = (f64::from(x0), f64::from(y0), f64::from(x1), f64::from(y1.max(y0 + 1)));
+                out.marks.push(Mark { rect, title });
+            }
         }
         if lane_px < 9.0 && i % (9.0 / lane_px).ceil() as usize != 0 {
             continue;

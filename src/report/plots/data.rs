@@ -33,9 +33,11 @@ pub(crate) enum Col {
     Utilization,
     BreakersOpen,
     FaultActive,
+    /// Answers given after the caller had given up.
+    Wasted,
 }
 
-const N_COLS: usize = 8 + OUTCOMES.len();
+const N_COLS: usize = 9 + OUTCOMES.len();
 
 impl Col {
     fn index(self) -> usize {
@@ -49,6 +51,7 @@ impl Col {
             Col::Utilization => 16,
             Col::BreakersOpen => 17,
             Col::FaultActive => 18,
+            Col::Wasted => 19,
         }
     }
 
@@ -62,6 +65,7 @@ impl Col {
             "utilization" => Col::Utilization,
             "breakers_open" => Col::BreakersOpen,
             "fault_active" => Col::FaultActive,
+            "wasted" => Col::Wasted,
             other => Col::Outcome(OUTCOMES.iter().position(|o| *o == other)?),
         })
     }
@@ -79,6 +83,8 @@ impl Col {
 #[derive(Clone, Debug)]
 pub struct PlotData {
     pub(crate) summary: Summary,
+    /// The scenario file's text, when the output folder kept it (scenario.ron).
+    pub(crate) source: Option<String>,
     /// Per topology node: its entry in `summary.nodes`, if any.
     stats: Vec<Option<usize>>,
     pub(crate) series: Series,
@@ -134,6 +140,7 @@ const ALL_COLS: [Col; N_COLS] = [
     Col::Utilization,
     Col::BreakersOpen,
     Col::FaultActive,
+    Col::Wasted,
 ];
 
 /// Most nodes and faults a picture is drawn for.
@@ -180,9 +187,15 @@ impl PlotData {
         let stats =
             summary.topology.nodes.iter().map(|n| summary.nodes.0.iter().position(|(k, _)| *k == n.name)).collect();
         let table = timeseries::read(timeseries_csv).map_err(PlotError::Read)?;
-        let mut data = PlotData { summary, stats, series: Series::default() };
+        let mut data = PlotData { summary, source: None, stats, series: Series::default() };
         data.attach_series(table).map_err(PlotError::Read)?;
         Ok(data)
+    }
+
+    /// The scenario's text, for the report to show.
+    pub fn with_source(mut self, text: Option<String>) -> PlotData {
+        self.source = text;
+        self
     }
 
     pub(crate) fn scenario(&self) -> &str {

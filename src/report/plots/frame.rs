@@ -14,6 +14,7 @@ use plotters::style::FontStyle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::data::PlotData;
+use super::interactive::{Interactive, Mark, OverlayLine, PanelGeom};
 
 /// Width and height of every time chart, in pixels.
 pub(crate) const SIZE: (u32, u32) = (1000, 500);
@@ -76,11 +77,28 @@ pub(crate) struct Line {
     pub alpha: f64,
     pub width: u32,
     pub segments: Vec<Vec<(f64, f64)>>,
+    /// The legend entry that shows or hides it in the report (a node's index).
+    pub group: Option<usize>,
+}
+
+/// One series' values per time bucket, for the report's hover readout.
+pub(crate) struct Readout {
+    pub label: String,
+    pub unit: &'static str,
+    pub color: RGBColor,
+    pub group: Option<usize>,
+    /// Per bucket; NaN where there is no value.
+    pub values: Vec<f64>,
+    /// Per bucket, a ± half-width shown after the value (a confidence
+    /// interval); empty when the values have none.
+    pub plus_minus: Vec<f64>,
 }
 
 /// A filled polygon in data coordinates.
 pub(crate) struct Area {
     pub color: RGBColor,
+    /// 1 for a solid area; less for a band that lines show through.
+    pub alpha: f64,
     pub points: Vec<(f64, f64)>,
 }
 
@@ -99,12 +117,79 @@ pub(crate) struct LegendItem {
     pub color: RGBColor,
     pub swatch: Swatch,
     pub bold: bool,
+    /// The lines this entry shows or hides in the report.
+    pub group: Option<usize>,
 }
 
 impl LegendItem {
     pub fn note(text: &str) -> LegendItem {
-        LegendItem { text: text.to_string(), color: MUTED, swatch: Swatch::Note, bold: false }
+        LegendItem { text: text.to_string(), color: MUTED, swatch: Swatch::Note, bold: false, group: None }
     }
+
+    pub fn block(text: &str, color: RGBColor) -> LegendItem {
+        LegendItem { text: text.to_string(), color, swatch: Swatch::Block, bold: false, group: None }
+    }
+}
+
+/// The legend: drawn into the picture, or handed to the report (which
+/// draws it as buttons that show and hide lines).
+pub(crate) fn finish_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    items: Vec<LegendItem>,
+    out: Option<&mut Interactive>,
+) -> Result<(), String> {
+    match out {
+        Some(out) => {
+            out.legend = items;
+            Ok(())
+        }
+        None => draw_legend(area, &items),
+    }
+}
+
+/// Something that happened at one instant, marked on the time axis of
+/// every chart: a breaker opened, a balancer ejected or re-admitted an
+/// instance.
+pub(crate) struct TimeEvent {
+    pub at_s: f64,
+    pub color: RGBColor,
+    pub text: String,
+}
+
+const EJECTED: RGBColor = RGBColor(255, 127, 14);
+const READMITTED: RGBColor = RGBColor(44, 160, 44);
+/// Events drawn at most (a long chaos run can open breakers thousands of times).
+const MAX_EVENTS: usize = 400;
+
+/// The run's events, in time order (at most `MAX_EVENTS`).
+pub(crate) fn events(data: &PlotData) -> Vec<TimeEvent> {
+    let s = &data.summary;
+    let mut out: Vec<TimeEvent> = Vec::new();
+    for b in &s.breakers {
+        for &(t, phase) in &b.transitions {
+            if phase == crate::metrics::summary::BreakerPhase::Open {
+                let text = format!("{} s: breaker {} → {} opened", fmt_num(t), b.caller, b.target);
+                out.push(TimeEvent { at_s: t, color: FAULT, text });
+            }
+        }
+    }
+    for e in &s.ejections {
+        let (what, color) = if e.ejected { ("ejected", EJECTED) } else { ("re-admitted", READMITTED) };
+        let text = format!("{} s: {} {what} {}", fmt_num(e.at_s), e.balancer, e.instance);
+        out.push(TimeEvent { at_s: e.at_s, color, text });
+    }
+    out.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+    out.truncate(MAX_EVENTS);
+    out
+}
+
+/// Legend entries for the kinds of events present.
+pub(crate) fn event_legend(events: &[TimeEvent]) -> Vec<LegendItem> {
+    [(FAULT, "▼ breaker opened"), (EJECTED, "▼ instance ejected"), (READMITTED, "▼ re-admitted")]
+        .iter()
+        .filter(|(c, _)| events.iter().any(|e| e.color == *c))
+        .map(|(c, t)| LegendItem::block(t, *c))
+        .collect()
 }
 
 /// A shaded stretch of simulated time: a fault window or the warm-up.
@@ -136,6 +221,9 @@ pub(crate) fn bands(data: &PlotData) -> Vec<Band> {
     out
 }
 
+/// Decades a log axis shows at most.
+const MAX_DECADES: i32 = 6;
+
 /// The y axis: linear from 0, or log10 over whole decades.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Scale {
@@ -145,25 +233,31 @@ pub(crate) enum Scale {
 
 impl Scale {
     /// Log when allowed and the positive values span more than two decades.
-    /// A log axis starts at the decade of the lowest percentile (at most
-    /// five decades below the top): rarer, smaller values sit on its floor.
+    /// A log axis starts at the decade of the smallest value, at most
+    /// `MAX_DECADES` below the top; anything smaller is drawn on the floor
+    /// and counted by `below_floor` (the legend says so: nothing is clipped
+    /// silently).
     pub fn choose(values: impl Iterator<Item = f64>, allow_log: bool) -> Scale {
-        let mut positive: Vec<f64> = values.filter(|v| v.is_finite() && *v > 0.0).collect();
-        let hi = positive.iter().copied().fold(0.0, f64::max);
+        let (lo, hi) = values
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
         if hi <= 0.0 {
             return Scale::Linear { max: 1.0 };
         }
-        if allow_log {
-            let k = positive.len() / 100;
-            let (_, lo, _) = positive.select_nth_unstable_by(k, f64::total_cmp);
-            let lo = *lo;
-            if hi / lo > 100.0 {
-                let top = hi.log10().ceil() as i32;
-                let bottom = (lo.log10().floor() as i32).max(top - 5);
-                return Scale::Log { lo: bottom, hi: top.max(bottom + 1) };
-            }
+        if allow_log && hi / lo > 100.0 {
+            let top = hi.log10().ceil() as i32;
+            let bottom = (lo.log10().floor() as i32).max(top - MAX_DECADES);
+            return Scale::Log { lo: bottom, hi: top.max(bottom + 1) };
         }
         Scale::Linear { max: nice_ceil(hi * 1.04) }
+    }
+
+    /// How many of `values` lie below a log axis's floor (drawn on it).
+    pub fn below_floor(self, values: impl Iterator<Item = f64>) -> usize {
+        match self {
+            Scale::Log { lo, .. } => values.filter(|v| v.is_finite() && v.log10() < f64::from(lo)).count(),
+            Scale::Linear { .. } => 0,
+        }
     }
 
     /// A value in the chart's y coordinate (log10 for a log axis).
@@ -263,12 +357,19 @@ pub(crate) fn line_points(times: &[f64], values: &[f64], bucket_s: f64, scale: S
 /// A region of a picture in pixel coordinates.
 pub(crate) type Region<DB> = DrawingArea<DB, Shift>;
 
-/// Splits the root into the plot area and the legend column, under a title.
-pub(crate) fn layout<DB: DrawingBackend>(root: &Region<DB>, title: &str) -> Result<(Region<DB>, Region<DB>), String> {
+/// Splits the root into the plot area and the legend column, under a
+/// title. Without `legend` (the report draws its own below the chart) the
+/// plot takes the whole width.
+pub(crate) fn layout<DB: DrawingBackend>(
+    root: &Region<DB>,
+    title: &str,
+    legend: bool,
+) -> Result<(Region<DB>, Region<DB>), String> {
     root.fill(&WHITE).map_err(err)?;
     let body = root.titled(title, bold(20)).map_err(err)?;
     let (w, _) = body.dim_in_pixel();
-    let (plot, legend) = body.split_horizontally(w.saturating_sub(LEGEND_W));
+    let legend_w = if legend { LEGEND_W } else { 8 };
+    let (plot, legend) = body.split_horizontally(w.saturating_sub(legend_w));
     Ok((plot, legend))
 }
 
@@ -352,20 +453,43 @@ pub(crate) struct Panel<'a> {
     pub scale: Scale,
     pub areas: Vec<Area>,
     pub lines: Vec<Line>,
+    /// The values the report's hover readout lists for this panel.
+    pub readouts: Vec<Readout>,
+    /// A horizontal reference line (value, label), e.g. the SLO's p99.
+    pub target: Option<(f64, String)>,
     /// Whether this panel shows the x axis title and the band labels.
     pub x_desc: bool,
     pub band_labels: bool,
 }
 
+impl<'a> Panel<'a> {
+    pub fn new(y_desc: &'a str, scale: Scale) -> Panel<'a> {
+        Panel {
+            y_desc,
+            scale,
+            areas: Vec::new(),
+            lines: Vec::new(),
+            readouts: Vec::new(),
+            target: None,
+            x_desc: true,
+            band_labels: true,
+        }
+    }
+}
+
 /// A chart over simulated time with an f64 y axis.
 pub(crate) type TimeChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
-/// Draws a panel: grid, bands, areas, lines, then the band labels on top.
+/// Draws a panel: grid, bands, areas, lines, the target line, the events
+/// on the time axis, then the band labels on top. With `out` (the report),
+/// the lines and the readouts go there instead, with the panel's place.
 pub(crate) fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
-    panel: &Panel,
+    panel: Panel,
     bands: &[Band],
+    events: &[TimeEvent],
     x_max: f64,
+    out: Option<&mut Interactive>,
 ) -> Result<(), String> {
     let y_range = panel.scale.range();
     let mut chart = ChartBuilder::on(area)
@@ -376,16 +500,34 @@ pub(crate) fn draw_panel<DB: DrawingBackend>(
         .y_label_area_size(72)
         .build_cartesian_2d(0f64..x_max, y_range.clone())
         .map_err(err)?;
-    draw_axes(&mut chart, panel, x_max)?;
+    draw_axes(&mut chart, &panel, x_max)?;
     for b in bands {
         let color = if b.fault { FAULT.mix(0.10) } else { BLACK.mix(0.06) };
         let rect = Rectangle::new([(b.from_s, y_range.end), (b.until_s, y_range.start)], color.filled());
         chart.draw_series(std::iter::once(rect)).map_err(err)?;
     }
     for a in &panel.areas {
-        chart.draw_series(std::iter::once(Polygon::new(a.points.clone(), a.color.filled()))).map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Polygon::new(a.points.clone(), a.color.mix(a.alpha).filled())))
+            .map_err(err)?;
     }
-    for line in &panel.lines {
+    let mut out = out;
+    match out.as_deref_mut() {
+        Some(out) => hand_over(&chart, panel.lines, panel.readouts, x_max, y_range.clone(), panel.scale, out),
+        None => draw_lines(&mut chart, &panel.lines)?,
+    }
+    if let Some((value, label)) = &panel.target {
+        draw_target(&chart, panel.scale.map(*value), label, x_max)?;
+    }
+    draw_events(&chart, events, y_range.start, out)?;
+    if panel.band_labels {
+        label_bands(&chart, bands, y_range.end)?;
+    }
+    Ok(())
+}
+
+fn draw_lines<DB: DrawingBackend>(chart: &mut TimeChart<DB>, lines: &[Line]) -> Result<(), String> {
+    for line in lines {
         let style = line.color.mix(line.alpha).stroke_width(line.width);
         for seg in &line.segments {
             if seg.len() == 1 {
@@ -396,8 +538,86 @@ pub(crate) fn draw_panel<DB: DrawingBackend>(
             }
         }
     }
-    if panel.band_labels {
-        label_bands(&chart, bands, y_range.end)?;
+    Ok(())
+}
+
+/// The report draws the lines itself: record where the panel is and give
+/// it the lines and readouts.
+fn hand_over<DB: DrawingBackend>(
+    chart: &TimeChart<DB>,
+    lines: Vec<Line>,
+    readouts: Vec<Readout>,
+    x_max: f64,
+    y: Range<f64>,
+    scale: Scale,
+    out: &mut Interactive,
+) {
+    let (left, bottom) = chart.backend_coord(&(0.0, y.start));
+    let (right, top) = chart.backend_coord(&(x_max, y.end));
+    let index = out.panels.len();
+    out.panels.push(PanelGeom {
+        left: f64::from(left),
+        right: f64::from(right),
+        top: f64::from(top),
+        bottom: f64::from(bottom),
+        x_max,
+        lo: y.start,
+        hi: y.end,
+        log: scale.is_log(),
+    });
+    for l in lines {
+        out.lines.push(OverlayLine {
+            panel: index,
+            group: l.group,
+            color: l.color,
+            alpha: l.alpha,
+            width: l.width,
+            segments: l.segments,
+        });
+    }
+    out.readouts.extend(readouts.into_iter().map(|r| (index, r)));
+}
+
+/// A horizontal reference line across the panel, labelled at its right end.
+fn draw_target<DB: DrawingBackend>(chart: &TimeChart<DB>, y: f64, label: &str, x_max: f64) -> Result<(), String> {
+    let (x0, py) = chart.backend_coord(&(0.0, y));
+    let (x1, _) = chart.backend_coord(&(x_max, y));
+    let root = chart.plotting_area().strip_coord_spec();
+    let base = chart.plotting_area().get_base_pixel();
+    let (x0, x1, py) = (x0 - base.0, x1 - base.0, py - base.1);
+    let color = RGBColor(150, 20, 20);
+    let mut x = x0;
+    while x < x1 {
+        let seg = PathElement::new(vec![(x, py), ((x + 8).min(x1), py)], color.stroke_width(2));
+        root.draw(&seg).map_err(err)?;
+        x += 14;
+    }
+    let style = font(12).color(&color).pos(Pos::new(HPos::Right, VPos::Bottom));
+    root.draw_text(label, &style, (x1 - 4, py - 3)).map_err(err)
+}
+
+/// Triangles on the time axis, one per event; in the report, each is a
+/// hover target with its text.
+pub(crate) fn draw_events<DB: DrawingBackend>(
+    chart: &TimeChart<DB>,
+    events: &[TimeEvent],
+    y_bottom: f64,
+    mut out: Option<&mut Interactive>,
+) -> Result<(), String> {
+    let area = chart.plotting_area().strip_coord_spec();
+    let base = chart.plotting_area().get_base_pixel();
+    for e in events {
+        let (ax, ay) = chart.backend_coord(&(e.at_s, y_bottom));
+        let (x, y) = (ax - base.0, ay - base.1);
+        // A white rim keeps it visible on an area of its own colour.
+        let rim = Polygon::new(vec![(x, y + 1), (x - 7, y - 11), (x + 7, y - 11)], WHITE.filled());
+        area.draw(&rim).map_err(err)?;
+        let tri = Polygon::new(vec![(x, y - 1), (x - 5, y - 10), (x + 5, y - 10)], e.color.filled());
+        area.draw(&tri).map_err(err)?;
+        if let Some(out) = out.as_deref_mut() {
+            let rect = (f64::from(ax - 6), f64::from(ay - 12), f64::from(ax + 6), f64::from(ay + 1));
+            out.marks.push(Mark { rect, title: e.text.clone() });
+        }
     }
     Ok(())
 }

@@ -1,14 +1,16 @@
-//! report.html: one self-contained page (inline CSS and SVG, no scripts, no
-//! links out) with the run's tables, the cascade story and the pictures.
+//! report.html: one self-contained page (inline CSS, SVG and one small
+//! script, no links out) with the run's tables, the cascade story and the
+//! charts, which show values on hover (`interactive`).
 
 use std::fmt::Write as _;
 
+mod sections;
+
 use super::data::PlotData;
 use super::topology::escape;
-use crate::chaos::Verdict;
 use crate::chaos::health::Grade;
 use crate::metrics::Summary;
-use crate::metrics::summary::{BreakerPhase, NodeKindName, ObjectiveName};
+use crate::metrics::summary::{BreakerPhase, ObjectiveName};
 use crate::report::table::{grade_word, ranked_nodes};
 
 const CSS: &str = r#"
@@ -39,16 +41,36 @@ tbody tr:nth-child(even){background:var(--zebra)}
 .warn{background:#fff1d0;color:#8a5300}
 .bad{background:#fde0dc;color:#b71c1c}
 .none{color:var(--muted);font-style:italic}
-pre.story{background:#f7f8fa;border:1px solid var(--line);border-radius:6px;padding:10px 14px;font-size:13px;white-space:pre-wrap}
+pre.story,pre.source{background:#f7f8fa;border:1px solid var(--line);border-radius:6px;padding:10px 14px;font-size:13px;white-space:pre-wrap}
+.fault{border:1px solid var(--line);border-radius:8px;padding:4px 16px 8px;margin:12px 0}
+.fault h3 small{color:var(--muted);font-weight:normal}
+ol.timeline{list-style:none;margin:8px 0;padding:0 0 0 14px;border-left:3px solid var(--line)}
+ol.timeline li{position:relative;margin:4px 0;padding-left:8px;font-size:14px}
+ol.timeline li::before{content:"";position:absolute;left:-21px;top:7px;width:11px;height:11px;border-radius:50%;background:#bbb;border:2px solid #fff}
+ol.timeline li.start::before,ol.timeline li.bad::before{background:#c62828}
+ol.timeline li.act::before{background:#1565c0}
+ol.timeline li.end::before{background:#777}
+ol.timeline li.good::before{background:#2e7d32}
+ol.timeline .t{display:inline-block;min-width:64px;color:var(--muted);font-variant-numeric:tabular-nums}
+p.tally{margin:6px 0;font-size:14px;color:#333}
+details summary{cursor:pointer;color:var(--accent)}
 ul.warnings li{margin:6px 0}
 figure{margin:18px 0 26px}
 figure svg{display:block;width:100%;height:auto;border:1px solid var(--line);border-radius:6px;background:#fff}
 figure.wide{overflow-x:auto}
+.scroll{overflow-x:auto}
+.maps{display:flex;flex-wrap:wrap;gap:8px 28px;align-items:flex-start}
+table.heat{width:auto;margin:8px 0}
+table.heat caption{font-weight:bold;text-align:left;padding:4px 0}
+table.heat td{text-align:center;min-width:88px;border:2px solid #fff;cursor:default}
+table.heat tbody th{text-align:right}
+figure.wide.zoomable svg{cursor:zoom-in}
+figure.wide.full svg{width:var(--w);max-width:none;cursor:zoom-out}
 figcaption{color:var(--muted);font-size:13px;margin-top:6px}
 footer{margin-top:36px;color:var(--muted);font-size:12px}
 "#;
 
-fn int(n: u64) -> String {
+pub(super) fn int(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -70,18 +92,30 @@ pub(crate) fn pct(share: f64) -> String {
     }
 }
 
-/// Seconds without trailing zeros: "60", "2.5".
-fn secs(v: f64) -> String {
-    super::frame::fmt_num(v)
+/// Seconds to a tenth, without trailing zeros: "60", "2.5", "17".
+pub(super) fn secs(v: f64) -> String {
+    let s = format!("{v:.1}");
+    s.strip_suffix(".0").map_or(s.clone(), str::to_string)
 }
 
 /// Numbers the same way as on stdout (`report::table::num`).
-fn num(v: f64) -> String {
+pub(super) fn num(v: f64) -> String {
     crate::report::table::num(v)
 }
 
 fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
     v.map_or_else(|| "–".to_string(), f)
+}
+
+/// Width of the page's content column, in CSS pixels.
+const PAGE_WIDTH_PX: f64 = 1048.0;
+
+/// The `width` of an SVG's root element, in pixels.
+fn svg_width(svg: &str) -> Option<f64> {
+    let tag = &svg[..svg.find('>')?];
+    let start = tag.find(" width=\"")? + 8;
+    let len = tag[start..].find('"')?;
+    tag[start..start + len].trim_end_matches("px").parse().ok()
 }
 
 /// A plotters or topology SVG made fit to inline: no namespace URL, no
@@ -96,8 +130,10 @@ pub(crate) fn inline_svg(svg: &str, label: &str, natural: bool) -> String {
     };
     let mut open = String::from("<svg");
     if let Some(w) = attr("width").filter(|_| natural) {
-        // Never drawn larger than its natural size; shrunk to fit if wider.
-        let _ = write!(open, " style=\"max-width:{w}px\"");
+        // Never larger than its natural size; fitted to the page when
+        // wider, and a click shows it at its natural size (the figure
+        // then scrolls sideways), so its text can always be read.
+        let _ = write!(open, " style=\"--w:{w}px;max-width:var(--w)\"");
     }
     if let Some(vb) = attr("viewBox") {
         let _ = write!(open, " viewBox=\"{vb}\"");
@@ -109,27 +145,49 @@ pub(crate) fn inline_svg(svg: &str, label: &str, natural: bool) -> String {
     open + &svg[end..]
 }
 
-/// The page; `svgs` are (file name, SVG text) of the pictures to inline.
-pub(crate) fn report(data: &PlotData, svgs: &[(&str, &str)]) -> String {
-    let mut s = String::with_capacity(256 * 1024 + svgs.iter().map(|(_, t)| t.len()).sum::<usize>());
+/// A chart ready for the page (`interactive::figure`).
+pub(crate) struct Figure {
+    pub html: String,
+}
+
+/// A page in the report's style, with the charts' script: `body` goes
+/// inside `<main>`.
+pub(crate) fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{CSS}{}</style>\n</head>\n<body>\n<main>\n{body}</main>\n<script>{}</script>\n</body>\n</html>\n",
+        escape(title),
+        super::interactive::CSS,
+        super::interactive::SCRIPT
+    )
+}
+
+/// The page: tables, story, the time charts and the topology.
+pub(crate) fn report(data: &PlotData, figures: &[Figure], topology: &str) -> String {
+    let mut s = String::with_capacity(256 * 1024 + figures.iter().map(|f| f.html.len()).sum::<usize>());
     let title = escape(data.scenario());
     let _ = write!(
         s,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}: gatesim report</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+         <title>{title}: gatesim report</title>\n<style>{CSS}{}</style>\n</head>\n<body>\n<main>\n",
+        super::interactive::CSS
     );
     let sum = &data.summary;
     header(&mut s, sum);
     summary(&mut s, sum);
     cascade(&mut s, sum);
     nodes(&mut s, data);
+    sections::routes(&mut s, sum);
     breakers(&mut s, sum);
+    sections::balancers(&mut s, sum);
     rate_limits(&mut s, sum);
     faults(&mut s, sum);
-    pictures(&mut s, svgs);
+    pictures(&mut s, figures, topology);
+    sections::source(&mut s, data.source.as_deref());
     s.push_str("<footer>Made by gatesim from summary.json and timeseries.csv; redraw with <code>gatesim plot</code>.</footer>\n");
-    s.push_str("</main>\n</body>\n</html>\n");
+    let _ = write!(s, "</main>\n<script>{}</script>\n</body>\n</html>\n", super::interactive::SCRIPT);
     s
 }
 
@@ -150,11 +208,14 @@ fn header(s: &mut String, sum: &Summary) {
         ("summary", "Summary"),
         ("cascade", "Cascade"),
         ("nodes", "Nodes"),
+        ("routes", "Routes"),
         ("breakers", "Breakers"),
+        ("balancers", "Balancers"),
         ("limits", "Rate limits"),
         ("faults", "Faults"),
-        ("pictures", "Pictures"),
+        ("pictures", "Charts"),
         ("topology", "Topology"),
+        ("source", "Scenario"),
     ] {
         let _ = write!(s, "<a href=\"#{id}\">{name}</a>");
     }
@@ -282,7 +343,6 @@ fn nodes(s: &mut String, data: &PlotData) {
         <th class=\"n\">p99 ms</th><th class=\"n\">utilization</th><th class=\"n\">dropped</th><th>health</th></tr></thead><tbody>\n");
     for (name, n) in ranked_nodes(&data.summary) {
         let class = match n.health.grade {
-            _ if n.kind == NodeKindName::Clients => "",
             Grade::Healthy => "good",
             Grade::Slow => "warn",
             Grade::Failing => "bad",
@@ -316,7 +376,7 @@ fn nodes(s: &mut String, data: &PlotData) {
     );
 }
 
-fn none(s: &mut String, text: &str) {
+pub(super) fn none(s: &mut String, text: &str) {
     let _ = writeln!(s, "<p class=\"none\">{}</p>", escape(text));
 }
 
@@ -395,20 +455,30 @@ fn faults(s: &mut String, sum: &Summary) {
 fn cascade(s: &mut String, sum: &Summary) {
     let c = &sum.cascade;
     s.push_str("<h2 id=\"cascade\">How the faults travelled</h2>\n");
-    let class = match c.verdict {
-        Verdict::Contained | Verdict::None => "good",
-        Verdict::Inconclusive | Verdict::Overlapped => "warn",
-        _ => "bad",
-    };
-    let _ = writeln!(s, "<p>Verdict: <span class=\"badge {class}\">{}</span></p>", c.verdict);
-    if c.story.is_empty() {
+    let _ = writeln!(
+        s,
+        "<p>Verdict: <span class=\"badge {}\">{}</span> <small>(the worst over the faults)</small></p>",
+        sections::verdict_class(c.verdict),
+        c.verdict
+    );
+    if c.faults.is_empty() {
         none(s, "No faults: nothing to tell.");
-    } else {
-        s.push_str("<pre class=\"story\">");
-        for line in &c.story {
-            let _ = writeln!(s, "{}", escape(line));
-        }
-        s.push_str("</pre>\n");
+    }
+    for f in &c.faults {
+        sections::fault_timeline(s, f);
+    }
+    if c.faults_not_analysed > 0 {
+        none(s, &format!("{} more faults were not analysed (at most 200 are).", int(c.faults_not_analysed)));
+    }
+    let a = &c.amplification;
+    if !c.faults.is_empty() && a.peak > 0.0 {
+        let _ = writeln!(
+            s,
+            "<p class=\"meta\">Retry amplification: {} attempts per client request at its peak ({} s), {} before the faults.</p>",
+            num(a.peak),
+            secs(a.peak_at_s),
+            num(a.baseline)
+        );
     }
     warnings(s, sum);
 }
@@ -426,37 +496,26 @@ fn warnings(s: &mut String, sum: &Summary) {
     s.push_str("</ul>\n");
 }
 
-fn pictures(s: &mut String, svgs: &[(&str, &str)]) {
-    let captions = [
-        (
-            "latency.svg",
-            "Latency of successful answers per node over simulated time: p99 solid, p50 faint; clients drawn thicker; a gap means no successful answer in that bucket.",
-        ),
-        ("errors.svg", "The clients' requests per second, stacked by outcome."),
-        ("throughput.svg", "Arrivals and goodput (ok, partial, fallback) per second per node."),
-        ("queues.svg", "Queue length and worker utilization of the server nodes."),
-        ("breakers.svg", "Circuit breaker states over time, one lane per breaker."),
-    ];
+fn pictures(s: &mut String, figures: &[Figure], topology: &str) {
     s.push_str(
-        "<h2 id=\"pictures\">Over time</h2>\n<p class=\"meta\">Shaded: warm-up (grey) and fault windows (red).</p>\n",
+        "<h2 id=\"pictures\">Over time</h2>\n<p class=\"meta\">Shaded: warm-up (grey) and fault windows (red); \
+        triangles on the time axis: breakers opening, instances ejected and re-admitted. Hover a chart for its \
+        values at that time; click a legend entry to hide or show its lines.</p>\n",
     );
-    for (file, caption) in captions {
-        if let Some((_, svg)) = svgs.iter().find(|(f, _)| *f == file) {
-            let _ = writeln!(
-                s,
-                "<figure>\n{}<figcaption>{}</figcaption>\n</figure>",
-                inline_svg(svg, caption, false),
-                escape(caption)
-            );
-        }
+    for f in figures {
+        s.push_str(&f.html);
     }
-    if let Some((_, svg)) = svgs.iter().find(|(f, _)| *f == "topology.svg") {
-        let caption = "Nodes coloured by their worst time bucket; arrows labelled with the caller's policy.";
-        let _ = writeln!(
-            s,
-            "<h2 id=\"topology\">Topology</h2>\n<figure class=\"wide\">\n{}<figcaption>{}</figcaption>\n</figure>",
-            inline_svg(svg, caption, true),
-            escape(caption)
-        );
+    let mut caption =
+        String::from("Nodes coloured by their worst time bucket; arrows labelled with the caller's policy.");
+    let wide = svg_width(topology).is_some_and(|w| w > PAGE_WIDTH_PX);
+    if wide {
+        caption.push_str(" Click the picture to see it at full size.");
     }
+    let _ = writeln!(
+        s,
+        "<h2 id=\"topology\">Topology</h2>\n<figure class=\"wide{}\">\n{}<figcaption>{}</figcaption>\n</figure>",
+        if wide { " zoomable" } else { "" },
+        inline_svg(topology, &caption, true),
+        escape(&caption)
+    );
 }

@@ -64,7 +64,7 @@ fn bounds(o: &Overlay) -> (f64, f64, f64, f64) {
 }
 
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, o: &Overlay) -> Result<(), String> {
-    let (plot, legend) = frame::layout(root, &o.title)?;
+    let (plot, legend) = frame::layout(root, &o.title, true)?;
     let (x0, x1, y0, y1) = bounds(o);
     let mut builder = ChartBuilder::on(&plot);
     builder.margin(12).x_label_area_size(44).y_label_area_size(70);
@@ -102,6 +102,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, o: &Overlay) -> Resul
                     color,
                     swatch: Swatch::Line { width: 2, alpha: 1.0 },
                     bold: false,
+                    group: None,
                 });
             }
         }};

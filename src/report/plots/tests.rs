@@ -98,8 +98,11 @@ fn check_files(files: &[(String, Vec<u8>)]) {
     let html = String::from_utf8(files[12].1.clone()).expect("report.html is UTF-8");
     assert!(!html.contains("http://") && !html.contains("https://"), "report.html links out");
     assert!(!html.contains("src="), "report.html loads a file");
-    assert!(!html.contains("<script"), "report.html has no scripts");
-    assert_eq!(html.matches("<svg").count(), 6, "five charts and the topology inline");
+    // One inline script (legend toggles, readout) and each chart's data.
+    assert_eq!(html.matches("<script>").count(), 1, "one inline script");
+    assert_eq!(html.matches("<script type=\"application/json\" class=\"data\">").count(), 5);
+    assert_eq!(html.matches("<svg").count(), 11, "five charts, each with its overlay, and the topology inline");
+    assert!(html.matches("<title>").count() > 10, "hover text in the page");
 }
 
 #[test]
@@ -166,4 +169,19 @@ fn one_hour_of_twenty_nodes_renders() {
     check_files(&files);
     let latency = &files[0].1;
     assert!(latency.len() < 2_000_000, "latency.svg is {} bytes", latency.len());
+    let html = &files[12].1;
+    assert!(html.len() < 12_000_000, "report.html is {} bytes", html.len());
+}
+
+/// The outcome chart's legend gives the same shares as summary.json, which
+/// leaves the warm-up out (a share over every bucket would disagree).
+#[test]
+fn outcome_legend_shares_match_the_summary() {
+    let d = tiny();
+    super::register_fonts();
+    let svg = super::Chart::Errors.svg(&d).expect("draws");
+    let r = &d.summary.requests;
+    let ok = r.ok as f64 / (r.total - r.unfinished) as f64;
+    let expected = super::charts::share(ok);
+    assert!(svg.contains(&format!("ok  {expected}")), "legend shows ok {expected}");
 }

@@ -100,7 +100,7 @@ fn box_lines(data: &PlotData, i: usize) -> Vec<TextLine> {
     }
     if let Some(st) = data.stats(i) {
         let p99 = if st.latency_ms.count > 0 {
-            format!(", p99 {} ms", super::frame::fmt_num(st.latency_ms.p99))
+            format!(", p99 {} ms", crate::report::table::num(st.latency_ms.p99))
         } else {
             String::new()
         };
@@ -172,7 +172,32 @@ fn label_lines(link: &Link) -> Vec<(String, &'static str)> {
     lines
 }
 
+/// Labels that would repeat: when several arrows from one node carry the
+/// same label (an aggregate's calls, say), the first keeps it, with the
+/// targets named, and the others carry none.
+fn dedup_labels(data: &PlotData, links: &[Link], labels: &mut [Vec<(String, &'static str)>]) {
+    for i in 0..links.len() {
+        if labels[i].is_empty() {
+            continue;
+        }
+        let same: Vec<usize> =
+            (i + 1..links.len()).filter(|&j| links[j].from == links[i].from && labels[j] == labels[i]).collect();
+        if same.is_empty() {
+            continue;
+        }
+        let mut targets = vec![data.name(links[i].to).to_string()];
+        for &j in &same {
+            targets.push(data.name(links[j].to).to_string());
+            labels[j].clear();
+        }
+        labels[i].push((truncate(&format!("each to {}", targets.join(", ")), LABEL_CHARS), "#666"));
+    }
+}
+
 fn label_size(lines: &[(String, &str)]) -> (f64, f64) {
+    if lines.is_empty() {
+        return (0.0, 0.0);
+    }
     let w = lines.iter().map(|l| text_width(&l.0, 11.0)).fold(0.0, f64::max) + 12.0;
     (w, lines.len() as f64 * LABEL_LINE + 6.0)
 }
@@ -196,7 +221,8 @@ pub(crate) fn escape(s: &str) -> String {
 pub(crate) fn svg(data: &PlotData) -> String {
     let links = links(data);
     let lines: Vec<Vec<TextLine>> = (0..data.node_count()).map(|i| box_lines(data, i)).collect();
-    let labels: Vec<Vec<(String, &str)>> = links.iter().map(label_lines).collect();
+    let mut labels: Vec<Vec<(String, &str)>> = links.iter().map(label_lines).collect();
+    dedup_labels(data, &links, &mut labels);
     let sizes: Vec<(f64, f64)> = labels.iter().map(|l| label_size(l)).collect();
     let widest_line = lines.iter().flatten().map(|l| text_width(&l.0, l.1) * if l.2 { 1.1 } else { 1.0 });
     let input = Input {
@@ -243,7 +269,7 @@ pub(crate) fn svg(data: &PlotData) -> String {
     for ((c, a), (lw, lh)) in out.labels.iter().zip(&out.anchors).zip(&input.labels) {
         // A label moved off its arrow gets a dotted leader back to it.
         let (nx, ny) = (a.0.clamp(c.0 - lw / 2.0, c.0 + lw / 2.0), a.1.clamp(c.1 - lh / 2.0, c.1 + lh / 2.0));
-        if (nx - a.0).abs() + (ny - a.1).abs() > 4.0 {
+        if *lw > 0.0 && (nx - a.0).abs() + (ny - a.1).abs() > 4.0 {
             let _ = writeln!(
                 s,
                 r##"<line x1="{:.1}" y1="{:.1}" x2="{nx:.1}" y2="{ny:.1}" stroke="#888" stroke-width="1" stroke-dasharray="2 2"/><circle cx="{:.1}" cy="{:.1}" r="2.5" fill="#888"/>"##,
@@ -282,6 +308,9 @@ fn write_box(s: &mut String, data: &PlotData, i: usize, (x, y, bw, bh): (f64, f6
 }
 
 fn write_label(s: &mut String, lines: &[(String, &str)], (cx, cy): (f64, f64), (lw, lh): (f64, f64)) {
+    if lines.is_empty() {
+        return;
+    }
     let (x0, y0) = (cx - lw / 2.0, cy - lh / 2.0);
     let _ = writeln!(
         s,
