@@ -14,6 +14,7 @@
 //! same code as an unsharded batch, so it is byte-identical.
 
 pub mod compare;
+pub mod explore;
 pub mod runs;
 pub mod stats;
 pub mod sweep;

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, SourceSpan};
 
 mod batch;
+mod explore;
 mod init;
 
 use gatesim::engine::StopReason;
@@ -116,13 +117,28 @@ pub enum Command {
         #[command(flatten)]
         batch: batch::BatchOptions,
     },
-    /// Put the shards of a compare or sweep back together.
+    /// Find the faults that break the scenario's SLO: rank single faults, shrink breaking sets.
+    #[command(after_help = "Examples:\n  \
+        gatesim explore scenarios/quickstart.ron\n  \
+        gatesim explore my.ron --budget 2000 --max-faults 3 -r 5 --out results/explore\n\n\
+        Tries every single fault (each node and replica: crash, hang, slow x10, 50% errors; each \
+        link: partition), then random sets of up to --max-faults faults, and shrinks every set that \
+        breaks the SLO to a minimal one (fewer, shorter, milder, later). Writes explore.json, \
+        explore.html and repro-N.ron (gatesim run repro-N.ron --fail-on-slo exits 1). The \
+        scenario needs an slo; its own faults and chaos are left out.")]
+    Explore {
+        /// The scenario file (RON), with an `slo`.
+        file: PathBuf,
+        #[command(flatten)]
+        opts: explore::ExploreOptions,
+    },
+    /// Put the shards of a compare, sweep or explore back together.
     #[command(after_help = "Example:\n  \
         gatesim compare a.ron b.ron -r 100 --shard 0/2 --out s0   # on one machine\n  \
         gatesim compare a.ron b.ron -r 100 --shard 1/2 --out s1   # on another\n  \
         gatesim merge s0 s1 --out results/a-vs-b")]
     Merge {
-        /// The shard folders (each with its runs.json), in any order.
+        /// The shard folders (each with its runs.json or explore-part.json), in any order.
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
         /// Where to write the merged results (tables, runs.json, pictures).
@@ -166,7 +182,12 @@ pub fn execute(cli: Cli) -> Outcome {
         Command::Plot { dir } => plot(&dir),
         Command::Compare { files, batch } => batch::compare(&files, &batch),
         Command::Sweep { file, sets, batch } => batch::sweep(&file, &sets, &batch),
-        Command::Merge { dirs, out, quiet } => batch::merge(&dirs, &out, quiet),
+        Command::Explore { file, opts } => explore::explore(&file, &opts),
+        Command::Merge { dirs, out, quiet } => match explore::parts(&dirs) {
+            Some(Ok(parts)) => explore::merge(parts, &out, quiet),
+            Some(Err(e)) => Outcome { stderr: format!("error: {e}\n"), code: EXIT_BAD_INPUT, ..Outcome::default() },
+            None => batch::merge(&dirs, &out, quiet),
+        },
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod batch_plots;
 pub mod compare;
+pub mod explore_page;
 pub mod folder;
 pub mod plots;
 pub mod sweep_page;

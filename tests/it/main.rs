@@ -10,6 +10,7 @@ mod conservation;
 mod determinism;
 mod docs;
 mod examples;
+mod explore;
 mod limits;
 mod queueing;
 mod resilience;

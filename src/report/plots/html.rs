@@ -59,6 +59,7 @@ figure{margin:18px 0 26px}
 figure svg{display:block;width:100%;height:auto;border:1px solid var(--line);border-radius:6px;background:#fff}
 figure.wide{overflow-x:auto}
 .scroll{overflow-x:auto}
+.episode pre{white-space:pre-wrap;font-size:13px;background:var(--zebra);padding:8px 10px;border-radius:6px}
 .maps{display:flex;flex-wrap:wrap;gap:8px 28px;align-items:flex-start}
 table.heat{width:auto;margin:8px 0}
 table.heat caption{font-weight:bold;text-align:left;padding:4px 0}
