@@ -90,6 +90,9 @@ pub struct Finding {
     pub repro: String,
     /// The system stayed down after the faults ended.
     pub metastable: bool,
+    /// Its faults and numbers, at the same level as `repro` in explore.json
+    /// (an output only: the scenario parser never flattens).
+    #[serde(flatten)]
     pub trial: Trial,
 }
 

@@ -67,12 +67,12 @@ fn a_pair_that_only_breaks_together_is_reported_as_minimal() {
     }
     let minimal = e["minimal"].as_array().unwrap();
     let pair = minimal.iter().find(|m| {
-        let mut t: Vec<String> = m["trial"]["faults"].as_array().unwrap().iter().map(target).collect();
+        let mut t: Vec<String> = m["faults"].as_array().unwrap().iter().map(target).collect();
         t.sort();
         t.iter().any(|x| x.contains("east")) && t.iter().any(|x| x.contains("west")) && t.len() == 2
     });
     let pair = pair.unwrap_or_else(|| panic!("no east + west pair in {minimal:#?}"));
-    assert_eq!(pair["trial"]["slo_met"], false);
+    assert_eq!(pair["slo_met"], false);
     assert!(pair["repro"].as_str().unwrap().starts_with("repro-"));
     every_repro_replays(&out, minimal);
 }
@@ -107,9 +107,9 @@ fn shrinking_reaches_the_analytic_duration_threshold() {
     let minimal = e["minimal"].as_array().unwrap();
     let crash = minimal
         .iter()
-        .find(|m| m["trial"]["faults"][0]["kind"] == "Crash" && m["trial"]["faults"].as_array().unwrap().len() == 1)
+        .find(|m| m["faults"][0]["kind"] == "Crash" && m["faults"].as_array().unwrap().len() == 1)
         .unwrap_or_else(|| panic!("no crash in {minimal:#?}"));
-    assert_eq!(crash["trial"]["faults"][0]["duration_s"], 3.0, "{crash}");
+    assert_eq!(crash["faults"][0]["duration_s"], 3.0, "{crash}");
     every_repro_replays(&out, minimal);
 }
 
