@@ -43,13 +43,14 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 }
 
 /// A write that failed: exit 2 for a refused `--out`, 3 for the file system.
-fn written(o: &mut Outcome, out: &Path, e: &report::folder::WriteError) -> Outcome {
+pub(super) fn written(o: &mut Outcome, out: &Path, e: &report::folder::WriteError) -> Outcome {
     o.stderr.push_str(&format!("error: cannot write {}: {e}\n", out.display()));
     o.code = super::write_failed(e);
     std::mem::take(o)
 }
 
-fn bad(o: &mut Outcome, msg: String) -> Outcome {
+/// A bad-input failure: the message, exit code 2.
+pub(super) fn bad(o: &mut Outcome, msg: String) -> Outcome {
     o.stderr.push_str(&msg);
     o.code = EXIT_BAD_INPUT;
     std::mem::take(o)

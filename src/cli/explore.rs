@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use gatesim::batch::explore::{self, Exploration, Part, Settings};
 use gatesim::report;
 
-use super::{EXIT_BAD_INPUT, Outcome, load};
+use super::batch::{bad, written};
+use super::{Outcome, load};
 
 /// Limits on the options, so that a typo cannot ask for a week of runs.
 const MAX_BUDGET: u32 = 1_000_000;
@@ -37,12 +38,6 @@ pub struct ExploreOptions {
     /// Run only shard I of N (0-based) and write its explore-part.json; combine with `gatesim merge`.
     #[arg(long, value_parser = super::batch::parse_shard)]
     pub shard: Option<(usize, usize)>,
-}
-
-fn bad(o: &mut Outcome, msg: String) -> Outcome {
-    o.stderr.push_str(&msg);
-    o.code = EXIT_BAD_INPUT;
-    std::mem::take(o)
 }
 
 fn check(opts: &ExploreOptions) -> Result<(), String> {
@@ -153,12 +148,6 @@ fn to_json<T: serde::Serialize>(v: &T) -> Vec<u8> {
     let mut out = serde_json::to_vec_pretty(v).expect("explore results serialise");
     out.push(b'\n');
     out
-}
-
-fn written(o: &mut Outcome, out: &Path, e: &report::folder::WriteError) -> Outcome {
-    o.stderr.push_str(&format!("error: cannot write {}: {e}\n", out.display()));
-    o.code = super::write_failed(e);
-    std::mem::take(o)
 }
 
 /// The replay scenario of every minimal set, and its run's files and story.
