@@ -1,7 +1,7 @@
 //! Pure resilience mechanisms: small deterministic state machines that take
 //! `now: SimTime` (and an RNG where needed) as arguments.
 //!
-//! Circuit breakers, rate limiters, retry backoff and budgets, bulkheads
+//! Circuit breakers (resilience4j's state machine and Envoy's thresholds), rate limiters, retry backoff and budgets, bulkheads
 //! and load balancing. No clocks, no globals, no hash maps: the simulator
 //! owns all state and drives every transition.
 
@@ -11,6 +11,7 @@ pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
 pub mod rate_limit;
+pub mod thresholds;
 
 pub use backoff::{Backoff, Jitter};
 pub use balance::{Balance, PickState};
@@ -18,3 +19,4 @@ pub use breaker::{Acquire, Breaker, BreakerConfig, BreakerState, BreakerWindow, 
 pub use budget::{BudgetConfig, RetryBudget};
 pub use bulkhead::Bulkhead;
 pub use rate_limit::{Algorithm, Decision, LimitConfig, LimitState};
+pub use thresholds::{Admission, RetryBudgetPct, ThresholdStats, Thresholds, ThresholdsConfig};

@@ -6,12 +6,35 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 use crate::metrics::summary::round;
 
 /// A mean with its 95% confidence interval (Student t over `n` values).
+/// Over no values there is no mean: the files write `null`, never a 0 that
+/// would read as "recovers at once" for runs that never recovered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(into = "EstimateFile", from = "EstimateFile")]
 pub struct Estimate {
     pub n: usize,
     pub mean: f64,
     /// Half-width of the 95% interval; `None` with fewer than 2 values.
     pub ci95: Option<f64>,
+}
+
+/// How an estimate is written: `mean` is `null` when `n` is 0.
+#[derive(Serialize, Deserialize)]
+struct EstimateFile {
+    n: usize,
+    mean: Option<f64>,
+    ci95: Option<f64>,
+}
+
+impl From<Estimate> for EstimateFile {
+    fn from(e: Estimate) -> Self {
+        EstimateFile { n: e.n, mean: (e.n > 0).then_some(e.mean), ci95: e.ci95 }
+    }
+}
+
+impl From<EstimateFile> for Estimate {
+    fn from(e: EstimateFile) -> Self {
+        Estimate { n: e.n, mean: e.mean.unwrap_or(0.0), ci95: e.ci95 }
+    }
 }
 
 impl Estimate {

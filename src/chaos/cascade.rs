@@ -290,18 +290,16 @@ fn fault_story(
     let is_root = |n: usize| roots.contains(&input.nodes[n].0.as_str());
     let onsets = onsets(grid, base, start..end, &is_root, rules);
     let window_end = grid.at_or_after(f.until_s);
-    let recovered: Vec<(usize, Option<usize>)> =
-        onsets.iter().map(|&(onset, n, _)| (n, health::recovery(grid, base, n, onset, window_end, rules))).collect();
-    let (hurt, system) = system_recovery(grid, &recovered, f.at_s);
+    let recovered = recoveries(grid, base, &onsets, &is_root, window_end, rules);
+    let (hurt, mut system) = system_recovery(grid, &recovered, f.at_s);
     let goodput = goodput(grid, base, f, grace, start);
-    let verdict = match (hurt, system, goodput.after_share) {
-        (false, _, _) if clients_already_unhealthy(grid, base, start..end, rules) => Verdict::Overlapped,
-        (false, _, _) => Verdict::Contained,
-        (true, Some(_), _) => Verdict::Spread,
-        (true, None, None) => Verdict::Inconclusive,
-        (true, None, Some(share)) if share < rules.metastable_goodput => Verdict::Metastable,
-        (true, None, Some(_)) => Verdict::Degraded,
-    };
+    let overlapped = !hurt && clients_already_unhealthy(grid, base, start..end, rules);
+    if overlapped {
+        // The clients were already hurt (by an earlier fault): they are
+        // back when they are healthy again, not at this fault's start.
+        system = clients_back(grid, base, start, window_end, rules);
+    }
+    let verdict = verdict_of(hurt, overlapped, system, goodput.after_share, rules);
     let episode_end = system.unwrap_or(f.until_s + grace).max(f.until_s);
     let episode = start..grid.at_or_after(episode_end).max(start + 1).min(grid.buckets);
     let sums = Sums::over(grid, episode);
@@ -341,6 +339,19 @@ fn fault_story(
     }
 }
 
+/// A fault's verdict from whether the clients were hurt (or already were),
+/// when they were back, and the goodput after the fault.
+fn verdict_of(hurt: bool, overlapped: bool, back: Option<f64>, after_share: Option<f64>, rules: Rules) -> Verdict {
+    match (hurt, back, after_share) {
+        (false, _, _) if overlapped => Verdict::Overlapped,
+        (false, _, _) => Verdict::Contained,
+        (true, Some(_), _) => Verdict::Spread,
+        (true, None, None) => Verdict::Inconclusive,
+        (true, None, Some(share)) if share < rules.metastable_goodput => Verdict::Metastable,
+        (true, None, Some(_)) => Verdict::Degraded,
+    }
+}
+
 /// Whether a client node was unhealthy just before `window` (so `onsets`
 /// leaves it out: not this fault's doing) and is still unhealthy in it.
 /// Such a fault cannot be called contained: the clients were hurt, by it or
@@ -351,6 +362,36 @@ fn clients_already_unhealthy(grid: &Grid, base: &Baseline, window: std::ops::Ran
         health::judge(grid, base, n, before, rules).is_some()
             && window.clone().any(|b| health::judge(grid, base, n, b, rules).is_some())
     })
+}
+
+/// When each node that became unhealthy was back (`None`: never). A
+/// faulted node is not back while its fault lasts, even when its callers'
+/// breakers leave it too few requests to judge.
+fn recoveries(
+    grid: &Grid,
+    base: &Baseline,
+    onsets: &[(usize, usize, Problem)],
+    is_root: &dyn Fn(usize) -> bool,
+    window_end: usize,
+    rules: Rules,
+) -> Vec<(usize, Option<usize>)> {
+    onsets
+        .iter()
+        .map(|&(onset, n, _)| {
+            let back = health::recovery(grid, base, n, onset, window_end, rules);
+            (n, if is_root(n) { back.map(|b| b.max(window_end.min(grid.buckets))) } else { back })
+        })
+        .collect()
+}
+
+/// When every client node was healthy again (held for `stable_buckets`)
+/// after `from`, or `None` if one never was.
+fn clients_back(grid: &Grid, base: &Baseline, from: usize, window_end: usize, rules: Rules) -> Option<f64> {
+    let mut latest = from;
+    for n in (0..grid.nodes()).filter(|&n| grid.clients[n]) {
+        latest = latest.max(health::recovery(grid, base, n, from, window_end, rules)?);
+    }
+    Some(grid.t(latest))
 }
 
 /// Whether any client node was hurt, and when the clients were back: the

@@ -197,6 +197,17 @@ impl Problem {
         !matches!(self, Problem::Slow { .. })
     }
 
+    /// How bad, among problems of the same kind of grade: the share that
+    /// failed (no answers at all is worst), or how many times the usual p99.
+    fn severity(&self) -> f64 {
+        match *self {
+            Problem::NoAnswers { .. } => 2.0,
+            Problem::Failing { share, .. } => share,
+            Problem::GoodputDip { rps, usual_rps } => 1.0 - rps / usual_rps.max(1e-9),
+            Problem::Slow { p99_ms, usual_ms } => p99_ms / usual_ms.max(0.001),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Problem::NoAnswers { requests } => format!("{requests} requests, no answers"),
@@ -309,7 +320,13 @@ pub fn node_health(grid: &Grid, base: &Baseline, n: usize, warmup_s: f64, rules:
         let Some(p) = judge(grid, base, n, b, rules) else { continue };
         h.unhealthy_buckets += 1;
         let grade = if p.is_failure() { Grade::Failing } else { Grade::Slow };
-        if grade > h.grade || h.worst.is_none() {
+        // The worst bucket: the worst grade, then the worst within it (the
+        // first of equals).
+        let worse = match &h.worst {
+            None => true,
+            Some((_, w)) => grade > h.grade || (grade == h.grade && p.severity() > w.severity()),
+        };
+        if worse {
             h.grade = h.grade.max(grade);
             h.worst = Some((b, p));
         }

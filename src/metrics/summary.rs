@@ -128,8 +128,14 @@ pub struct Summary {
     pub routes: Ordered<RouteSummary>,
     pub rate_limits: Vec<LimitSummary>,
     pub breakers: Vec<BreakerSummary>,
+    /// Envoy thresholds' overflows per edge (absent when no edge has thresholds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<ThresholdSummary>,
     pub ejections: Vec<EjectionSummary>,
     pub faults: Vec<FaultSummary>,
+    /// Random-chaos episodes beyond the first 200, which `faults` does not list.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub faults_not_listed: u64,
     pub slo: SloSummary,
     pub cascade: crate::chaos::Cascade,
     /// What `validate` warns about in the scenario (filled in by `gatesim run`).
@@ -347,6 +353,24 @@ pub struct BreakerSummary {
     pub transitions: Vec<(f64, BreakerPhase)>,
 }
 
+/// One edge's Envoy thresholds over the run, summed over its calling
+/// instances (each keeps its own counts, as each Envoy does). The counters
+/// carry Envoy's cluster statistics' names.
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
+pub struct ThresholdSummary {
+    pub caller: String,
+    pub target: String,
+    pub edge: String,
+    /// Requests that had to wait because no connection could be opened.
+    pub upstream_cx_overflow: u64,
+    /// Requests failed at once (503, overloaded): pending queue or max_requests full.
+    pub upstream_rq_pending_overflow: u64,
+    /// Retries not sent (max_retries or retry_budget).
+    pub upstream_rq_retry_overflow: u64,
+    /// The most requests one caller instance had waiting at once.
+    pub pending_peak: u32,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, DeriveSerialize, DeriveDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectiveName {
@@ -465,8 +489,10 @@ impl Summary {
             routes: routes(run),
             rate_limits: limits(run),
             breakers,
+            thresholds: thresholds(run),
             ejections,
             faults,
+            faults_not_listed: run.chaos_total.saturating_sub(run.chaos.len() as u64),
             slo,
             cascade: analysis.cascade,
             warnings: Vec::new(),
@@ -678,6 +704,9 @@ fn policy_words(p: &crate::model::config::Policy) -> String {
     if let Some(b) = p.bulkhead {
         words.push(format!("bulkhead {b}"));
     }
+    if let Some(t) = &p.thresholds {
+        words.push(format!("envoy {} conns/{} pending", t.max_connections, t.max_pending_requests));
+    }
     if let Some(h) = &p.hedge {
         words.push(format!("hedge {}", h.after));
     }
@@ -826,6 +855,25 @@ fn breaker(
     }
 }
 
+/// Every edge with Envoy thresholds, in edge order.
+fn thresholds(run: &RunOutput) -> Vec<ThresholdSummary> {
+    run.thresholds
+        .iter()
+        .map(|(e, s)| {
+            let edge = &run.cfg.edges[*e as usize];
+            ThresholdSummary {
+                caller: run.cfg.nodes[edge.from as usize].name.clone(),
+                target: run.cfg.nodes[edge.to as usize].name.clone(),
+                edge: edge.label.clone(),
+                upstream_cx_overflow: s.upstream_cx_overflow,
+                upstream_rq_pending_overflow: s.upstream_rq_pending_overflow,
+                upstream_rq_retry_overflow: s.upstream_rq_retry_overflow,
+                pending_peak: s.pending_peak,
+            }
+        })
+        .collect()
+}
+
 /// Every breaker opening listed in the breakers' transitions, breaker by breaker.
 fn openings(breakers: &[BreakerSummary]) -> Vec<crate::chaos::cascade::BreakerOpened> {
     breakers
@@ -838,4 +886,8 @@ fn openings(breakers: &[BreakerSummary]) -> Vec<crate::chaos::cascade::BreakerOp
             })
         })
         .collect()
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

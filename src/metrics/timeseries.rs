@@ -1,5 +1,6 @@
 //! timeseries.csv, the second output file: one row per time bucket and node. `latency_ms_*` are
-//! successful answers; `failure_latency_ms_*` answered failures.
+//! successful answers; `failure_latency_ms_*` answered failures; either is an empty cell in a
+//! bucket that had none.
 
 use crate::model::RunOutput;
 use crate::model::outcome::Outcome;
@@ -45,8 +46,11 @@ pub fn timeseries_csv(run: &RunOutput) -> Vec<u8> {
         for o in Outcome::ALL {
             rec.push(r.outcomes.get(o).to_string());
         }
-        rec.push(format!("{:.3}", r.latency_ms_p50));
-        rec.push(format!("{:.3}", r.latency_ms_p99));
+        // No success, no success latency: an empty cell, never a 0 that
+        // reads as "fast" in the middle of an outage.
+        let timed = r.outcomes.successes() > 0;
+        rec.push(if timed { format!("{:.3}", r.latency_ms_p50) } else { String::new() });
+        rec.push(if timed { format!("{:.3}", r.latency_ms_p99) } else { String::new() });
         rec.push(format!("{:.3}", r.queue_len));
         rec.push(format!("{:.4}", r.utilization));
         rec.push(r.breakers_open.to_string());
@@ -57,8 +61,9 @@ pub fn timeseries_csv(run: &RunOutput) -> Vec<u8> {
         let failures = r.outcomes.server_failures();
         let rate = if r.completed == 0 { 0.0 } else { failures as f64 / r.completed as f64 };
         rec.push(format!("{rate:.4}"));
-        rec.push(format!("{:.3}", r.failure_latency_ms_p50));
-        rec.push(format!("{:.3}", r.failure_latency_ms_p99));
+        let timed = r.failures_timed;
+        rec.push(if timed { format!("{:.3}", r.failure_latency_ms_p50) } else { String::new() });
+        rec.push(if timed { format!("{:.3}", r.failure_latency_ms_p99) } else { String::new() });
         rec.push(r.dropped.to_string());
         w.write_record(&rec).expect("in-memory write");
     }

@@ -57,6 +57,22 @@ fn time_series(cfg: &ModelConfig) -> u64 {
     buckets.saturating_mul(cfg.nodes.len() as u64).saturating_mul(ROW_BYTES)
 }
 
+/// The open-loop clients' highest total rate, in requests per second
+/// (closed-loop users are bounded by their number instead).
+pub fn peak_open_rps(cfg: &ModelConfig) -> f64 {
+    cfg.nodes
+        .iter()
+        .filter_map(|n| match &n.kind {
+            NodeKind::Clients(c) => match &c.load {
+                Load::Poisson { rps } => Some(*rps),
+                Load::Profile(steps) => Some(steps.iter().map(|s| s.1).fold(0.0, f64::max)),
+                Load::Closed { .. } => None,
+            },
+            _ => None,
+        })
+        .sum()
+}
+
 /// Requests the clients may issue over the run (an upper estimate), which
 /// bounds the number of distinct users a sparse store can see.
 fn requests(cfg: &ModelConfig) -> u64 {

@@ -12,6 +12,8 @@
 //! then bulkhead slot, then pick an instance. A retry first passes the retry
 //! budget, then waits out its backoff, then goes through the same checks.
 
+use std::collections::VecDeque;
+
 use slotmap::SlotMap;
 
 use crate::engine::rng::SimRng;
@@ -20,6 +22,7 @@ use crate::mechanisms::balance::PickState;
 use crate::mechanisms::breaker::{Breaker, BreakerState, Transition};
 use crate::mechanisms::budget::RetryBudget;
 use crate::mechanisms::bulkhead::Bulkhead;
+use crate::mechanisms::thresholds::{Admission, ThresholdStats, Thresholds};
 
 use super::config::{Edge, EdgeId, InstId, Policy};
 use super::outcome::Outcome;
@@ -52,6 +55,9 @@ struct Call {
     last_retry_after: SimDuration,
     /// Set while a fallback is pending.
     settling: bool,
+    /// Holds one of Envoy's `max_retries` slots (from the decision to
+    /// retry until that retry's attempt ends).
+    retry_slot: bool,
 }
 
 struct Attempt {
@@ -77,6 +83,19 @@ struct Attempt {
 struct Permit {
     breaker: bool,
     bulkhead: bool,
+    /// Its place under Envoy's thresholds.
+    pool: Pool,
+}
+
+/// An attempt's place in the caller's connection pool (Envoy thresholds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pool {
+    /// No thresholds on this edge.
+    Unlimited,
+    /// Holds a connection: sent.
+    Active,
+    /// Waits for a connection (`max_pending_requests`).
+    Waiting,
 }
 
 /// Per caller instance and edge: the caller's own view of the callee.
@@ -91,6 +110,9 @@ struct EdgeState {
     outstanding: Vec<u32>,
     /// Targets this caller must not use (a balancer's ejected instances).
     ejected: Vec<bool>,
+    /// Envoy's thresholds, and the attempts waiting for a connection (FIFO).
+    thresholds: Option<Thresholds>,
+    waiting: VecDeque<AttemptKey>,
     rng: SimRng,
 }
 
@@ -98,7 +120,7 @@ impl EdgeState {
     /// Takes a breaker permit and a bulkhead slot, all or nothing; `Err`
     /// says why not (an open breaker, a full bulkhead).
     fn acquire(&mut self, policy: &Policy, now: SimTime) -> (Result<Permit, Outcome>, Option<Transition>) {
-        let mut permit = Permit { breaker: false, bulkhead: false };
+        let mut permit = Permit { breaker: false, bulkhead: false, pool: Pool::Unlimited };
         let mut transition = None;
         if let (Some(cfg), Some(b)) = (&policy.breaker, &mut self.breaker) {
             let acquired = b.try_acquire(cfg, now);
@@ -132,6 +154,7 @@ impl EdgeState {
         if permit.bulkhead {
             self.bulkhead.as_mut().expect("a slot implies a bulkhead").release();
         }
+        debug_assert!(permit.pool == Pool::Unlimited, "the pool place is given back by `CallTable::release`");
         if !permit.breaker {
             return None;
         }
@@ -284,12 +307,18 @@ impl CallTable {
         Some((a.call, a.target, a.sent, a.permit))
     }
 
-    /// Gives back an attempt's permit and its place among the target's
-    /// outstanding attempts; returns the breaker's change, if any.
+    /// Gives back attempt `key`'s permit (its connection or pending place
+    /// too) and its place among the target's outstanding attempts; returns
+    /// the breaker's change, if any.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one attempt's identity and result; a struct would only move the list"
+    )]
     fn release(
         &mut self,
         edge: &Edge,
         state: u32,
+        key: AttemptKey,
         target: u32,
         permit: Option<Permit>,
         now: SimTime,
@@ -297,7 +326,49 @@ impl CallTable {
     ) -> Option<Transition> {
         let es = &mut self.edges[state as usize];
         es.outstanding[target as usize] -= 1;
-        permit.and_then(|p| es.give_back(p, &edge.policy, now, result))
+        let mut permit = permit?;
+        match std::mem::replace(&mut permit.pool, Pool::Unlimited) {
+            Pool::Unlimited => {}
+            Pool::Active => es.thresholds.as_mut().expect("a connection implies thresholds").finish(),
+            Pool::Waiting => {
+                es.thresholds.as_mut().expect("a pending place implies thresholds").abandon_pending();
+                let i = es.waiting.iter().position(|k| *k == key).expect("a waiting attempt is queued");
+                es.waiting.remove(i);
+            }
+        }
+        es.give_back(permit, &edge.policy, now, result)
+    }
+
+    /// Gives back a call's retry slot (Envoy's `max_retries`), if it holds one.
+    fn release_retry_slot(&mut self, key: CallKey) {
+        let call = &mut self.calls[key];
+        if std::mem::take(&mut call.retry_slot) {
+            let es = &mut self.edges[call.state as usize];
+            es.thresholds.as_mut().expect("a retry slot implies thresholds").retry_done();
+        }
+    }
+
+    /// Overflow counters per edge with thresholds, summed over its callers.
+    pub(super) fn thresholds_at_end(&self) -> Vec<(EdgeId, ThresholdStats)> {
+        let mut out: Vec<(EdgeId, ThresholdStats)> = Vec::new();
+        for es in &self.edges {
+            let Some(t) = &es.thresholds else { continue };
+            let s = t.stats();
+            let i = match out.iter().position(|(e, _)| *e == es.edge) {
+                Some(i) => i,
+                None => {
+                    out.push((es.edge, ThresholdStats::default()));
+                    out.len() - 1
+                }
+            };
+            let sum = &mut out[i].1;
+            sum.upstream_cx_overflow += s.upstream_cx_overflow;
+            sum.upstream_rq_pending_overflow += s.upstream_rq_pending_overflow;
+            sum.upstream_rq_retry_overflow += s.upstream_rq_retry_overflow;
+            sum.pending_peak = sum.pending_peak.max(s.pending_peak);
+        }
+        out.sort_by_key(|(e, _)| *e);
+        out
     }
 
     /// Checks what must always hold, panicking with the invariant's name.
@@ -322,6 +393,16 @@ impl CallTable {
             {
                 assert!(permits[i] <= bc.half_open_calls, "invariant: breaker permits out <= half-open trial calls");
             }
+            if let Some(t) = &es.thresholds {
+                assert_eq!(
+                    t.pending() as usize,
+                    es.waiting.len(),
+                    "invariant: pending requests are the queued attempts"
+                );
+                let limits = cfg.edges[es.edge as usize].policy.thresholds.expect("thresholds have a config");
+                assert!(t.pending() <= limits.max_pending_requests, "invariant: pending <= max_pending_requests");
+                assert!(t.active() <= limits.max_requests, "invariant: active <= max_requests");
+            }
             let outstanding: u32 = es.outstanding.iter().sum();
             assert_eq!(outstanding, out[i], "invariant: outstanding attempts per target add up to the live attempts");
         }
@@ -337,6 +418,8 @@ fn edge_state(cfg: &super::config::ModelConfig, e: EdgeId, caller: InstId, repli
         breaker: p.breaker.as_ref().map(Breaker::new),
         bulkhead: p.bulkhead.map(Bulkhead::new),
         budget: p.retry.as_ref().and_then(|r| r.budget.as_ref()).map(RetryBudget::new),
+        thresholds: p.thresholds.map(|_| Thresholds::new()),
+        waiting: VecDeque::new(),
         pick: Default::default(),
         outstanding: vec![0; edge.targets.len()],
         ejected: vec![false; edge.targets.len()],
@@ -391,6 +474,7 @@ impl World<'_> {
             last_answered: true,
             last_retry_after: SimDuration::ZERO,
             settling: false,
+            retry_slot: false,
         });
         if let Some(budget) = &mut self.calls.edges[state as usize].budget {
             budget.deposit(now);
@@ -404,9 +488,9 @@ impl World<'_> {
         let call = &self.calls.calls[key];
         let (edge, state, caller, ctx) = (&cfg.edges[call.edge as usize], call.state, call.caller, call.ctx);
         let Some((permit, target)) = self.admit(now, key, edge, state, kind, q) else { return };
+        let waits = permit.pool == Pool::Waiting;
         let es = &mut self.calls.edges[state as usize];
         es.outstanding[target] += 1;
-        let inst = edge.targets[target];
         let attempt = self.calls.attempts.insert(Attempt {
             call: key,
             ctx,
@@ -432,6 +516,17 @@ impl World<'_> {
             let round = self.calls.calls[key].retries;
             q.schedule(now + h.after, Ev::Hedge { call: key, round });
         }
+        if waits {
+            // No connection free: it waits (its timeout runs meanwhile).
+            self.calls.edges[state as usize].waiting.push_back(attempt);
+            return;
+        }
+        self.transmit(now, attempt, edge.targets[target], q);
+    }
+
+    /// Puts attempt `attempt`'s request on the wire to instance `inst`.
+    fn transmit(&mut self, now: SimTime, attempt: AttemptKey, inst: InstId, q: &mut EventQueue<Ev>) {
+        let caller = self.calls.attempts[attempt].caller;
         match self.request_hop(caller, inst) {
             Some(d) => {
                 self.calls.attempts[attempt].in_transit = true;
@@ -482,7 +577,23 @@ impl World<'_> {
         let picked =
             edge.balance.pick(&mut es.pick, edge.targets.len(), |i| !ejected[i], |i| outstanding[i], &mut es.rng);
         match picked {
-            Some(target) => Some((permit, target)),
+            Some(target) => {
+                let mut permit = permit;
+                if let (Some(th), Some(limits)) = (&mut es.thresholds, &edge.policy.thresholds) {
+                    match th.admit(limits) {
+                        Admission::Send => permit.pool = Pool::Active,
+                        Admission::Wait => permit.pool = Pool::Waiting,
+                        Admission::Overflow => {
+                            // Envoy's 503 with x-envoy-overloaded.
+                            let t = es.give_back(permit, &edge.policy, now, None);
+                            debug_assert!(t.is_none(), "releasing an unused permit changes no state");
+                            refuse(q, Outcome::Rejected);
+                            return None;
+                        }
+                    }
+                }
+                Some((permit, target))
+            }
             None => {
                 let t = es.give_back(permit, &edge.policy, now, None);
                 debug_assert!(t.is_none(), "releasing an unused permit changes no state");
@@ -507,11 +618,12 @@ impl World<'_> {
         };
         let call = &self.calls.calls[call_key];
         let (state, edge, caller) = (call.state, call.edge, call.caller);
-        let t =
-            self.calls.release(&self.cfg.edges[edge as usize], state, target, permit, now, Some((outcome, now - sent)));
+        let result = Some((outcome, now - sent));
+        let t = self.calls.release(&self.cfg.edges[edge as usize], state, key, target, permit, now, result);
         if let Some(t) = t {
             self.breaker_changed(caller, state, t);
         }
+        self.dispatch_waiting(now, state, q);
         let call = &mut self.calls.calls[call_key];
         call.outstanding -= 1;
         if let Some(slot) = call.live.iter_mut().find(|s| **s == Some(key)) {
@@ -539,6 +651,8 @@ impl World<'_> {
         retry_after: SimDuration,
         q: &mut EventQueue<Ev>,
     ) {
+        // The previous retry (if any) is decided on: Envoy frees its slot here.
+        self.calls.release_retry_slot(key);
         let call = &self.calls.calls[key];
         let edge = &self.cfg.edges[call.edge as usize];
         if let Some(retry) = &edge.policy.retry {
@@ -549,7 +663,15 @@ impl World<'_> {
             let retryable = retry.on.contains(outcome) || (outcome == Outcome::RateLimited && honor);
             if retryable && call.retries < retry.max {
                 let es = &mut self.calls.edges[call.state as usize];
-                let budget_ok = es.budget.as_mut().is_none_or(|b| b.try_withdraw(now));
+                // Envoy's max_retries / retry_budget first, then the Finagle budget.
+                let slot = match (&mut es.thresholds, &edge.policy.thresholds) {
+                    (Some(th), Some(limits)) => Some(th.try_retry(limits)),
+                    _ => None,
+                };
+                let budget_ok = slot != Some(false) && es.budget.as_mut().is_none_or(|b| b.try_withdraw(now));
+                if slot == Some(true) && !budget_ok {
+                    es.thresholds.as_mut().expect("a slot implies thresholds").retry_done();
+                }
                 if budget_ok {
                     let n = call.retries + 1;
                     let mut delay = retry.backoff.delay(n, call.last_delay, &mut es.rng);
@@ -557,6 +679,7 @@ impl World<'_> {
                         delay = delay.max(retry_after);
                     }
                     let call = &mut self.calls.calls[key];
+                    call.retry_slot = slot == Some(true);
                     call.retries = n;
                     call.hedges = 0;
                     call.last_delay = delay;
@@ -621,21 +744,57 @@ impl World<'_> {
     /// Removes a call and cancels its attempts still out (their callees may
     /// still do the work); pending retry, hedge and fallback events then
     /// find nothing. `None` if it was already gone.
-    pub(super) fn cancel(&mut self, now: SimTime, key: CallKey) -> Option<(Parent, bool, SimDuration)> {
-        let call = self.calls.calls.remove(key)?;
+    pub(super) fn cancel(
+        &mut self,
+        now: SimTime,
+        key: CallKey,
+        q: &mut EventQueue<Ev>,
+    ) -> Option<(Parent, bool, SimDuration)> {
+        if !self.calls.calls.contains_key(key) {
+            return None;
+        }
+        self.calls.release_retry_slot(key);
+        let call = self.calls.calls.remove(key).expect("just found");
         let edge = &self.cfg.edges[call.edge as usize];
         for attempt in call.live.iter().flatten() {
             if let Some((_, target, _, permit)) = self.calls.forget_attempt(*attempt) {
-                let t = self.calls.release(edge, call.state, target, permit, now, None);
+                let t = self.calls.release(edge, call.state, *attempt, target, permit, now, None);
                 debug_assert!(t.is_none(), "releasing an unused permit changes no state");
             }
         }
+        self.dispatch_waiting(now, call.state, q);
         Some((call.parent, call.last_answered, call.last_retry_after))
+    }
+
+    /// Connections freed on caller edge `state`: send the attempts waiting
+    /// for one, first come first served (a `max_requests` overflow fails one
+    /// with an overloaded 503).
+    fn dispatch_waiting(&mut self, now: SimTime, state: u32, q: &mut EventQueue<Ev>) {
+        loop {
+            let es = &mut self.calls.edges[state as usize];
+            let (Some(th), Some(limits)) = (&mut es.thresholds, &self.cfg.edges[es.edge as usize].policy.thresholds)
+            else {
+                return;
+            };
+            let Some(admission) = th.next_pending(limits) else { return };
+            let key = es.waiting.pop_front().expect("every pending request is queued");
+            let attempt = &mut self.calls.attempts[key];
+            let permit = attempt.permit.as_mut().expect("a waiting attempt holds its permit");
+            let edge = &self.cfg.edges[self.calls.calls[attempt.call].edge as usize];
+            if admission == Admission::Send {
+                permit.pool = Pool::Active;
+                let inst = edge.targets[attempt.target as usize];
+                self.transmit(now, key, inst, q);
+            } else {
+                permit.pool = Pool::Unlimited;
+                q.schedule(now, Ev::Reply { attempt: key, outcome: Outcome::Rejected, retry_after_us: 0 });
+            }
+        }
     }
 
     /// The call is over: cancel attempts still out and tell the parent.
     pub(super) fn settle(&mut self, now: SimTime, key: CallKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
-        let Some((parent, last_answered, last_retry_after)) = self.cancel(now, key) else { return };
+        let Some((parent, last_answered, last_retry_after)) = self.cancel(now, key, q) else { return };
         let answered = outcome.is_success() || last_answered;
         match parent {
             Parent::Client { client, vu, born } => self.request_done(now, client, vu, born, outcome, answered, q),

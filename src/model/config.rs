@@ -11,6 +11,7 @@ use crate::mechanisms::balance::Balance;
 use crate::mechanisms::breaker::BreakerConfig;
 use crate::mechanisms::budget::BudgetConfig;
 use crate::mechanisms::rate_limit::LimitConfig;
+use crate::mechanisms::thresholds::ThresholdsConfig;
 
 use super::outcome::OutcomeSet;
 
@@ -250,6 +251,8 @@ pub struct Policy {
     pub bulkhead: Option<u32>,
     pub hedge: Option<Hedge>,
     pub fallback: Option<Fallback>,
+    /// Envoy's cluster circuit breakers, per caller instance.
+    pub thresholds: Option<ThresholdsConfig>,
 }
 
 #[derive(Clone, Debug)]

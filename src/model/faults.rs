@@ -74,6 +74,8 @@ pub(super) struct Faults {
     chaos_active: Vec<Option<ChaosEpisode>>,
     /// The first `MAX_LISTED_CHAOS` episodes, for reports.
     chaos_listed: Vec<ChaosEpisode>,
+    /// Every random-chaos episode, listed or not.
+    chaos_total: u64,
 }
 
 impl Faults {
@@ -101,6 +103,7 @@ impl Faults {
             chaos_active: vec![None; chaos_rng.len()],
             chaos_rng,
             chaos_listed: Vec::new(),
+            chaos_total: 0,
         }
     }
 
@@ -140,9 +143,10 @@ impl Faults {
         on_instances.chain(net.partitioned_nodes()).collect()
     }
 
-    /// The ejections and the listed chaos episodes, for the run's results.
-    pub(super) fn into_results(self) -> (Vec<HealthEvent>, Vec<ChaosEpisode>) {
-        (self.health_events, self.chaos_listed)
+    /// The ejections, the listed chaos episodes and how many there were
+    /// in all, for the run's results.
+    pub(super) fn into_results(self) -> (Vec<HealthEvent>, Vec<ChaosEpisode>, u64) {
+        (self.health_events, self.chaos_listed, self.chaos_total)
     }
 
     /// Derives an instance's fault state from its active faults.
@@ -311,6 +315,7 @@ impl World<'_> {
         let next = exp_sample(rng, c.mtbf);
         let until = now + repair;
         let episode = ChaosEpisode { inst: n.first_instance + replica, kind, at: now, until };
+        self.faults.chaos_total += 1;
         if self.faults.chaos_listed.len() < MAX_LISTED_CHAOS {
             self.faults.chaos_listed.push(episode);
         }

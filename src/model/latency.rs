@@ -148,6 +148,11 @@ impl BucketQuantiles {
         })
     }
 
+    /// Nothing was recorded since the last reset.
+    pub fn is_empty(&self) -> bool {
+        self.max_ns == 0 && self.values.is_empty() && self.spill.is_none()
+    }
+
     pub fn reset(&mut self) {
         self.values.clear();
         self.spill = None;

@@ -96,7 +96,8 @@ pub struct Row {
     pub arrivals: u64,
     pub completed: u64,
     pub outcomes: OutcomeCounts,
-    /// Successful answers only (`NaN`-free: 0 when there were none).
+    /// Successful answers only (`NaN`-free: 0 when there were none, which
+    /// timeseries.csv writes as an empty cell).
     pub latency_ms_p50: f64,
     pub latency_ms_p99: f64,
     pub queue_len: f64,
@@ -105,9 +106,11 @@ pub struct Row {
     pub fault_active: bool,
     pub attempts: u64,
     pub wasted: u64,
-    /// Answered failures (a gateway's 504 included).
+    /// Answered failures (a gateway's 504 included); 0 when there were none.
     pub failure_latency_ms_p50: f64,
     pub failure_latency_ms_p99: f64,
+    /// Whether any failure was answered (timed) in this bucket.
+    pub failures_timed: bool,
     /// Requests swallowed (hang, partition) or lost (crash) in this bucket.
     pub dropped: u64,
 }
@@ -396,6 +399,7 @@ impl Recorder {
             self.fold_areas(node, self.bucket_start);
             let b = &mut self.buckets[node];
             let [latency_ms_p50, latency_ms_p99] = b.latency.quantiles_ms([0.5, 0.99]);
+            let failures_timed = !b.failure_latency.is_empty();
             let [failure_latency_ms_p50, failure_latency_ms_p99] = b.failure_latency.quantiles_ms([0.5, 0.99]);
             let capacity = self.capacity[node];
             self.rows.push(Row {
@@ -414,6 +418,7 @@ impl Recorder {
                 wasted: b.wasted,
                 failure_latency_ms_p50,
                 failure_latency_ms_p99,
+                failures_timed,
                 dropped: b.dropped,
             });
             b.clear();

@@ -527,7 +527,7 @@ impl World<'_> {
         // retries, hedges or fallbacks on behalf of its lost jobs.
         let keys: Vec<JobKey> = lost.iter().map(|(k, _)| *k).collect();
         for call in self.calls.calls_of_jobs(&keys) {
-            self.cancel(now, call);
+            self.cancel(now, call, q);
         }
         for (_, job) in lost {
             self.rec.dropped(node, job.arrived);

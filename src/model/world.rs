@@ -199,10 +199,14 @@ pub struct RunOutput {
     pub rec: Recorder,
     /// Every breaker (caller instance x edge) and its state at the end.
     pub breakers: Vec<super::calls::BreakerAtEnd>,
+    /// Envoy thresholds' overflow counters per edge that has them.
+    pub thresholds: Vec<(super::config::EdgeId, crate::mechanisms::thresholds::ThresholdStats)>,
     /// Balancer ejections and re-admissions, in time order.
     pub health_events: Vec<HealthEvent>,
     /// The first random-chaos episodes (at most `faults::MAX_LISTED_CHAOS`).
     pub chaos: Vec<ChaosEpisode>,
+    /// How many random-chaos episodes there were, listed or not.
+    pub chaos_total: u64,
 }
 
 /// Runs a validated model to its end. `Err` if a guard rail stopped it.
@@ -217,15 +221,15 @@ pub fn simulate(cfg: ModelConfig, progress: &mut dyn FnMut(SimTime)) -> Result<R
         max_events_per_ms: cfg.max_events_per_ms,
         max_pending: u64::from(cfg.max_in_flight) * PENDING_PER_CALL,
     };
-    let (events, rec, breakers, health_events, chaos) = {
+    let (events, rec, breakers, thresholds, (health_events, chaos, chaos_total)) = {
         let mut world = super::build::world(&cfg, &mut q);
         let stats = run(&mut world, &mut q, end, limits, progress)?;
         world.finish(end);
         let breakers = world.calls.breakers_at_end();
-        let (health_events, chaos) = world.faults.into_results();
-        (stats.events, world.rec, breakers, health_events, chaos)
+        let thresholds = world.calls.thresholds_at_end();
+        (stats.events, world.rec, breakers, thresholds, world.faults.into_results())
     };
-    Ok(RunOutput { cfg, events, end, rec, breakers, health_events, chaos })
+    Ok(RunOutput { cfg, events, end, rec, breakers, thresholds, health_events, chaos, chaos_total })
 }
 
 impl World<'_> {

@@ -139,7 +139,7 @@ pub fn comparison_csv(c: &Comparison) -> Vec<u8> {
                 s.name.clone(),
                 key.clone(),
                 e.n.to_string(),
-                format!("{}", e.mean),
+                opt((e.n > 0).then_some(e.mean)),
                 opt(e.ci95.map(|_| e.low())),
                 opt(e.ci95.map(|_| e.high())),
                 opt(d.map(|d| d.mean)),
@@ -185,7 +185,8 @@ pub fn sweep_csv(s: &Sweep) -> Vec<u8> {
             let mut rec = p.values.clone();
             rec.push(key.clone());
             rec.push(e.n.to_string());
-            rec.push(format!("{}", e.mean));
+            // No value (no run recovered): an empty cell, not a 0.
+            rec.push(if e.n > 0 { format!("{}", e.mean) } else { String::new() });
             rec.push(e.ci95.map_or(String::new(), |_| format!("{}", e.low())));
             rec.push(e.ci95.map_or(String::new(), |_| format!("{}", e.high())));
             w.write_record(&rec).expect("in memory");

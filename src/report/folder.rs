@@ -40,13 +40,14 @@ fn written_by_gatesim(dir: &Path) -> Option<Vec<String>> {
     (m.tool == "gatesim").then_some(m.files)
 }
 
-/// A folder written by gatesim before the marker existed: only file names
-/// gatesim writes, and a run.json that names gatesim (or a batch's runs.json
-/// beside its comparison or sweep).
-fn legacy_output(dir: &Path, found: &[String]) -> Option<Vec<String>> {
+/// Whether `f` (a path relative to an output folder) is a name gatesim
+/// writes: its files and pictures, a batch's `reports/N-NAME/` runs, the marker.
+fn gatesim_name(f: &str) -> bool {
     const NAMES: &[&str] = &[
+        MARKER,
         "summary.json",
         "run.json",
+        "scenario.ron",
         "timeseries.csv",
         "report.html",
         "topology.dot",
@@ -58,12 +59,31 @@ fn legacy_output(dir: &Path, found: &[String]) -> Option<Vec<String>> {
         "sweep.csv",
         "sweep.html",
     ];
-    let known =
-        |f: &String| NAMES.contains(&f.as_str()) || (!f.contains('/') && (f.ends_with(".svg") || f.ends_with(".png")));
+    // Pictures by the names gatesim gives them, not any picture: a folder
+    // of the user's own images is not gatesim's to replace.
+    const CHARTS: &[&str] = &["latency", "errors", "throughput", "queues", "breakers", "topology"];
+    let f = match f.strip_prefix("reports/").and_then(|r| r.split_once('/')) {
+        Some((_, rest)) => rest,
+        None => f,
+    };
+    let stem = f.strip_suffix(".svg").or_else(|| f.strip_suffix(".png"));
+    let picture = stem.is_some_and(|s| {
+        CHARTS.contains(&s)
+            || ["comparison_", "sweep_"].iter().any(|p| s.starts_with(p))
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    NAMES.contains(&f) || picture
+}
+
+/// A folder written by gatesim before the marker existed: only file names
+/// gatesim writes, and a run.json that names gatesim (or a batch's runs.json
+/// beside its comparison or sweep).
+fn legacy_output(dir: &Path, found: &[String]) -> Option<Vec<String>> {
     let has = |f: &str| found.iter().any(|x| x == f);
     let run = fs::read_to_string(dir.join("run.json")).is_ok_and(|t| t.contains("\"gatesim_version\""));
     let batch = has("runs.json") && (has("comparison.json") || has("sweep.json"));
-    (found.iter().all(known) && (run || batch)).then(|| found.to_vec())
+    let names = found.iter().all(|f| !f.contains('/') && gatesim_name(f));
+    (names && (run || batch)).then(|| found.to_vec())
 }
 
 /// Every entry of `dir` (files and folders), as paths relative to it.
@@ -116,13 +136,21 @@ fn refuse_foreign(dir: &Path) -> Result<(), WriteError> {
     refuse(format!("it holds files gatesim did not write ({}{more})", shown.join(", ")))
 }
 
-/// Removes what a killed run left beside `dir` (`.NAME.tmp-*` folders that carry the marker).
+/// Removes what a killed run left beside `dir`: `.NAME.tmp-*` folders
+/// that carry the marker, or that hold nothing but names gatesim writes (a
+/// run killed before or while it wrote the marker leaves such a folder).
 fn remove_leftovers(parent: &Path, name: &str) {
     let Ok(list) = fs::read_dir(parent) else { return };
     let prefix = format!(".{name}.tmp-");
     for e in list.flatten() {
         let path = e.path();
-        if e.file_name().to_string_lossy().starts_with(&prefix) && written_by_gatesim(&path).is_some() {
+        if !e.file_name().to_string_lossy().starts_with(&prefix) || !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let mut found = Vec::new();
+        let ours = written_by_gatesim(&path).is_some()
+            || entries(&path, "", &mut found).is_ok() && found.iter().all(|f| gatesim_name(f));
+        if ours {
             let _ = fs::remove_dir_all(&path);
         }
     }

@@ -75,9 +75,7 @@ pub fn summary_table(s: &Summary) -> String {
     mechanisms_block(s, &mut out);
     if !s.cascade.story.is_empty() {
         let _ = writeln!(out, "\ncascade ({}):", s.cascade.verdict);
-        for line in &s.cascade.story {
-            let _ = writeln!(out, "  {line}");
-        }
+        story_block(s, &mut out);
     }
     if !s.warnings.is_empty() {
         let _ = writeln!(out, "\nwarnings (what to change; `gatesim validate` prints them too):");
@@ -190,6 +188,18 @@ fn mechanisms_block(s: &Summary, out: &mut String) {
     for l in s.rate_limits.iter().filter(|l| l.rejected > 0) {
         let _ = writeln!(out, "rate limit {} {}: rejected {}", l.gateway, l.limit, l.rejected);
     }
+    for t in &s.thresholds {
+        let _ = writeln!(
+            out,
+            "envoy thresholds {}: {} failed at once (pending_overflow), {} retries not sent (retry_overflow), \
+             {} waited for a connection (peak {} pending)",
+            t.edge,
+            t.upstream_rq_pending_overflow,
+            t.upstream_rq_retry_overflow,
+            t.upstream_cx_overflow,
+            t.pending_peak
+        );
+    }
 }
 
 /// "SLO MISSED: p99 of successes 2716 ms > 300 ms (missed); success 88.1% ..."
@@ -225,4 +235,37 @@ pub fn slo_line(s: &Summary) -> Option<String> {
         });
     }
     Some(format!("SLO {}: {}", if met { "met" } else { "MISSED" }, parts.join("; ")))
+}
+
+/// Faults whose story stdout tells; the rest are in report.html and summary.json.
+const STORIES_PRINTED: usize = 10;
+
+/// The cascade story, at most `STORIES_PRINTED` faults of it.
+fn story_block(s: &Summary, out: &mut String) {
+    // A fault's story is its header line and the indented lines below it;
+    // lines after the last story (amplification, notes) are always printed.
+    let mut fault = 0usize;
+    let mut skipped = 0usize;
+    for line in &s.cascade.story {
+        let header = !line.starts_with(' ') && !line.starts_with('(') && !line.starts_with("retry amplification");
+        if header {
+            fault += 1;
+        }
+        let in_story = header || line.starts_with(' ');
+        if in_story && fault > STORIES_PRINTED {
+            skipped += usize::from(header);
+            continue;
+        }
+        let _ = writeln!(out, "  {line}");
+    }
+    if skipped > 0 {
+        let _ = writeln!(out, "  ({skipped} more faults told in report.html and summary.json's cascade.faults)");
+    }
+    if s.faults_not_listed > 0 {
+        let _ = writeln!(
+            out,
+            "  ({} more random-chaos faults happened after those summary.json lists)",
+            s.faults_not_listed
+        );
+    }
 }

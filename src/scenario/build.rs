@@ -96,6 +96,7 @@ pub fn build(file: &raw::Scenario) -> Result<Built, Vec<Problem>> {
     };
     let mut memory = Vec::new();
     super::limits::check_memory(file, &model, &mut memory);
+    super::limits::check_load(&model, &mut memory);
     if !memory.is_empty() {
         return Err(memory);
     }

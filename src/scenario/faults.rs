@@ -183,6 +183,8 @@ impl Builder<'_> {
                 && r.max > 0
                 && matches!(r.backoff, crate::mechanisms::backoff::Backoff::None)
                 && r.budget.is_none()
+                // Envoy's max_retries / retry_budget bound retries in flight.
+                && p.thresholds.is_none()
             {
                 warnings.push(
                     Problem::node(

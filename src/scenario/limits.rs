@@ -42,6 +42,45 @@ pub fn bad_name(name: &str, max: usize) -> Option<String> {
     name.chars().find(|c| c.is_control()).map(|c| format!("holds the control character {:?}", c))
 }
 
+/// Events a client request takes at the least (its arrival and its answer).
+const MIN_EVENTS_PER_REQUEST: f64 = 2.0;
+
+/// Refuses a load the run's guard rails would stop anyway: more events per
+/// simulated millisecond than `max_events_per_ms`, or more in all than
+/// `max_events` (said now, with the numbers, not minutes into the run).
+pub(super) fn check_load(model: &ModelConfig, errors: &mut Vec<Problem>) {
+    let per_ms = budget::peak_open_rps(model) / 1000.0 * MIN_EVENTS_PER_REQUEST;
+    if per_ms > model.max_events_per_ms as f64 {
+        errors.push(
+            Problem::field(
+                "limits",
+                format!(
+                    "the clients send {:.0} requests per simulated millisecond: at least {per_ms:.0} events, \
+                     above max_events_per_ms ({})",
+                    per_ms / MIN_EVENTS_PER_REQUEST,
+                    model.max_events_per_ms
+                ),
+            )
+            .hint("lower the clients' rps (a model of a slice of the traffic scales), or raise limits: (max_events_per_ms: ...)"),
+        );
+        return;
+    }
+    let events = budget::peak_open_rps(model) * model.duration.as_secs_f64() * MIN_EVENTS_PER_REQUEST;
+    if events > model.max_events as f64 {
+        errors.push(
+            Problem::field(
+                "limits",
+                format!(
+                    "the run would take at least {events:.3e} events ({:.3e} requests), above max_events ({})",
+                    events / MIN_EVENTS_PER_REQUEST,
+                    model.max_events
+                ),
+            )
+            .hint("shorten the duration or lower the load, or raise limits: (max_events: ...)"),
+        );
+    }
+}
+
 /// Refuses a model whose memory estimate exceeds `max_memory_mb`.
 pub(super) fn check_memory(file: &raw::Scenario, model: &ModelConfig, errors: &mut Vec<Problem>) {
     let limit_mb = file.limits.as_ref().and_then(|l| l.max_memory_mb).unwrap_or(DEFAULT_MAX_MEMORY_MB);

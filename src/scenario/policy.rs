@@ -5,6 +5,7 @@ use crate::engine::time::SimDuration;
 use crate::mechanisms::backoff::{Backoff, Jitter};
 use crate::mechanisms::breaker::{BreakerConfig, BreakerWindow};
 use crate::mechanisms::budget::BudgetConfig;
+use crate::mechanisms::thresholds::{RetryBudgetPct, ThresholdsConfig};
 use crate::model::config::{Fallback, Hedge, Policy, RetryPolicy};
 use crate::model::outcome::{Outcome, OutcomeSet};
 
@@ -93,6 +94,9 @@ pub fn policy(p: &raw::Policy, problems: &mut Vec<String>) -> Policy {
             problems.push(format!("hedge max_extra {} is more than {MAX_HEDGES}", h.max_extra.0));
         }
         out.hedge = Some(Hedge { after: h.after.0, max_extra: h.max_extra.0.min(MAX_HEDGES) });
+    }
+    if let Some(t) = &p.thresholds {
+        out.thresholds = Some(thresholds(t, problems));
     }
     if let Some(f) = &p.fallback {
         let (cached, latency) = match f {
@@ -185,5 +189,32 @@ fn breaker(b: &raw::Breaker, problems: &mut Vec<String>) -> BreakerConfig {
         slow_call_rate: b.slow_call_rate.map_or(1.0, |r| r.0.max(f64::MIN_POSITIVE)),
         open_for: b.open_for.0,
         half_open_calls: b.half_open_calls.0,
+    }
+}
+
+/// Envoy's thresholds, with Envoy's default for every field left out.
+fn thresholds(t: &raw::Thresholds, problems: &mut Vec<String>) -> ThresholdsConfig {
+    let d = ThresholdsConfig::default();
+    let retry_budget = t.retry_budget.as_ref().map(|b| {
+        let d = RetryBudgetPct::default();
+        let budget_percent = b.budget_percent.map_or(d.budget_percent, |p| p.0);
+        if budget_percent > 100.0 {
+            problems.push(format!("retry_budget budget_percent {budget_percent} is above 100: it is a percentage"));
+        }
+        RetryBudgetPct {
+            budget_percent,
+            min_retry_concurrency: b.min_retry_concurrency.unwrap_or(d.min_retry_concurrency),
+        }
+    });
+    if t.retry_budget.is_some() && t.max_retries.is_some() {
+        problems
+            .push("thresholds has both max_retries and retry_budget: Envoy ignores max_retries then; keep one".into());
+    }
+    ThresholdsConfig {
+        max_connections: t.max_connections.unwrap_or(d.max_connections),
+        max_pending_requests: t.max_pending_requests.unwrap_or(d.max_pending_requests),
+        max_requests: t.max_requests.unwrap_or(d.max_requests),
+        max_retries: t.max_retries.unwrap_or(d.max_retries),
+        retry_budget,
     }
 }

@@ -361,6 +361,35 @@ pub struct Policy {
     pub hedge: Option<Hedge>,
     #[serde(default)]
     pub fallback: Option<Fallback>,
+    /// Envoy's cluster circuit breakers (`circuit_breakers.thresholds`).
+    #[serde(default)]
+    pub thresholds: Option<Thresholds>,
+}
+
+/// Envoy's `Thresholds`: every field optional, Envoy's defaults otherwise.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+    #[serde(default)]
+    pub max_pending_requests: Option<u32>,
+    #[serde(default)]
+    pub max_requests: Option<u32>,
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+    #[serde(default)]
+    pub retry_budget: Option<RetryBudgetPct>,
+}
+
+/// Envoy's `retry_budget`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBudgetPct {
+    #[serde(default)]
+    pub budget_percent: Option<NonNegative>,
+    #[serde(default)]
+    pub min_retry_concurrency: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

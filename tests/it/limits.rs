@@ -199,6 +199,15 @@ fn issue15_out_dot_inside_an_output_folder_and_leftovers_of_a_killed_run() {
     let leftover = tmp.path().join(".o.tmp-killed");
     fs::create_dir(&leftover).unwrap();
     fs::copy(out_dir.join(".gatesim"), leftover.join(".gatesim")).unwrap();
+    // Killed before or while writing the marker: an empty folder, and one
+    // with a marker cut short. Both hold only what gatesim writes.
+    fs::create_dir(tmp.path().join(".o.tmp-killed-early")).unwrap();
+    let cut = tmp.path().join(".o.tmp-killed-marker");
+    fs::create_dir(&cut).unwrap();
+    fs::write(cut.join(".gatesim"), &read(&out_dir.join(".gatesim"))[..20]).unwrap();
+    // A folder of the user's that happens to share the prefix is kept.
+    let users = tmp.path().join(".o.tmp-mine");
+    folder_with(&users, &[("notes.txt", "mine")]);
     // ...and `--out .` from inside the output folder replaces it in place.
     let bin = env!("CARGO_BIN_EXE_gatesim");
     let scenario = repo().join("scenarios").join("mm-c.ron");
@@ -210,8 +219,53 @@ fn issue15_out_dot_inside_an_output_folder_and_leftovers_of_a_killed_run() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let siblings: Vec<String> =
         fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    assert_eq!(siblings, ["o"], "nothing but the output folder is left");
+    let mut siblings = siblings;
+    siblings.sort();
+    assert_eq!(siblings, [".o.tmp-mine", "o"], "nothing but the output folder (and the user's own) is left");
+    assert_eq!(read(&users.join("notes.txt")), "mine");
     assert!(out_dir.join("summary.json").exists());
+}
+
+/// Review of issue 15 (item 6): an output from before the marker existed is
+/// recognised by gatesim's file names; a user's own pictures are not
+/// gatesim's. Before: any `.png` passed, and the folder was deleted.
+#[test]
+fn issue15_a_users_pictures_beside_old_results_are_not_replaced() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let run = |dir: &Path| gatesim(&["run", "scenarios/mm-c.ron", "--out", dir.to_str().unwrap(), "-q"], &[]);
+    let batch = tmp.path().join("batch");
+    folder_with(&batch, &[("runs.json", "{}"), ("comparison.json", "{}"), ("cat.png", "meow")]);
+    let holiday = tmp.path().join("holiday");
+    folder_with(&holiday, &[("run.json", r#"{"gatesim_version": "0.1.0"}"#), ("holiday.png", "beach")]);
+    for (dir, file, text) in [(&batch, "cat.png", "meow"), (&holiday, "holiday.png", "beach")] {
+        let out = run(dir);
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(read(&dir.join(file)), text);
+    }
+    // An old output with gatesim's own pictures is still replaced.
+    let old = tmp.path().join("old");
+    folder_with(&old, &[("run.json", r#"{"gatesim_version": "0.1.0"}"#), ("latency.png", "x"), ("summary.json", "{}")]);
+    assert_eq!(run(&old).status.code(), Some(0));
+    assert!(old.join(".gatesim").exists());
+}
+
+/// Review of issue 15 (item 2): a load the event guard rails would stop is
+/// refused by `validate`, with the numbers. Before: it passed validate.
+#[test]
+fn issue15_validate_refuses_a_load_the_guard_rails_would_stop() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let path = tmp.path().join("flood.ron");
+    fs::write(
+        &path,
+        r#"Scenario(name: "flood", duration: "10s",
+        nodes: [Clients(name: "c", target: "s", load: Poisson(rps: 1e9), mix: [(path: "/")]),
+                Service(name: "s", workers: 8, queue: 50, work: Exp(mean: "5ms"))])"#,
+    )
+    .unwrap();
+    let out = gatesim(&["validate", path.to_str().unwrap()], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("requests per simulated millisecond") && err.contains("max_events_per_ms"), "{err}");
 }
 
 /// Two runs into the same `--out` at once: one wins, nothing is left behind.

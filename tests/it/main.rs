@@ -9,6 +9,7 @@ mod cli;
 mod conservation;
 mod determinism;
 mod docs;
+mod envoy;
 mod examples;
 mod explore;
 mod limits;

@@ -499,3 +499,92 @@ fn a_fault_during_an_earlier_ones_damage_is_overlapped_not_contained() {
     assert!(stories[1].client_failure_share > 0.2, "half the clients' requests fail meanwhile: {:#?}", stories[1]);
     assert_eq!(stories[1].verdict, Verdict::Overlapped, "{:#?}", stories[1]);
 }
+
+/// Review of issue 9 (items 1, 3, 4, 12): the first numbers a reader sees
+/// during an outage. A single service crashes from 20 s to 30 s; its
+/// clients retry nothing, so their buckets then hold no success at all.
+mod review {
+    use super::*;
+
+    const OUTAGE: &str = r#"Scenario(name: "outage", seed: 3, duration: "50s", warmup: "5s",
+        nodes: [Clients(name: "c", target: "s", load: Poisson(rps: 200), mix: [(path: "/")], policy: (timeout: "1s")),
+                Service(name: "s", workers: 8, queue: 50, work: Exp(mean: "5ms"))],
+        faults: [Fault(target: "s", at: "20s", duration: "10s", kind: Crash)])"#;
+
+    /// Before: timeseries.csv wrote `0.000` as the p99 of a bucket without
+    /// a success, which reads as "fast" in the middle of the outage.
+    #[test]
+    fn a_bucket_without_successes_has_an_empty_latency_cell() {
+        let model = gatesim::scenario::parse(OUTAGE).expect("valid").model;
+        let run = gatesim::model::simulate(model, &mut |_| {}).expect("runs");
+        let csv = String::from_utf8(gatesim::metrics::timeseries::timeseries_csv(&run)).unwrap();
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+        let (ok, p99, fp99) = (col("ok"), col("latency_ms_p99"), col("failure_latency_ms_p99"));
+        let mut outage_rows = 0;
+        for line in csv.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            let t: f64 = f[0].parse().unwrap();
+            if f[1] == "c" && (21.0..29.0).contains(&t) {
+                outage_rows += 1;
+                assert_eq!((f[ok], f[p99]), ("0", ""), "no success, no success latency at {t} s: {line}");
+                assert!(!f[fp99].is_empty(), "the refused connections are answered failures: {line}");
+            }
+            if f[1] == "c" && (5.0..15.0).contains(&t) {
+                assert!(f[p99].parse::<f64>().unwrap() > 0.0, "{line}");
+            }
+        }
+        assert_eq!(outage_rows, 8);
+    }
+
+    /// Before: a faulted node whose callers stopped calling it was "back"
+    /// while its fault still ran. Now a faulted node recovers at the
+    /// earliest when its fault ends.
+    #[test]
+    fn a_faulted_node_is_not_back_before_its_fault_ends() {
+        let s = run_text(
+            r#"Scenario(name: "quiet", seed: 2, duration: "60s", warmup: "5s",
+            nodes: [Clients(name: "c", target: "s", load: Poisson(rps: 200), mix: [(path: "/")],
+                            policy: (timeout: "1s", breaker: (window: Count(20), min_calls: 10, failure_rate: 0.5,
+                                                               open_for: "3s", half_open_calls: 2),
+                                     fallback: Static(latency: Const("1ms")))),
+                    Service(name: "s", workers: 8, queue: 50, work: Exp(mean: "5ms"))],
+            faults: [Fault(target: "s", at: "10s", duration: "20s", kind: Errors(rate: 1.0))])"#,
+        );
+        let f = &s.cascade.faults[0];
+        for r in f.recovery.iter().filter(|r| r.node == "s") {
+            assert!(r.at_s.is_none_or(|t| t >= 30.0), "s back at {:?} while its errors ran until 30 s", r.at_s);
+        }
+    }
+
+    /// Before: `health.worst` was the first bucket at the worst grade, not
+    /// the worst one (the quickstart's gw read "9% failed" where it peaked
+    /// at 74%). The crashed service's clients fail 100% in mid-outage.
+    #[test]
+    fn a_nodes_worst_moment_is_its_worst_bucket() {
+        let s = run_text(OUTAGE);
+        let c = &node(&s, "c").health;
+        let worst = c.worst.as_deref().unwrap_or_default();
+        assert!(worst.starts_with("100% of requests failed") || worst.contains("no answers"), "{worst}");
+    }
+
+    /// Before: random chaos was cut at 200 listed faults without a word.
+    #[test]
+    fn faults_beyond_the_listed_ones_are_counted_and_said() {
+        let s = run_text(
+            r#"Scenario(name: "busy-chaos", seed: 1, duration: "60s",
+            nodes: [Clients(name: "c", target: "s", load: Poisson(rps: 50), mix: [(path: "/")], policy: (timeout: "1s")),
+                    Service(name: "s", workers: 8, queue: 50, work: Exp(mean: "5ms"))],
+            chaos: Chaos(targets: ["s"], mtbf: "50ms", mttr: "50ms", kinds: [Slow(factor: 2.0)]))"#,
+        );
+        assert!(
+            s.faults.len() <= 200 && s.faults_not_listed > 100,
+            "{} listed, {} not",
+            s.faults.len(),
+            s.faults_not_listed
+        );
+        let text = gatesim::report::table::summary_table(&s);
+        assert!(text.contains("more random-chaos faults happened"), "{text}");
+        assert!(text.lines().filter(|l| l.starts_with("  Slow ")).count() <= 10, "stdout tells at most 10 stories");
+    }
+}

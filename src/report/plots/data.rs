@@ -70,6 +70,11 @@ impl Col {
         })
     }
 
+    /// Latency columns are empty in a bucket without answers.
+    pub(super) fn may_be_empty(self) -> bool {
+        matches!(self, Col::P50 | Col::P99)
+    }
+
     /// Latency is undefined in a bucket without answers; counts are zero.
     fn missing(self) -> f64 {
         if matches!(self, Col::P50 | Col::P99) { f64::NAN } else { 0.0 }

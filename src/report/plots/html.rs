@@ -471,6 +471,15 @@ fn cascade(s: &mut String, sum: &Summary) {
     if c.faults_not_analysed > 0 {
         none(s, &format!("{} more faults were not analysed (at most 200 are).", int(c.faults_not_analysed)));
     }
+    if sum.faults_not_listed > 0 {
+        none(
+            s,
+            &format!(
+                "{} more random-chaos faults happened after those listed (summary.json lists the first 200).",
+                int(sum.faults_not_listed)
+            ),
+        );
+    }
     let a = &c.amplification;
     if !c.faults.is_empty() && a.peak > 0.0 {
         let _ = writeln!(

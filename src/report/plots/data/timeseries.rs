@@ -68,7 +68,13 @@ pub(super) fn read(bytes: &[u8]) -> Result<CsvTable, String> {
         }
         let mut values = Vec::with_capacity(cols.len());
         for (k, col) in cols.iter().enumerate() {
-            values.push(if col.is_some() { field(k + 2)? } else { 0.0 });
+            let empty = record.get(k + 2).is_some_and(|f| f.iter().all(u8::is_ascii_whitespace));
+            values.push(match col {
+                // A bucket without answers has no latency: an empty cell.
+                Some(c) if empty && c.may_be_empty() => f64::NAN,
+                Some(_) => field(k + 2)?,
+                None => 0.0,
+            });
         }
         raw.push((time, node, values));
     }
