@@ -2,7 +2,7 @@
 //! `now: SimTime` (and an RNG where needed) as arguments.
 //!
 //! Circuit breakers (resilience4j's state machine and Envoy's thresholds), rate limiters, retry backoff and budgets, bulkheads
-//! and load balancing. No clocks, no globals, no hash maps: the simulator
+//! deadlines and load balancing. No clocks, no globals, no hash maps: the simulator
 //! owns all state and drives every transition.
 
 pub mod backoff;
@@ -10,6 +10,7 @@ pub mod balance;
 pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
+pub mod deadline;
 pub mod rate_limit;
 pub mod thresholds;
 
@@ -18,5 +19,6 @@ pub use balance::{Balance, PickState};
 pub use breaker::{Acquire, Breaker, BreakerConfig, BreakerState, BreakerWindow, Transition};
 pub use budget::{BudgetConfig, RetryBudget};
 pub use bulkhead::Bulkhead;
+pub use deadline::Deadline;
 pub use rate_limit::{Algorithm, Decision, LimitConfig, LimitState};
 pub use thresholds::{Admission, RetryBudgetPct, ThresholdStats, Thresholds, ThresholdsConfig};

@@ -310,6 +310,15 @@ pub struct NodeSummary {
     pub outcomes: Requests,
     /// Attempts this node made as a caller.
     pub attempts: Attempts,
+    /// Requests whose caller gave up while this node waited on its own
+    /// calls: ended at once with those calls cancelled (in `outcomes` as
+    /// `timeout`). Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cancelled: u64,
+    /// Requests past their deadline (propagated deadlines), answered
+    /// `timeout` without work. Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expired: u64,
     /// Calls this node made that ended in their fallback.
     pub fallbacks_served: u64,
     /// How it fared against its own usual level (see `chaos::health`).
@@ -566,6 +575,8 @@ fn node_summary(
         failure_latency_ms: Latency::from_recorder(&s.failure_latency),
         outcomes: Requests::from_counts(&s.outcomes, rec.unfinished[id]),
         attempts: Attempts { total: s.attempts, retries: s.retries, hedges: s.hedges },
+        cancelled: s.cancelled,
+        expired: s.expired,
         fallbacks_served: s.fallbacks,
         health,
     }

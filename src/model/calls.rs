@@ -76,6 +76,20 @@ struct Attempt {
     sent: SimTime,
     /// Taken back once, when the caller is done with the attempt.
     permit: Option<Permit>,
+    /// The job that serves it at the callee, once delivered.
+    job: Option<JobKey>,
+    /// Giving up on it resets the callee's work (not `Policy::detach`).
+    resets: bool,
+}
+
+/// What the caller knew of an attempt it is done with.
+struct Forgotten {
+    call: CallKey,
+    target: u32,
+    sent: SimTime,
+    permit: Option<Permit>,
+    /// The callee's job to reset, if the caller gave up on a delivered attempt.
+    reset: Option<JobKey>,
 }
 
 /// What an attempt holds while it is out. Not `Copy`: it is given back once.
@@ -234,16 +248,24 @@ impl CallTable {
         self.attempts.contains_key(attempt)
     }
 
-    /// An attempt's message reached its instance: who sent it, and what.
-    /// One its caller had already given up on is forgotten now.
-    pub(super) fn deliver(&mut self, key: AttemptKey) -> (InstId, Ctx) {
+    /// An attempt's message reached its instance: who sent it, what, and
+    /// whether its caller already gave up and reset it (the reset follows
+    /// the request on the wire). One given up on is forgotten now.
+    pub(super) fn deliver(&mut self, key: AttemptKey) -> (InstId, Ctx, bool) {
         let a = self.attempts.get_mut(key).expect("attempts in transit are kept until delivered");
         a.in_transit = false;
-        let (caller, ctx) = (a.caller, a.ctx);
+        let (caller, ctx, reset) = (a.caller, a.ctx, a.abandoned && a.resets);
         if a.abandoned {
             self.attempts.remove(key);
         }
-        (caller, ctx)
+        (caller, ctx, reset)
+    }
+
+    /// Job `job` serves attempt `key` (if its caller still waits for it).
+    pub(super) fn served_by(&mut self, key: AttemptKey, job: JobKey) {
+        if let Some(a) = self.attempts.get_mut(key) {
+            a.job = Some(job);
+        }
     }
 
     /// A balancer's view of one target: ejected or back.
@@ -294,17 +316,24 @@ impl CallTable {
     /// The caller is done with an attempt: returns what it needs to know,
     /// or `None` if it was already done. One still in transit is kept
     /// (abandoned) until it is delivered.
-    fn forget_attempt(&mut self, key: AttemptKey) -> Option<(CallKey, u32, SimTime, Option<Permit>)> {
+    fn forget_attempt(&mut self, key: AttemptKey) -> Option<Forgotten> {
         let a = self.attempts.get_mut(key)?;
         if a.abandoned {
             return None;
         }
         if a.in_transit {
             a.abandoned = true;
-            return Some((a.call, a.target, a.sent, a.permit.take()));
+            return Some(Forgotten {
+                call: a.call,
+                target: a.target,
+                sent: a.sent,
+                permit: a.permit.take(),
+                reset: None,
+            });
         }
         let a = self.attempts.remove(key).expect("just found");
-        Some((a.call, a.target, a.sent, a.permit))
+        let reset = a.job.filter(|_| a.resets);
+        Some(Forgotten { call: a.call, target: a.target, sent: a.sent, permit: a.permit, reset })
     }
 
     /// Gives back attempt `key`'s permit (its connection or pending place
@@ -479,6 +508,9 @@ impl World<'_> {
         if let Some(budget) = &mut self.calls.edges[state as usize].budget {
             budget.deposit(now);
         }
+        if let Parent::Job(job) = parent {
+            self.servers.job_mut(job).calls.push(call);
+        }
         self.send(now, call, Send::First, q);
     }
 
@@ -486,8 +518,18 @@ impl World<'_> {
     fn send(&mut self, now: SimTime, key: CallKey, kind: Send, q: &mut EventQueue<Ev>) {
         let cfg = self.cfg;
         let call = &self.calls.calls[key];
-        let (edge, state, caller, ctx) = (&cfg.edges[call.edge as usize], call.state, call.caller, call.ctx);
+        let (edge, state, caller, mut ctx) = (&cfg.edges[call.edge as usize], call.state, call.caller, call.ctx);
+        if ctx.deadline.passed(now) {
+            // gRPC fails a call past its deadline without sending it.
+            if kind != Send::Hedge {
+                q.schedule(now, Ev::Refused { call: key, outcome: Outcome::Timeout });
+            }
+            return;
+        }
         let Some((permit, target)) = self.admit(now, key, edge, state, kind, q) else { return };
+        let p = &edge.policy;
+        let timeout = ctx.deadline.attempt_timeout(p.timeout, now);
+        ctx.deadline = ctx.deadline.for_callee(p.timeout, p.start_deadline, now);
         let waits = permit.pool == Pool::Waiting;
         let es = &mut self.calls.edges[state as usize];
         es.outstanding[target] += 1;
@@ -500,6 +542,8 @@ impl World<'_> {
             target: target as u32,
             sent: now,
             permit: Some(permit),
+            job: None,
+            resets: !p.detach,
         });
         let call = &mut self.calls.calls[key];
         call.outstanding += 1;
@@ -507,7 +551,7 @@ impl World<'_> {
         call.live[slot] = Some(attempt);
         let started = call.started;
         self.rec.attempt(self.servers.node_of(caller), started, kind == Send::Retry, kind == Send::Hedge);
-        if let Some(t) = edge.policy.timeout {
+        if let Some(t) = timeout {
             q.schedule(now + t, Ev::Timeout { attempt });
         }
         if let Some(h) = edge.policy.hedge
@@ -613,9 +657,12 @@ impl World<'_> {
         answered: bool,
         q: &mut EventQueue<Ev>,
     ) {
-        let Some((call_key, target, sent, permit)) = self.calls.forget_attempt(key) else {
+        let Some(Forgotten { call: call_key, target, sent, permit, reset }) = self.calls.forget_attempt(key) else {
             return; // the attempt already ended (answered, cancelled or timed out)
         };
+        if let Some(job) = reset {
+            self.reset_job(now, job, q);
+        }
         let call = &self.calls.calls[call_key];
         let (state, edge, caller) = (call.state, call.edge, call.caller);
         let result = Some((outcome, now - sent));
@@ -661,7 +708,8 @@ impl World<'_> {
                 Parent::Job(_) => false,
             };
             let retryable = retry.on.contains(outcome) || (outcome == Outcome::RateLimited && honor);
-            if retryable && call.retries < retry.max {
+            // No retry past the deadline: nobody waits for its answer.
+            if retryable && call.retries < retry.max && !call.ctx.deadline.passed(now) {
                 let es = &mut self.calls.edges[call.state as usize];
                 // Envoy's max_retries / retry_budget first, then the Finagle budget.
                 let slot = match (&mut es.thresholds, &edge.policy.thresholds) {
@@ -736,7 +784,8 @@ impl World<'_> {
     pub(super) fn on_refused(&mut self, now: SimTime, key: CallKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
         let Some(call) = self.calls.calls.get_mut(key) else { return };
         call.last_failure = outcome;
-        call.last_answered = true;
+        // A call refused past its deadline got no answer to time.
+        call.last_answered = outcome != Outcome::Timeout;
         call.last_retry_after = SimDuration::ZERO;
         self.after_failure(now, key, outcome, SimDuration::ZERO, q);
     }
@@ -757,9 +806,12 @@ impl World<'_> {
         let call = self.calls.calls.remove(key).expect("just found");
         let edge = &self.cfg.edges[call.edge as usize];
         for attempt in call.live.iter().flatten() {
-            if let Some((_, target, _, permit)) = self.calls.forget_attempt(*attempt) {
-                let t = self.calls.release(edge, call.state, *attempt, target, permit, now, None);
+            if let Some(f) = self.calls.forget_attempt(*attempt) {
+                let t = self.calls.release(edge, call.state, *attempt, f.target, f.permit, now, None);
                 debug_assert!(t.is_none(), "releasing an unused permit changes no state");
+                if let Some(job) = f.reset {
+                    self.reset_job(now, job, q);
+                }
             }
         }
         self.dispatch_waiting(now, call.state, q);
@@ -799,6 +851,7 @@ impl World<'_> {
         match parent {
             Parent::Client { client, vu, born } => self.request_done(now, client, vu, born, outcome, answered, q),
             Parent::Job(job) => {
+                self.servers.forget_call(job, key);
                 let retry_after = if outcome == Outcome::RateLimited { last_retry_after } else { SimDuration::ZERO };
                 self.job_call_done(now, job, outcome, retry_after, q)
             }

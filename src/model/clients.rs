@@ -8,6 +8,7 @@ use rand_distr::{Distribution, Exp1};
 use crate::engine::dist::ns_from_f64;
 use crate::engine::rng::{SimRng, stream};
 use crate::engine::{EventQueue, SimTime};
+use crate::mechanisms::deadline::Deadline;
 
 use super::config::{ClientsConfig, InstId, Load, ModelConfig, NodeId, NodeKind};
 use super::outcome::Outcome;
@@ -140,7 +141,7 @@ impl<'a> World<'a> {
             (None, false) => 0,
         };
         let invalid_token = cfg.invalid_tokens > 0.0 && c.choice.random_bool(cfg.invalid_tokens);
-        let ctx = Ctx { user: cfg.user_base + local_user, path, invalid_token };
+        let ctx = Ctx { user: cfg.user_base + local_user, path, invalid_token, deadline: Deadline::NONE };
         self.rec.arrival(node, now);
         self.rec.in_flight(node, now, 1);
         self.start_call(now, Parent::Client { client, vu, born: now }, cfg.edge, inst, ctx, q);

@@ -253,6 +253,11 @@ pub struct Policy {
     pub fallback: Option<Fallback>,
     /// Envoy's cluster circuit breakers, per caller instance.
     pub thresholds: Option<ThresholdsConfig>,
+    /// When this caller gives up on an attempt, the callee is not told (its
+    /// downstream calls go on). False by default: Envoy resets the stream.
+    pub detach: bool,
+    /// This caller starts a deadline from its timeout (gRPC propagation).
+    pub start_deadline: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -39,6 +39,12 @@ pub struct NodeStats {
     pub wasted: u64,
     /// Calls this node made that ended in their fallback.
     pub fallbacks: u64,
+    /// Requests whose caller gave up while this node waited on its own
+    /// calls: ended at once, the calls cancelled (counted as `timeout`).
+    pub cancelled: u64,
+    /// Requests answered `timeout` at once because their deadline had
+    /// passed (on arrival, or while queued): no work done.
+    pub expired: u64,
 }
 
 /// The levels a node is at now (summed over its instances).
@@ -188,6 +194,8 @@ impl Recorder {
             in_system_area: 0,
             wasted: 0,
             fallbacks: 0,
+            cancelled: 0,
+            expired: 0,
         };
         Recorder {
             warmup: SimTime(warmup.as_nanos()),
@@ -265,6 +273,20 @@ impl Recorder {
         self.lifetime[node as usize][2] += 1;
         if self.counted(started) {
             self.nodes[node as usize].dropped += 1;
+        }
+    }
+
+    /// A request at `node` ended because its caller reset it (see `NodeStats::cancelled`).
+    pub fn cancelled(&mut self, node: u32, started: SimTime) {
+        if self.counted(started) {
+            self.nodes[node as usize].cancelled += 1;
+        }
+    }
+
+    /// A request at `node` was past its deadline (see `NodeStats::expired`).
+    pub fn expired(&mut self, node: u32, started: SimTime) {
+        if self.counted(started) {
+            self.nodes[node as usize].expired += 1;
         }
     }
 

@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 
 use rand::RngExt;
 use slotmap::SlotMap;
+use smallvec::SmallVec;
 
 use crate::engine::dist::{Dist, ns_from_f64};
 use crate::engine::keyed::Keyed;
@@ -24,7 +25,7 @@ use super::config::{
     Auth, BalancerConfig, EdgeId, InstId, LimitScope, ModelConfig, NodeId, NodeKind, RouteKind, Server, ServiceConfig,
 };
 use super::outcome::Outcome;
-use super::world::{AttemptKey, Ctx, Ev, JobKey, Parent, World};
+use super::world::{AttemptKey, CallKey, Ctx, Ev, JobKey, Parent, World};
 
 /// What a job is waiting for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +58,10 @@ pub(super) struct Job {
     /// The longest Retry-After among failed calls: a proxy passes it on.
     pub(super) retry_after: SimDuration,
     pub(super) route: Option<u16>,
+    /// Its downstream calls still open.
+    pub(super) calls: SmallVec<[CallKey; 2]>,
+    /// Its caller gave up and reset it: it makes no more downstream calls.
+    reset: bool,
 }
 
 /// One replica of a node.
@@ -143,6 +148,15 @@ impl Servers {
 
     pub(super) fn job_mut(&mut self, key: JobKey) -> &mut Job {
         &mut self.jobs[key]
+    }
+
+    /// Job `job`'s call `call` is over (a no-op for a job already gone).
+    pub(super) fn forget_call(&mut self, job: JobKey, call: CallKey) {
+        if let Some(j) = self.jobs.get_mut(job)
+            && let Some(i) = j.calls.iter().position(|c| *c == call)
+        {
+            j.calls.swap_remove(i);
+        }
     }
 
     /// Is this job still alive (its instance did not crash since)?
@@ -259,9 +273,15 @@ impl World<'_> {
     pub(super) fn on_deliver(&mut self, now: SimTime, attempt: AttemptKey, inst: InstId, q: &mut EventQueue<Ev>) {
         // The attempt may already be over at the caller (timed out): the
         // callee cannot know, and does the work anyway; its answer is lost.
-        let (caller, ctx) = self.calls.deliver(attempt);
+        let (caller, ctx, reset) = self.calls.deliver(attempt);
         let node = self.servers.node_of(inst);
         self.rec.arrival(node, now);
+        if ctx.deadline.passed(now) {
+            // gRPC: DEADLINE_EXCEEDED at once, no work.
+            self.rec.expired(node, now);
+            self.rec.answer(node, now, now, Outcome::Timeout, true);
+            return self.reply(now, inst, caller, attempt, Outcome::Timeout, SimDuration::ZERO, q);
+        }
         if self.faults.crashed(inst) {
             // Connection refused: a fast failure, one hop back.
             self.rec.answer(node, now, now, Outcome::Unavailable, true);
@@ -287,12 +307,16 @@ impl World<'_> {
             best: Outcome::Ok,
             retry_after: SimDuration::ZERO,
             route: None,
+            calls: SmallVec::new(),
+            reset,
         };
         if state.busy < state.workers {
             let key = self.servers.jobs.insert(job);
+            self.calls.served_by(attempt, key);
             self.start_job(now, key, q);
         } else if (state.queue.len() as u64) < u64::from(state.queue_cap) {
             let key = self.servers.jobs.insert(job);
+            self.calls.served_by(attempt, key);
             self.servers.insts[inst as usize].queue.push_back(key);
             self.rec.levels(node, now, 0, 1);
         } else {
@@ -305,6 +329,9 @@ impl World<'_> {
     fn start_job(&mut self, now: SimTime, key: JobKey, q: &mut EventQueue<Ev>) {
         let cfg = self.cfg;
         let job = &mut self.servers.jobs[key];
+        if cfg.check_invariants {
+            assert!(!job.ctx.deadline.passed(now), "invariant: no work starts after its deadline");
+        }
         job.phase = Phase::Cpu;
         let inst = &mut self.servers.insts[job.inst as usize];
         inst.busy += 1;
@@ -345,6 +372,11 @@ impl World<'_> {
         let job = &self.servers.jobs[key];
         let (inst, node) = (job.inst, job.node);
         let server = self.cfg.server(node);
+        let calls_next = !matches!(server, Server::Service(s) if s.steps.is_empty());
+        if job.reset && calls_next {
+            // Its caller is gone: no downstream calls on its behalf.
+            return self.end_reset(now, key, q);
+        }
         // A service's own error share, combined with an Errors fault (which
         // strikes gateways and balancers too).
         let own = if let Server::Service(s) = server { s.errors } else { 0.0 };
@@ -491,13 +523,59 @@ impl World<'_> {
             }
             self.reply(now, inst, job.caller, job.reply_to, outcome, retry_after, q);
         }
+        self.free_worker(now, inst, q);
+    }
+
+    /// A worker of `inst` is free: it takes the next queued job whose
+    /// deadline has not passed (those that have are answered at once).
+    fn free_worker(&mut self, now: SimTime, inst: InstId, q: &mut EventQueue<Ev>) {
         let state = &mut self.servers.insts[inst as usize];
+        let node = state.node;
         state.busy -= 1;
         self.rec.levels(node, now, -1, 0);
-        if let Some(next) = state.queue.pop_front() {
+        while let Some(next) = self.servers.insts[inst as usize].queue.pop_front() {
             self.rec.levels(node, now, 0, -1);
-            self.start_job(now, next, q);
+            let job = &self.servers.jobs[next];
+            if !job.ctx.deadline.passed(now) {
+                return self.start_job(now, next, q);
+            }
+            // Queued past its deadline: gRPC's server skips it.
+            let job = self.servers.jobs.remove(next).expect("queued jobs exist");
+            self.rec.expired(node, job.arrived);
+            self.rec.answer(node, job.arrived, now, Outcome::Timeout, true);
+            self.reply(now, inst, job.caller, job.reply_to, Outcome::Timeout, SimDuration::ZERO, q);
         }
+    }
+
+    /// The caller of job `key` gave up and reset it (Envoy resets the
+    /// upstream stream on a downstream reset). A job waiting for its
+    /// downstream calls ends now and cancels them (and so on down); one
+    /// queued or computing finishes its CPU work but calls nobody after.
+    pub(super) fn reset_job(&mut self, now: SimTime, key: JobKey, q: &mut EventQueue<Ev>) {
+        if !self.servers.job_alive(key) {
+            return;
+        }
+        let job = &mut self.servers.jobs[key];
+        match job.phase {
+            Phase::Queued | Phase::Cpu => job.reset = true,
+            Phase::Auth | Phase::Limit(_) | Phase::Step(_) => self.end_reset(now, key, q),
+        }
+    }
+
+    /// A reset job ends without an answer: its calls are cancelled, its
+    /// worker freed. Counted at its node as a `timeout` (the caller's), not timed.
+    fn end_reset(&mut self, now: SimTime, key: JobKey, q: &mut EventQueue<Ev>) {
+        let job = self.servers.jobs.remove(key).expect("a reset job exists");
+        for call in job.calls {
+            self.cancel(now, call, q);
+        }
+        if self.faults.hung(job.inst) {
+            self.rec.dropped(job.node, job.arrived);
+        } else {
+            self.rec.cancelled(job.node, job.arrived);
+            self.rec.answer(job.node, job.arrived, now, Outcome::Timeout, false);
+        }
+        self.free_worker(now, job.inst, q);
     }
 
     /// Sends `outcome` from instance `from` back to the caller of `attempt`.

@@ -112,6 +112,8 @@ pub struct Ctx {
     pub user: u32,
     pub path: super::config::PathId,
     pub invalid_token: bool,
+    /// When the originator stops waiting (gRPC deadline propagation).
+    pub deadline: crate::mechanisms::deadline::Deadline,
 }
 
 /// Who is told when a call ends.

@@ -58,7 +58,15 @@ pub fn dist(d: &raw::Dist) -> Result<Dist, String> {
 
 /// Converts a policy; problems are returned as messages for the caller to place.
 pub fn policy(p: &raw::Policy, problems: &mut Vec<String>) -> Policy {
-    let mut out = Policy { timeout: p.timeout.map(|t| t.0), ..Policy::default() };
+    let mut out = Policy {
+        timeout: p.timeout.map(|t| t.0),
+        detach: !p.propagate_cancel.unwrap_or(true),
+        start_deadline: p.propagate_deadline.unwrap_or(false),
+        ..Policy::default()
+    };
+    if out.start_deadline && out.timeout.is_none() {
+        problems.push("propagate_deadline needs a timeout: the deadline is this caller's timeout".into());
+    }
     if out.timeout == Some(SimDuration::ZERO) {
         problems.push("timeout is 0: every call would time out at once; leave it out for no timeout".into());
     }

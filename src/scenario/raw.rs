@@ -364,6 +364,13 @@ pub struct Policy {
     /// Envoy's cluster circuit breakers (`circuit_breakers.thresholds`).
     #[serde(default)]
     pub thresholds: Option<Thresholds>,
+    /// When this caller gives up, the callee's downstream calls are
+    /// cancelled (Envoy resets the upstream stream). Default true.
+    #[serde(default)]
+    pub propagate_cancel: Option<bool>,
+    /// Requests carry this caller's timeout as a deadline (gRPC). Default false.
+    #[serde(default)]
+    pub propagate_deadline: Option<bool>,
 }
 
 /// Envoy's `Thresholds`: every field optional, Envoy's defaults otherwise.

@@ -1,8 +1,9 @@
 //! Envoy's overload protection, checked against closed forms and Envoy's
 //! documented behaviour: cluster circuit-breaker thresholds (a caller's
-//! connection pool is an M/M/c/K system), retry overflow.
+//! connection pool is an M/M/c/K system), retry overflow, cancellation
+//! of work nobody waits for, and gRPC deadline propagation.
 
-use crate::util::{mean_ci95, run_seeded, run_text};
+use crate::util::{mean_ci95, node, run_seeded, run_text};
 
 /// Poisson arrivals calling a service through an Envoy-style pool.
 fn pooled(rps: f64, thresholds: &str, retries: &str, service: &str, duration_s: u32, warmup_s: u32) -> String {
@@ -99,4 +100,76 @@ fn retries_over_max_retries_are_not_sent() {
     let none = run_text(&pooled(400.0, "(max_retries: 0)", ", retries: (max: 3)", service, 20, 0));
     assert_eq!(none.attempts.retries, 0);
     assert_eq!(none.thresholds[0].upstream_rq_retry_overflow, none.requests.error, "one overflow per failed request");
+}
+
+/// A timeout inversion: the client gives up after 400 ms, the gateway's
+/// route would try three times 500 ms each against a service that takes
+/// 2 s. `propagate_cancel`/`propagate_deadline` as set by `extra` on both.
+fn inversion(extra: &str) -> String {
+    format!(
+        r#"Scenario(name: "inversion", seed: 1, duration: "20s", warmup: "2s",
+        nodes: [
+            Clients(name: "c", target: "gw", load: Poisson(rps: 100), mix: [(path: "/")],
+                    policy: (timeout: "400ms", {extra})),
+            Gateway(name: "gw", workers: 1000, queue: 1000,
+                    routes: [Route(prefix: "/", to: "s", policy: (timeout: "500ms", retries: (max: 2), {extra}))]),
+            Service(name: "s", workers: 10000, queue: 0, work: Const("2s")),
+        ])"#
+    )
+}
+
+/// Service calls per client request.
+fn calls_per_request(s: &gatesim::metrics::Summary) -> f64 {
+    node(s, "s").arrivals as f64 / node(s, "c").arrivals as f64
+}
+
+#[test]
+fn a_caller_giving_up_cancels_the_calls_made_on_its_behalf() {
+    // Without cancellation (the old behaviour, `propagate_cancel: false`)
+    // the gateway goes on retrying for a client that left: 3 calls each.
+    let detached = run_text(&inversion("propagate_cancel: false"));
+    assert!((calls_per_request(&detached) - 3.0).abs() < 0.02, "{}", calls_per_request(&detached));
+    // By default the client's reset reaches the gateway, which cancels its
+    // call and its pending retries: one service call per request.
+    let cancelled = run_text(&inversion(""));
+    assert!((calls_per_request(&cancelled) - 1.0).abs() < 0.01, "{}", calls_per_request(&cancelled));
+    let gw = node(&cancelled, "gw");
+    assert!(gw.cancelled > 0 && gw.cancelled <= gw.outcomes.timeout, "{gw:?}");
+    assert_eq!(gw.wasted, 0, "nothing is answered to a client that left");
+    // The client sees the same either way: its own timeout.
+    assert_eq!(cancelled.requests.timeout, detached.requests.timeout);
+}
+
+#[test]
+fn a_propagated_deadline_stops_retries_nobody_waits_for() {
+    // gRPC semantics without cancellation: the gateway's attempt times out
+    // with the client's deadline, and a retry past it is never sent.
+    let s = run_text(&inversion("propagate_cancel: false, propagate_deadline: true"));
+    assert!((calls_per_request(&s) - 1.0).abs() < 0.01, "{}", calls_per_request(&s));
+    assert_eq!(node(&s, "gw").attempts.retries, 0);
+}
+
+#[test]
+fn a_server_skips_queued_work_whose_deadline_has_passed() {
+    // One worker, 10 ms a request, 150 requests a second: the queue grows
+    // without bound. With deadlines, work queued past its 200 ms deadline
+    // is skipped (`expired`), so whatever starts finishes within 210 ms.
+    let text = |extra: &str| {
+        format!(
+            r#"Scenario(name: "overload", seed: 4, duration: "30s", warmup: "2s", network: (latency: Const("0ms")),
+            nodes: [Clients(name: "c", target: "s", load: Poisson(rps: 150), mix: [(path: "/")],
+                            policy: (timeout: "200ms", propagate_cancel: false{extra})),
+                    Service(name: "s", workers: 1, queue: 100000, work: Const("10ms"))])"#
+        )
+    };
+    let plain = run_text(&text(""));
+    let s_plain = node(&plain, "s");
+    assert_eq!(s_plain.expired, 0);
+    assert!(s_plain.latency_ms.max > 5000.0, "without deadlines the queue grows: {:?}", s_plain.latency_ms);
+    let with = run_text(&text(", propagate_deadline: true"));
+    let s = node(&with, "s");
+    assert!(s.expired > 1000, "{s:?}");
+    assert!(s.latency_ms.max <= 210.0, "work starts before its deadline: {:?}", s.latency_ms);
+    // Skipping dead work serves more clients in time.
+    assert!(with.success_rate > plain.success_rate + 0.2, "{} vs {}", with.success_rate, plain.success_rate);
 }
