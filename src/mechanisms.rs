@@ -5,12 +5,14 @@
 //! deadlines and load balancing. No clocks, no globals, no hash maps: the simulator
 //! owns all state and drives every transition.
 
+pub mod adaptive;
 pub mod backoff;
 pub mod balance;
 pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
 pub mod deadline;
+pub mod outlier;
 pub mod rate_limit;
 pub mod thresholds;
 

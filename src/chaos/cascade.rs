@@ -75,10 +75,14 @@ impl FaultSummary {
 /// A balancer ejected (or readmitted) an instance, as summary.json lists it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct EjectionSummary {
+    /// The balancer (health checks), or the calling instance (outlier detection).
     pub balancer: String,
     pub instance: String,
     pub at_s: f64,
     pub ejected: bool,
+    /// Ejected by the caller's outlier detection, not by health checks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outlier_detection: bool,
 }
 
 /// The verdict on one fault (module docs), worst first.
@@ -228,7 +232,10 @@ pub struct NodeHealthSummary {
     pub grade: Grade,
     /// Time after the warm-up spent unhealthy.
     pub unhealthy_s: f64,
-    /// The first bucket at its worst grade, and why.
+    /// When it first reached its grade.
+    #[serde(default)]
+    pub since_s: Option<f64>,
+    /// Its worst bucket, and why.
     pub worst_at_s: Option<f64>,
     pub worst: Option<String>,
 }
@@ -264,6 +271,7 @@ pub fn analyze(input: &Input, rules: Rules) -> Analysis {
             NodeHealthSummary {
                 grade: h.grade,
                 unhealthy_s: round(h.unhealthy_buckets as f64 * grid.res, 6),
+                since_s: h.since.map(|b| round(grid.t(b), 6)),
                 worst_at_s: h.worst.as_ref().map(|(b, _)| round(grid.t(*b), 6)),
                 worst: h.worst.map(|(_, p)| p.describe()),
             }

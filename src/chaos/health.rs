@@ -310,12 +310,15 @@ pub enum Grade {
 pub struct NodeHealth {
     pub grade: Grade,
     pub unhealthy_buckets: usize,
+    /// The first bucket at its (final) grade.
+    pub since: Option<usize>,
+    /// Its worst bucket: the worst grade, the worst problem within it.
     pub worst: Option<(usize, Problem)>,
 }
 
 /// Judges node `n` over every bucket after the warm-up.
 pub fn node_health(grid: &Grid, base: &Baseline, n: usize, warmup_s: f64, rules: Rules) -> NodeHealth {
-    let mut h = NodeHealth { grade: Grade::Healthy, unhealthy_buckets: 0, worst: None };
+    let mut h = NodeHealth { grade: Grade::Healthy, unhealthy_buckets: 0, since: None, worst: None };
     for b in grid.at_or_after(warmup_s)..grid.buckets {
         let Some(p) = judge(grid, base, n, b, rules) else { continue };
         h.unhealthy_buckets += 1;
@@ -326,6 +329,9 @@ pub fn node_health(grid: &Grid, base: &Baseline, n: usize, warmup_s: f64, rules:
             None => true,
             Some((_, w)) => grade > h.grade || (grade == h.grade && p.severity() > w.severity()),
         };
+        if grade > h.grade || h.since.is_none() {
+            h.since = Some(b);
+        }
         if worse {
             h.grade = h.grade.max(grade);
             h.worst = Some((b, p));

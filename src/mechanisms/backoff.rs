@@ -1,5 +1,6 @@
-//! Retry backoff delays: constant, or capped exponential with the jitter
-//! variants of Brooker's "Exponential Backoff And Jitter" (AWS).
+//! Retry backoff delays: constant, capped exponential with the jitter
+//! variants of Brooker's "Exponential Backoff And Jitter" (AWS), or Envoy's
+//! router back-off (fully jittered, in `[0, (2^N - 1) x base)`, capped).
 //!
 //! Delays are integer nanoseconds; randomness comes only from the caller's
 //! RNG, drawn with `random_range` on `u64` so runs are reproducible.
@@ -30,6 +31,16 @@ pub enum Backoff {
     /// Doubling from `base`, capped at `cap`. If `base > cap` the cap wins:
     /// every delay is at most `cap`.
     Exponential { base: SimDuration, cap: SimDuration, jitter: Jitter },
+    /// Envoy's router: retry N waits uniformly in `[0, min(max, (2^N - 1) x base))`
+    /// (defaults 25 ms and 10 x base: the 1st retry 0-24 ms, the 2nd 0-74 ms,
+    /// the 3rd 0-174 ms; Envoy's router filter docs, "x-envoy-max-retries").
+    Envoy { base: SimDuration, max: SimDuration },
+}
+
+/// `min(max, base * (2^retry - 1))` without overflow (Envoy's interval).
+fn envoy_interval(base: u64, max: u64, retry: u32) -> u64 {
+    let factor = if retry >= 64 { u64::MAX } else { (1u64 << retry) - 1 };
+    base.saturating_mul(factor).min(max)
 }
 
 /// `min(cap, base * 2^(retry-1))` without overflow; retry 0 counts as 1.
@@ -54,6 +65,10 @@ impl Backoff {
             Backoff::None => return SimDuration::ZERO,
             Backoff::Constant(d) => return d,
             Backoff::Exponential { base, cap, jitter } => (base.0, cap.0, jitter),
+            Backoff::Envoy { base, max } => {
+                let v = envoy_interval(base.0, max.0, retry.max(1));
+                return SimDuration(if v == 0 { 0 } else { rng.random_range(0..v) });
+            }
         };
         let ns = match jitter {
             Jitter::None => capped_exp(base, cap, retry),
@@ -83,6 +98,7 @@ impl Backoff {
             Backoff::Constant(d) => d,
             Backoff::Exponential { cap, jitter: Jitter::Decorrelated, .. } => cap,
             Backoff::Exponential { base, cap, .. } => SimDuration(capped_exp(base.0, cap.0, retry)),
+            Backoff::Envoy { base, max } => SimDuration(envoy_interval(base.0, max.0, retry.max(1))),
         }
     }
 
@@ -98,6 +114,7 @@ impl Backoff {
                 Jitter::Equal => capped_exp(base.0, cap.0, retry) / 2,
                 Jitter::Decorrelated => base.0.min(cap.0),
             }),
+            Backoff::Envoy { .. } => SimDuration::ZERO,
         }
     }
 }
@@ -145,6 +162,22 @@ mod tests {
         assert_eq!(b.delay(3, SimDuration::MAX, &mut rng), SimDuration::MAX);
         let z = Backoff::Exponential { base: SimDuration::ZERO, cap: SimDuration::ZERO, jitter: Jitter::Full };
         assert_eq!(z.delay(3, SimDuration::ZERO, &mut rng), SimDuration::ZERO);
+    }
+
+    #[test]
+    fn envoy_back_off_is_fully_jittered_in_2_to_the_n_minus_1_base() {
+        // Envoy's docs: with the default 25 ms, the first retry waits 0-24 ms,
+        // the 2nd 0-74 ms, the 3rd 0-174 ms; capped at 10 x base (250 ms).
+        let b = Backoff::Envoy { base: ms(25), max: ms(250) };
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        for (retry, bound) in [(1, 25), (2, 75), (3, 175), (4, 250), (9, 250)] {
+            let draws: Vec<SimDuration> = (0..2000).map(|_| b.delay(retry, SimDuration::ZERO, &mut rng)).collect();
+            assert!(draws.iter().all(|d| *d < ms(bound)), "retry {retry}");
+            // Uniform: the mean is half the bound, within 5%.
+            let mean = draws.iter().map(|d| d.0 as f64).sum::<f64>() / draws.len() as f64;
+            assert!((mean / (ms(bound).0 as f64 / 2.0) - 1.0).abs() < 0.05, "retry {retry}: mean {mean}");
+        }
+        assert_eq!(envoy_interval(u64::MAX, u64::MAX, 70), u64::MAX);
     }
 
     #[test]
@@ -198,6 +231,19 @@ mod tests {
                 Jitter::Decorrelated => prop_assert!(base <= d && d <= cap),
             }
             prop_assert!(b.min_delay(retry).0 <= d && d <= b.max_delay(retry).0);
+        }
+
+        // Envoy's back-off stays below min(max, (2^n - 1) x base), and
+        // below max at any retry.
+        #[test]
+        fn envoy_delays_stay_below_their_interval(
+            base in 1u64..1u64 << 40, mult in 1u64..100, retry in 0u32..80, seed in any::<u64>(),
+        ) {
+            let max = base.saturating_mul(mult);
+            let b = Backoff::Envoy { base: SimDuration(base), max: SimDuration(max) };
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let d = b.delay(retry, SimDuration::ZERO, &mut rng);
+            prop_assert!(d < b.max_delay(retry) && d.0 < max);
         }
 
         // A decorrelated chain (each delay fed back as prev) stays within

@@ -18,6 +18,16 @@ impl Deadline {
     /// No deadline: wait as long as each hop's own timeout says.
     pub const NONE: Deadline = Deadline(SimTime::MAX);
 
+    /// `d` after `now` (saturating).
+    pub fn after(now: SimTime, d: SimDuration) -> Deadline {
+        Deadline(SimTime(now.0.saturating_add(d.as_nanos())))
+    }
+
+    /// What remains of it at `now` (`None` without a deadline).
+    pub fn remaining(self, now: SimTime) -> Option<SimDuration> {
+        self.is_set().then(|| self.0.saturating_since(now))
+    }
+
     fn is_set(self) -> bool {
         self != Deadline::NONE
     }
@@ -42,7 +52,7 @@ impl Deadline {
     /// (`start`: this caller starts one from its timeout).
     pub fn for_callee(self, own: Option<SimDuration>, start: bool, now: SimTime) -> Deadline {
         match own {
-            Some(t) if start || self.is_set() => self.min(Deadline(SimTime(now.0.saturating_add(t.as_nanos())))),
+            Some(t) if start || self.is_set() => self.min(Deadline::after(now, t)),
             _ => self,
         }
     }

@@ -625,7 +625,11 @@ fn ejections(run: &RunOutput) -> Vec<EjectionSummary> {
     run.health_events
         .iter()
         .map(|e| EjectionSummary {
-            balancer: run.cfg.nodes[e.balancer as usize].name.clone(),
+            balancer: match e.outlier {
+                Some(caller) => instance_name(run, caller),
+                None => run.cfg.nodes[e.balancer as usize].name.clone(),
+            },
+            outlier_detection: e.outlier.is_some(),
             instance: instance_name(run, e.inst),
             at_s: round(e.at.as_secs_f64(), 6),
             ejected: e.ejected,

@@ -67,6 +67,9 @@ impl World<'_> {
             }
         }
         self.schedule_probes(q);
+        for (state, interval) in self.calls.outlier_sweeps(self.cfg) {
+            self.schedule_before_end(q, SimTime::ZERO + interval, Ev::OutlierSweep { state });
+        }
         self.schedule_chaos(q);
     }
 }

@@ -18,13 +18,17 @@ use slotmap::SlotMap;
 
 use crate::engine::rng::SimRng;
 use crate::engine::{EventQueue, SimDuration, SimTime};
+use crate::mechanisms::adaptive::AdaptiveLimit;
 use crate::mechanisms::balance::PickState;
 use crate::mechanisms::breaker::{Breaker, BreakerState, Transition};
 use crate::mechanisms::budget::RetryBudget;
 use crate::mechanisms::bulkhead::Bulkhead;
+use crate::mechanisms::deadline::Deadline;
+use crate::mechanisms::outlier::{self, OutlierDetector};
 use crate::mechanisms::thresholds::{Admission, ThresholdStats, Thresholds};
 
 use super::config::{Edge, EdgeId, InstId, Policy};
+use super::faults::HealthEvent;
 use super::outcome::Outcome;
 use super::record::BreakerEvent;
 use super::world::{AttemptKey, CallKey, Ctx, Ev, JobKey, Parent, World};
@@ -58,6 +62,10 @@ struct Call {
     /// Holds one of Envoy's `max_retries` slots (from the decision to
     /// retry until that retry's attempt ends).
     retry_slot: bool,
+    /// When the whole call times out (`total_timeout`), or none.
+    until: Deadline,
+    /// Targets tried so far (bit `i % 64`), for `other_host`.
+    tried: u64,
 }
 
 struct Attempt {
@@ -97,6 +105,8 @@ struct Forgotten {
 struct Permit {
     breaker: bool,
     bulkhead: bool,
+    /// A place under the adaptive concurrency limit.
+    adaptive: bool,
     /// Its place under Envoy's thresholds.
     pool: Pool,
 }
@@ -127,6 +137,10 @@ struct EdgeState {
     /// Envoy's thresholds, and the attempts waiting for a connection (FIFO).
     thresholds: Option<Thresholds>,
     waiting: VecDeque<AttemptKey>,
+    /// Envoy's outlier detection over the targets.
+    outlier: Option<OutlierDetector>,
+    /// Envoy's adaptive concurrency limit.
+    adaptive: Option<AdaptiveLimit>,
     rng: SimRng,
 }
 
@@ -134,7 +148,7 @@ impl EdgeState {
     /// Takes a breaker permit and a bulkhead slot, all or nothing; `Err`
     /// says why not (an open breaker, a full bulkhead).
     fn acquire(&mut self, policy: &Policy, now: SimTime) -> (Result<Permit, Outcome>, Option<Transition>) {
-        let mut permit = Permit { breaker: false, bulkhead: false, pool: Pool::Unlimited };
+        let mut permit = Permit { breaker: false, bulkhead: false, adaptive: false, pool: Pool::Unlimited };
         let mut transition = None;
         if let (Some(cfg), Some(b)) = (&policy.breaker, &mut self.breaker) {
             let acquired = b.try_acquire(cfg, now);
@@ -152,6 +166,14 @@ impl EdgeState {
             }
             permit.bulkhead = true;
         }
+        if let (Some(cfg), Some(a)) = (&policy.adaptive, &mut self.adaptive) {
+            if !a.try_acquire(cfg, now) {
+                // Over the adaptive limit: a 503 at once, marked overloaded.
+                self.give_back(permit, policy, now, None);
+                return (Err(Outcome::Rejected), transition);
+            }
+            permit.adaptive = true;
+        }
         (Ok(permit), transition)
     }
 
@@ -167,6 +189,13 @@ impl EdgeState {
     ) -> Option<Transition> {
         if permit.bulkhead {
             self.bulkhead.as_mut().expect("a slot implies a bulkhead").release();
+        }
+        if permit.adaptive {
+            let a = self.adaptive.as_mut().expect("a place implies a limit");
+            match (result, &policy.adaptive) {
+                (Some((_, took)), Some(cfg)) => a.release(cfg, now, took),
+                _ => a.release_unused(),
+            }
         }
         debug_assert!(permit.pool == Pool::Unlimited, "the pool place is given back by `CallTable::release`");
         if !permit.breaker {
@@ -377,6 +406,19 @@ impl CallTable {
         }
     }
 
+    /// (edge state, interval) of every outlier detector that sweeps.
+    pub(super) fn outlier_sweeps(&self, cfg: &super::config::ModelConfig) -> Vec<(u32, SimDuration)> {
+        self.edges
+            .iter()
+            .enumerate()
+            .filter_map(|(i, es)| {
+                let c = cfg.edges[es.edge as usize].policy.outlier?;
+                let sweeps = c.success_rate.is_some() || c.failure_percentage.is_some();
+                (es.outlier.is_some() && sweeps).then_some((i as u32, c.interval))
+            })
+            .collect()
+    }
+
     /// Overflow counters per edge with thresholds, summed over its callers.
     pub(super) fn thresholds_at_end(&self) -> Vec<(EdgeId, ThresholdStats)> {
         let mut out: Vec<(EdgeId, ThresholdStats)> = Vec::new();
@@ -449,6 +491,8 @@ fn edge_state(cfg: &super::config::ModelConfig, e: EdgeId, caller: InstId, repli
         budget: p.retry.as_ref().and_then(|r| r.budget.as_ref()).map(RetryBudget::new),
         thresholds: p.thresholds.map(|_| Thresholds::new()),
         waiting: VecDeque::new(),
+        outlier: p.outlier.map(|_| OutlierDetector::new(edge.targets.len())),
+        adaptive: p.adaptive.as_ref().map(AdaptiveLimit::new),
         pick: Default::default(),
         outstanding: vec![0; edge.targets.len()],
         ejected: vec![false; edge.targets.len()],
@@ -504,6 +548,11 @@ impl World<'_> {
             last_retry_after: SimDuration::ZERO,
             settling: false,
             retry_slot: false,
+            until: self.cfg.edges[edge as usize]
+                .policy
+                .total_timeout
+                .map_or(Deadline::NONE, |t| Deadline::after(now, t)),
+            tried: 0,
         });
         if let Some(budget) = &mut self.calls.edges[state as usize].budget {
             budget.deposit(now);
@@ -519,8 +568,10 @@ impl World<'_> {
         let cfg = self.cfg;
         let call = &self.calls.calls[key];
         let (edge, state, caller, mut ctx) = (&cfg.edges[call.edge as usize], call.state, call.caller, call.ctx);
-        if ctx.deadline.passed(now) {
-            // gRPC fails a call past its deadline without sending it.
+        let until = call.until;
+        if ctx.deadline.passed(now) || until.passed(now) {
+            // gRPC fails a call past its deadline without sending it (and
+            // Envoy a route past its timeout).
             if kind != Send::Hedge {
                 q.schedule(now, Ev::Refused { call: key, outcome: Outcome::Timeout });
             }
@@ -528,7 +579,7 @@ impl World<'_> {
         }
         let Some((permit, target)) = self.admit(now, key, edge, state, kind, q) else { return };
         let p = &edge.policy;
-        let timeout = ctx.deadline.attempt_timeout(p.timeout, now);
+        let timeout = until.attempt_timeout(ctx.deadline.attempt_timeout(p.timeout, now), now);
         ctx.deadline = ctx.deadline.for_callee(p.timeout, p.start_deadline, now);
         let waits = permit.pool == Pool::Waiting;
         let es = &mut self.calls.edges[state as usize];
@@ -547,6 +598,7 @@ impl World<'_> {
         });
         let call = &mut self.calls.calls[key];
         call.outstanding += 1;
+        call.tried |= 1 << (target % 64);
         let slot = call.live.iter().position(Option::is_none).expect("at most 1 + max_extra (<= 7) attempts live");
         call.live[slot] = Some(attempt);
         let started = call.started;
@@ -616,10 +668,19 @@ impl World<'_> {
                 return None;
             }
         };
+        // Envoy's `previous_hosts`: a retry avoids the instances tried, if any other can serve.
+        let other_host = kind == Send::Retry && edge.policy.retry.as_ref().is_some_and(|r| r.other_host);
+        let avoid = if other_host { self.calls.calls[key].tried } else { 0 };
         let es = &mut self.calls.edges[state as usize];
         let (outstanding, ejected) = (&es.outstanding, &es.ejected);
-        let picked =
-            edge.balance.pick(&mut es.pick, edge.targets.len(), |i| !ejected[i], |i| outstanding[i], &mut es.rng);
+        let n = edge.targets.len();
+        let outlier = &es.outlier;
+        let usable = |i: usize| !ejected[i] && !outlier.as_ref().is_some_and(|o| o.is_ejected(i));
+        let fresh = |i: usize| usable(i) && avoid & (1 << (i % 64)) == 0;
+        let picked = match edge.balance.pick(&mut es.pick, n, fresh, |i| outstanding[i], &mut es.rng) {
+            None if avoid != 0 => edge.balance.pick(&mut es.pick, n, usable, |i| outstanding[i], &mut es.rng),
+            picked => picked,
+        };
         match picked {
             Some(target) => {
                 let mut permit = permit;
@@ -670,6 +731,7 @@ impl World<'_> {
         if let Some(t) = t {
             self.breaker_changed(caller, state, t);
         }
+        self.outlier_result(now, state, target, outcome, q);
         self.dispatch_waiting(now, state, q);
         let call = &mut self.calls.calls[call_key];
         call.outstanding -= 1;
@@ -709,7 +771,8 @@ impl World<'_> {
             };
             let retryable = retry.on.contains(outcome) || (outcome == Outcome::RateLimited && honor);
             // No retry past the deadline: nobody waits for its answer.
-            if retryable && call.retries < retry.max && !call.ctx.deadline.passed(now) {
+            let late = call.ctx.deadline.passed(now) || call.until.passed(now);
+            if retryable && call.retries < retry.max && !late {
                 let es = &mut self.calls.edges[call.state as usize];
                 // Envoy's max_retries / retry_budget first, then the Finagle budget.
                 let slot = match (&mut es.thresholds, &edge.policy.thresholds) {
@@ -725,6 +788,10 @@ impl World<'_> {
                     let mut delay = retry.backoff.delay(n, call.last_delay, &mut es.rng);
                     if outcome == Outcome::RateLimited {
                         delay = delay.max(retry_after);
+                    }
+                    // The retry cannot outlive the call's total timeout.
+                    if let Some(left) = self.calls.calls[key].until.remaining(now) {
+                        delay = delay.min(left);
                     }
                     let call = &mut self.calls.calls[key];
                     call.retry_slot = slot == Some(true);
@@ -856,5 +923,64 @@ impl World<'_> {
                 self.job_call_done(now, job, outcome, retry_after, q)
             }
         }
+    }
+}
+
+/// How an attempt's outcome counts for outlier detection.
+fn outlier_class(outcome: Outcome) -> outlier::Result {
+    match outcome {
+        Outcome::Ok | Outcome::Partial | Outcome::Fallback => outlier::Result::Success,
+        Outcome::Error => outlier::Result::ServerError,
+        Outcome::Timeout | Outcome::Unavailable | Outcome::Rejected | Outcome::ShortCircuited => {
+            outlier::Result::GatewayFailure
+        }
+        Outcome::RateLimited | Outcome::Unauthorized | Outcome::NotFound => outlier::Result::Other,
+    }
+}
+
+impl World<'_> {
+    /// An attempt's result on caller edge `state`, for outlier detection.
+    fn outlier_result(&mut self, now: SimTime, state: u32, target: u32, outcome: Outcome, q: &mut EventQueue<Ev>) {
+        let es = &mut self.calls.edges[state as usize];
+        let (Some(o), Some(cfg)) = (&mut es.outlier, &self.cfg.edges[es.edge as usize].policy.outlier) else {
+            return;
+        };
+        if let Some(until) = o.record(cfg, target as usize, outlier_class(outcome), now) {
+            self.outlier_ejected(now, state, target, until, q);
+        }
+    }
+
+    /// Records an ejection and schedules the return.
+    fn outlier_ejected(&mut self, now: SimTime, state: u32, target: u32, until: SimTime, q: &mut EventQueue<Ev>) {
+        let es = &self.calls.edges[state as usize];
+        let edge = &self.cfg.edges[es.edge as usize];
+        let (caller, inst) = (es.caller, edge.targets[target as usize]);
+        let event = HealthEvent { at: now, balancer: edge.from, inst, ejected: true, outlier: Some(caller) };
+        self.faults.outlier_event(event);
+        self.schedule_before_end(q, until, Ev::OutlierReturn { state, target });
+    }
+
+    pub(super) fn on_outlier_sweep(&mut self, now: SimTime, state: u32, q: &mut EventQueue<Ev>) {
+        let es = &mut self.calls.edges[state as usize];
+        let cfg = self.cfg.edges[es.edge as usize].policy.outlier.expect("sweeps only with outlier detection");
+        let o = es.outlier.as_mut().expect("a detector on this edge");
+        for (target, until) in o.sweep(&cfg, now) {
+            self.outlier_ejected(now, state, target as u32, until, q);
+        }
+        self.schedule_before_end(q, now + cfg.interval, Ev::OutlierSweep { state });
+    }
+
+    pub(super) fn on_outlier_return(&mut self, now: SimTime, state: u32, target: u32) {
+        let es = &mut self.calls.edges[state as usize];
+        es.outlier.as_mut().expect("a detector on this edge").release(target as usize);
+        let edge = &self.cfg.edges[es.edge as usize];
+        let (caller, inst) = (es.caller, edge.targets[target as usize]);
+        self.faults.outlier_event(HealthEvent {
+            at: now,
+            balancer: edge.from,
+            inst,
+            ejected: false,
+            outlier: Some(caller),
+        });
     }
 }

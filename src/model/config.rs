@@ -258,6 +258,12 @@ pub struct Policy {
     pub detach: bool,
     /// This caller starts a deadline from its timeout (gRPC propagation).
     pub start_deadline: bool,
+    /// The whole call, retries and back-off included (Envoy's route `timeout`).
+    pub total_timeout: Option<SimDuration>,
+    /// Envoy's outlier detection, per caller instance.
+    pub outlier: Option<crate::mechanisms::outlier::OutlierConfig>,
+    /// Envoy's adaptive concurrency (gradient controller), per caller instance.
+    pub adaptive: Option<crate::mechanisms::adaptive::AdaptiveConfig>,
 }
 
 #[derive(Clone, Debug)]
@@ -266,6 +272,8 @@ pub struct RetryPolicy {
     pub backoff: Backoff,
     pub budget: Option<BudgetConfig>,
     pub on: OutcomeSet,
+    /// Each retry avoids the instances already tried (Envoy's `previous_hosts`).
+    pub other_host: bool,
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -43,6 +43,8 @@ pub struct HealthEvent {
     pub balancer: NodeId,
     pub inst: InstId,
     pub ejected: bool,
+    /// Ejected by this caller instance's outlier detection (not a balancer's health checks).
+    pub outlier: Option<InstId>,
 }
 
 /// One balancer target's health as the balancer sees it.
@@ -149,6 +151,11 @@ impl Faults {
         (self.health_events, self.chaos_listed, self.chaos_total)
     }
 
+    /// An ejection or return by outlier detection.
+    pub(super) fn outlier_event(&mut self, e: HealthEvent) {
+        self.health_events.push(e);
+    }
+
     /// Derives an instance's fault state from its active faults.
     fn recompute(&mut self, cfg: &ModelConfig, inst: InstId) {
         let (mut crashed, mut hung, mut slow, mut ok) = (0, 0, 1.0, 1.0);
@@ -244,7 +251,7 @@ impl World<'_> {
             let lb_inst = self.cfg.nodes[lb as usize].first_instance;
             self.calls.set_ejected(lb_inst, edge, target as usize, ejected);
             let inst = self.cfg.edges[edge as usize].targets[target as usize];
-            self.faults.health_events.push(HealthEvent { at: now, balancer: lb, inst, ejected });
+            self.faults.health_events.push(HealthEvent { at: now, balancer: lb, inst, ejected, outlier: None });
         }
     }
 

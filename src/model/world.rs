@@ -102,6 +102,15 @@ pub enum Ev {
     ChaosFail {
         target: u32,
     },
+    /// Outlier detection on caller edge `state`: its interval's sweep.
+    OutlierSweep {
+        state: u32,
+    },
+    /// Outlier detection on caller edge `state`: `target`'s ejection is over.
+    OutlierReturn {
+        state: u32,
+        target: u32,
+    },
     /// A time-series bucket closes.
     Tick,
 }
@@ -164,6 +173,8 @@ impl Model for World<'_> {
             Ev::FaultStart { fault } => self.on_fault(now, fault, true, q),
             Ev::FaultEnd { fault } => self.on_fault(now, fault, false, q),
             Ev::ChaosFail { target } => self.on_chaos(now, target, q),
+            Ev::OutlierSweep { state } => self.on_outlier_sweep(now, state, q),
+            Ev::OutlierReturn { state, target } => self.on_outlier_return(now, state, target),
             Ev::Tick => self.on_tick(now, q),
         }
     }

@@ -136,6 +136,16 @@ fn refuse_foreign(dir: &Path) -> Result<(), WriteError> {
     refuse(format!("it holds files gatesim did not write ({}{more})", shown.join(", ")))
 }
 
+/// Whether the run that named a temporary folder `.NAME.tmp-PID-...` is
+/// still running (`rest` is what follows `.tmp-`). Without a process id
+/// (an older gatesim's folder) it is taken as gone; where processes cannot
+/// be looked up, as alive (the folder is then kept: never delete a running
+/// run's work).
+fn owner_alive(rest: &str) -> bool {
+    let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { return false };
+    if cfg!(target_os = "linux") { Path::new("/proc").join(pid.to_string()).exists() } else { true }
+}
+
 /// Removes what a killed run left beside `dir`: `.NAME.tmp-*` folders
 /// that carry the marker, or that hold nothing but names gatesim writes (a
 /// run killed before or while it wrote the marker leaves such a folder).
@@ -144,7 +154,10 @@ fn remove_leftovers(parent: &Path, name: &str) {
     let prefix = format!(".{name}.tmp-");
     for e in list.flatten() {
         let path = e.path();
-        if !e.file_name().to_string_lossy().starts_with(&prefix) || !e.file_type().is_ok_and(|t| t.is_dir()) {
+        let file_name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name.strip_prefix(&prefix) else { continue };
+        // Another run writing into the same place right now is not a leftover.
+        if !e.file_type().is_ok_and(|t| t.is_dir()) || owner_alive(rest) {
             continue;
         }
         let mut found = Vec::new();
@@ -166,7 +179,9 @@ pub fn write_folder<N: AsRef<str>>(dir: &Path, files: &[(N, Vec<u8>)]) -> Result
     fs::create_dir_all(parent)?;
     refuse_foreign(&dir)?;
     remove_leftovers(parent, name);
-    let tmp = tempfile::Builder::new().prefix(&format!(".{name}.tmp-")).tempdir_in(parent)?;
+    // The process id in the name tells a concurrent run's folder from a killed one's.
+    let prefix = format!(".{name}.tmp-{}-", std::process::id());
+    let tmp = tempfile::Builder::new().prefix(&prefix).tempdir_in(parent)?;
     let names: Vec<String> = files.iter().map(|(n, _)| n.as_ref().to_string()).collect();
     fs::write(tmp.path().join(MARKER), marker_bytes(&names))?;
     for (file, bytes) in files {

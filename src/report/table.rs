@@ -160,8 +160,9 @@ fn nodes_block(s: &Summary, out: &mut String) {
         let h = &n.health;
         let _ = writeln!(
             out,
-            "  {name}: {} from {} ({}), unhealthy {} in all",
+            "  {name}: {} from {}, worst at {} ({}), unhealthy {} in all",
             grade_word(h.grade),
+            seconds(h.since_s.unwrap_or(0.0)),
             seconds(h.worst_at_s.unwrap_or(0.0)),
             h.worst.as_deref().unwrap_or("-"),
             seconds(h.unhealthy_s)

@@ -2,9 +2,11 @@
 
 use crate::engine::dist::Dist;
 use crate::engine::time::SimDuration;
+use crate::mechanisms::adaptive::AdaptiveConfig;
 use crate::mechanisms::backoff::{Backoff, Jitter};
 use crate::mechanisms::breaker::{BreakerConfig, BreakerWindow};
 use crate::mechanisms::budget::BudgetConfig;
+use crate::mechanisms::outlier::{FailurePercentage, OutlierConfig, SuccessRate};
 use crate::mechanisms::thresholds::{RetryBudgetPct, ThresholdsConfig};
 use crate::model::config::{Fallback, Hedge, Policy, RetryPolicy};
 use crate::model::outcome::{Outcome, OutcomeSet};
@@ -62,37 +64,19 @@ pub fn policy(p: &raw::Policy, problems: &mut Vec<String>) -> Policy {
         timeout: p.timeout.map(|t| t.0),
         detach: !p.propagate_cancel.unwrap_or(true),
         start_deadline: p.propagate_deadline.unwrap_or(false),
+        total_timeout: p.total_timeout.map(|t| t.0),
         ..Policy::default()
     };
+    if out.total_timeout == Some(SimDuration::ZERO) {
+        problems.push("total_timeout is 0: every call would time out at once; leave it out for none".into());
+    }
     if out.start_deadline && out.timeout.is_none() {
         problems.push("propagate_deadline needs a timeout: the deadline is this caller's timeout".into());
     }
     if out.timeout == Some(SimDuration::ZERO) {
         problems.push("timeout is 0: every call would time out at once; leave it out for no timeout".into());
     }
-    if let Some(r) = &p.retries {
-        if r.max > MAX_RETRIES {
-            problems.push(format!("retries max {} is more than {MAX_RETRIES}", r.max));
-        }
-        out.retry = Some(RetryPolicy {
-            max: r.max.min(MAX_RETRIES),
-            backoff: backoff(r.backoff.as_ref(), problems),
-            budget: r.budget.as_ref().map(|b| BudgetConfig {
-                ratio: b.ratio.0,
-                min_per_s: b.min_per_s.unwrap_or(10),
-                ttl: b.ttl.map_or(SimDuration::from_secs(10), |t| t.0),
-            }),
-            on: retry_on(r.on.as_deref()),
-        });
-        if let Some(b) = &r.budget {
-            if b.ratio.0 > 1000.0 {
-                problems.push(format!("retry budget ratio {} is above 1000", b.ratio.0));
-            }
-            if b.ttl.is_some_and(|t| t.0 < SimDuration::from_secs(1)) {
-                problems.push("retry budget ttl must be at least 1s".into());
-            }
-        }
-    }
+    out.retry = p.retries.as_ref().map(|r| retries(r, problems));
     if let Some(b) = &p.breaker {
         out.breaker = Some(breaker(b, problems));
     }
@@ -106,6 +90,12 @@ pub fn policy(p: &raw::Policy, problems: &mut Vec<String>) -> Policy {
     if let Some(t) = &p.thresholds {
         out.thresholds = Some(thresholds(t, problems));
     }
+    if let Some(o) = &p.outlier_detection {
+        out.outlier = Some(outlier(o, problems));
+    }
+    if let Some(a) = &p.adaptive_concurrency {
+        out.adaptive = Some(adaptive(a, problems));
+    }
     if let Some(f) = &p.fallback {
         let (cached, latency) = match f {
             raw::Fallback::Cached { latency } => (true, latency),
@@ -117,6 +107,31 @@ pub fn policy(p: &raw::Policy, problems: &mut Vec<String>) -> Policy {
         }
     }
     out
+}
+
+fn retries(r: &raw::Retries, problems: &mut Vec<String>) -> RetryPolicy {
+    if r.max > MAX_RETRIES {
+        problems.push(format!("retries max {} is more than {MAX_RETRIES}", r.max));
+    }
+    if let Some(b) = &r.budget {
+        if b.ratio.0 > 1000.0 {
+            problems.push(format!("retry budget ratio {} is above 1000", b.ratio.0));
+        }
+        if b.ttl.is_some_and(|t| t.0 < SimDuration::from_secs(1)) {
+            problems.push("retry budget ttl must be at least 1s".into());
+        }
+    }
+    RetryPolicy {
+        max: r.max.min(MAX_RETRIES),
+        backoff: backoff(r.backoff.as_ref(), problems),
+        budget: r.budget.as_ref().map(|b| BudgetConfig {
+            ratio: b.ratio.0,
+            min_per_s: b.min_per_s.unwrap_or(10),
+            ttl: b.ttl.map_or(SimDuration::from_secs(10), |t| t.0),
+        }),
+        on: retry_on(r.on.as_deref()),
+        other_host: r.other_host.unwrap_or(false),
+    }
 }
 
 fn backoff(b: Option<&raw::Backoff>, problems: &mut Vec<String>) -> Backoff {
@@ -137,6 +152,17 @@ fn backoff(b: Option<&raw::Backoff>, problems: &mut Vec<String>) -> Backoff {
                 raw::Jitter::Decorrelated => Jitter::Decorrelated,
             };
             Backoff::Exponential { base: base.0, cap: cap.0.max(base.0), jitter }
+        }
+        Some(raw::Backoff::Envoy { base, max }) => {
+            let base = base.map_or(SimDuration::from_millis(25), |b| b.0);
+            let max = max.map_or(SimDuration(base.0.saturating_mul(10)), |m| m.0);
+            if base.is_zero() {
+                problems.push("Envoy back-off base is 0: it must be greater than zero (Envoy's rule)".into());
+            }
+            if max < base {
+                problems.push(format!("Envoy back-off max {max} is below its base {base} (Envoy's rule)"));
+            }
+            Backoff::Envoy { base, max: max.max(base) }
         }
     }
 }
@@ -161,6 +187,26 @@ fn retry_on(on: Option<&[raw::RetryOn]>) -> OutcomeSet {
                 set.insert(Outcome::Rejected);
                 set.insert(Outcome::ShortCircuited);
             }
+            // Envoy's classes. `5xx`: any 5xx or no answer (reset, timeout,
+            // connect failure), but not an overloaded 503.
+            raw::RetryOn::Http5xx => {
+                set.insert(Outcome::Error);
+                set.insert(Outcome::Timeout);
+                set.insert(Outcome::Unavailable);
+            }
+            // `gateway-error`: 502, 503, 504: the callee could not be reached or timed out.
+            raw::RetryOn::GatewayError => {
+                set.insert(Outcome::Timeout);
+                set.insert(Outcome::Unavailable);
+            }
+            // `reset`: no answer at all (disconnect, reset, read timeout).
+            raw::RetryOn::Reset => {
+                set.insert(Outcome::Timeout);
+                set.insert(Outcome::Unavailable);
+            }
+            raw::RetryOn::ConnectFailure => set.insert(Outcome::Unavailable),
+            // `retriable-4xx` is 409 Conflict, which no gatesim node answers.
+            raw::RetryOn::Retriable4xx => {}
         }
     }
     set
@@ -225,4 +271,81 @@ fn thresholds(t: &raw::Thresholds, problems: &mut Vec<String>) -> ThresholdsConf
         max_retries: t.max_retries.unwrap_or(d.max_retries),
         retry_budget,
     }
+}
+
+/// Whether an `enforcing_*` percentage turns its detector on (`None`: the
+/// Envoy default `on`). gatesim enforces all or nothing.
+fn enforced(name: &str, value: Option<u32>, on: bool, problems: &mut Vec<String>) -> bool {
+    match value {
+        None => on,
+        Some(0) => false,
+        Some(100) => true,
+        Some(v) => {
+            problems.push(format!("{name} is {v}: gatesim enforces a detector fully or not at all (100 or 0)"));
+            v > 0
+        }
+    }
+}
+
+/// Envoy's outlier detection, with Envoy's default for every field left out.
+fn outlier(o: &raw::OutlierDetection, problems: &mut Vec<String>) -> OutlierConfig {
+    let d = OutlierConfig::default();
+    let positive = |name: &str, v: Option<super::units::Dur>, default: SimDuration, problems: &mut Vec<String>| {
+        let v = v.map_or(default, |x| x.0);
+        if v.is_zero() {
+            problems.push(format!("outlier_detection {name} is 0: it must be more than 0"));
+        }
+        v.max(SimDuration(1))
+    };
+    let (sr, fp) = (SuccessRate::default(), FailurePercentage::default());
+    let five = enforced("enforcing_consecutive_5xx", o.enforcing_consecutive_5xx, true, problems);
+    let gateway =
+        enforced("enforcing_consecutive_gateway_failure", o.enforcing_consecutive_gateway_failure, false, problems);
+    let rate = enforced("enforcing_success_rate", o.enforcing_success_rate, true, problems);
+    let pct = enforced("enforcing_failure_percentage", o.enforcing_failure_percentage, false, problems);
+    let base = positive("base_ejection_time", o.base_ejection_time, d.base_ejection_time, problems);
+    OutlierConfig {
+        consecutive_5xx: five.then(|| o.consecutive_5xx.unwrap_or(5).max(1)),
+        consecutive_gateway_failure: gateway.then(|| o.consecutive_gateway_failure.unwrap_or(5).max(1)),
+        success_rate: rate.then(|| SuccessRate {
+            minimum_hosts: o.success_rate_minimum_hosts.unwrap_or(sr.minimum_hosts),
+            request_volume: o.success_rate_request_volume.unwrap_or(sr.request_volume),
+            stdev_factor: o.success_rate_stdev_factor.map_or(sr.stdev_factor, |f| f64::from(f) / 1000.0),
+        }),
+        failure_percentage: pct.then(|| FailurePercentage {
+            threshold: o.failure_percentage_threshold.map_or(fp.threshold, |t| t.0.min(100.0)),
+            minimum_hosts: o.failure_percentage_minimum_hosts.unwrap_or(fp.minimum_hosts),
+            request_volume: o.failure_percentage_request_volume.unwrap_or(fp.request_volume),
+        }),
+        interval: positive("interval", o.interval, d.interval, problems),
+        base_ejection_time: base,
+        max_ejection_time: o.max_ejection_time.map_or(d.max_ejection_time, |m| m.0).max(base),
+        max_ejection_percent: o.max_ejection_percent.map_or(d.max_ejection_percent, |p| p.0.min(100.0)),
+    }
+}
+
+/// Envoy's gradient controller, with its default for every field left out.
+fn adaptive(a: &raw::AdaptiveConcurrency, problems: &mut Vec<String>) -> AdaptiveConfig {
+    let d = AdaptiveConfig::default();
+    let c = AdaptiveConfig {
+        interval: a.concurrency_update_interval.map_or(d.interval, |x| x.0),
+        percentile: a.sample_aggregate_percentile.map_or(d.percentile, |x| x.0),
+        buffer: a.buffer.map_or(d.buffer, |x| x.0),
+        min_rtt_calc_interval: a.min_rtt_calc_interval.map_or(d.min_rtt_calc_interval, |x| x.0),
+        request_count: a.request_count.unwrap_or(d.request_count),
+        min_concurrency: a.min_concurrency.unwrap_or(d.min_concurrency),
+        max_concurrency: a.max_concurrency_limit.unwrap_or(d.max_concurrency),
+    };
+    if c.interval.is_zero() || c.min_rtt_calc_interval.is_zero() {
+        problems.push("adaptive_concurrency intervals must be more than 0".into());
+    }
+    if c.request_count == 0 || c.min_concurrency == 0 || c.max_concurrency < c.min_concurrency {
+        problems.push(
+            "adaptive_concurrency needs request_count >= 1 and 1 <= min_concurrency <= max_concurrency_limit".into(),
+        );
+    }
+    if c.percentile == 0.0 {
+        problems.push("adaptive_concurrency sample_aggregate_percentile must be more than 0".into());
+    }
+    c
 }

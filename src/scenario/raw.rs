@@ -371,6 +371,74 @@ pub struct Policy {
     /// Requests carry this caller's timeout as a deadline (gRPC). Default false.
     #[serde(default)]
     pub propagate_deadline: Option<bool>,
+    /// The whole call, retries and back-off included (Envoy's route `timeout`).
+    #[serde(default)]
+    pub total_timeout: Option<Dur>,
+    /// Envoy's `outlier_detection`.
+    #[serde(default)]
+    pub outlier_detection: Option<OutlierDetection>,
+    /// Envoy's adaptive concurrency filter (gradient controller).
+    #[serde(default)]
+    pub adaptive_concurrency: Option<AdaptiveConcurrency>,
+}
+
+/// Envoy's `GradientControllerConfig`, flattened; Envoy's defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptiveConcurrency {
+    #[serde(default)]
+    pub concurrency_update_interval: Option<Dur>,
+    #[serde(default)]
+    pub sample_aggregate_percentile: Option<Fraction>,
+    #[serde(default)]
+    pub max_concurrency_limit: Option<u32>,
+    #[serde(default)]
+    pub min_rtt_calc_interval: Option<Dur>,
+    #[serde(default)]
+    pub request_count: Option<u32>,
+    #[serde(default)]
+    pub min_concurrency: Option<u32>,
+    #[serde(default)]
+    pub buffer: Option<Fraction>,
+}
+
+/// Envoy's `OutlierDetection`, its field names and units (the stdev factor
+/// in thousandths, enforcement in percent); Envoy's defaults for the rest.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutlierDetection {
+    #[serde(default)]
+    pub consecutive_5xx: Option<u32>,
+    #[serde(default)]
+    pub enforcing_consecutive_5xx: Option<u32>,
+    #[serde(default)]
+    pub consecutive_gateway_failure: Option<u32>,
+    #[serde(default)]
+    pub enforcing_consecutive_gateway_failure: Option<u32>,
+    #[serde(default)]
+    pub interval: Option<Dur>,
+    #[serde(default)]
+    pub base_ejection_time: Option<Dur>,
+    #[serde(default)]
+    pub max_ejection_time: Option<Dur>,
+    #[serde(default)]
+    pub max_ejection_percent: Option<NonNegative>,
+    #[serde(default)]
+    pub success_rate_minimum_hosts: Option<u32>,
+    #[serde(default)]
+    pub success_rate_request_volume: Option<u32>,
+    #[serde(default)]
+    pub success_rate_stdev_factor: Option<u32>,
+    #[serde(default)]
+    pub enforcing_success_rate: Option<u32>,
+    #[serde(default)]
+    pub failure_percentage_threshold: Option<NonNegative>,
+    #[serde(default)]
+    pub failure_percentage_minimum_hosts: Option<u32>,
+    #[serde(default)]
+    pub failure_percentage_request_volume: Option<u32>,
+    #[serde(default)]
+    pub enforcing_failure_percentage: Option<u32>,
 }
 
 /// Envoy's `Thresholds`: every field optional, Envoy's defaults otherwise.
@@ -409,6 +477,9 @@ pub struct Retries {
     pub budget: Option<Budget>,
     #[serde(default)]
     pub on: Option<Vec<RetryOn>>,
+    /// Retry on another instance than the ones tried (Envoy's `previous_hosts`).
+    #[serde(default)]
+    pub other_host: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -421,6 +492,13 @@ pub enum RetryOn {
     /// A 503 the callee marked overloaded (full queue, bulkhead, open
     /// breaker): Envoy's `x-envoy-overloaded`, never retried by default.
     Overloaded,
+    /// Envoy's `retry_on` classes: `5xx`, `gateway-error`, `reset`,
+    /// `connect-failure`, `retriable-4xx`.
+    Http5xx,
+    GatewayError,
+    Reset,
+    ConnectFailure,
+    Retriable4xx,
 }
 
 #[derive(Debug, Deserialize)]
@@ -433,6 +511,13 @@ pub enum Backoff {
         cap: Dur,
         #[serde(default)]
         jitter: Option<Jitter>,
+    },
+    /// Envoy's router back-off (`retry_back_off`): defaults 25 ms, 10 x base.
+    Envoy {
+        #[serde(default)]
+        base: Option<Dur>,
+        #[serde(default)]
+        max: Option<Dur>,
     },
 }
 

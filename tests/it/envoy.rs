@@ -173,3 +173,154 @@ fn a_server_skips_queued_work_whose_deadline_has_passed() {
     // Skipping dead work serves more clients in time.
     assert!(with.success_rate > plain.success_rate + 0.2, "{} vs {}", with.success_rate, plain.success_rate);
 }
+
+/// A gateway route to `s` with `policy` in front of `service`, clients
+/// that wait 5 s, and `faults`.
+fn routed(policy: &str, service: &str, faults: &str) -> String {
+    format!(
+        r#"Scenario(name: "routed", seed: 2, duration: "20s", warmup: "2s", network: (latency: Const("0ms")),
+        nodes: [
+            Clients(name: "c", target: "gw", load: Poisson(rps: 200), mix: [(path: "/")], policy: (timeout: "5s")),
+            Gateway(name: "gw", workers: 1000, queue: 1000, routes: [Route(prefix: "/", to: "s", policy: ({policy}))]),
+            {service},
+        ],
+        faults: [{faults}])"#
+    )
+}
+
+#[test]
+fn a_total_timeout_bounds_the_call_retries_and_back_off_included() {
+    // A hung service: per try 100 ms, five retries 50 ms apart take 850 ms;
+    // Envoy's route timeout of 300 ms ends the call at 300 ms.
+    let service = r#"Service(name: "s", workers: 1000, queue: 0, work: Const("1ms"))"#;
+    let hang = r#"Fault(target: "s", at: "0s", duration: "20s", kind: Hang)"#;
+    let policy = r#"timeout: "100ms", retries: (max: 5, backoff: Constant("50ms"))"#;
+    let plain = run_text(&routed(policy, service, hang));
+    let bounded = run_text(&routed(&format!(r#"{policy}, total_timeout: "300ms""#), service, hang));
+    let route = |s: &gatesim::metrics::Summary| s.routes.0[0].1.failure_latency_ms.clone();
+    assert_eq!(route(&plain).max, 850.0, "6 tries of 100 ms and 5 back-offs of 50 ms");
+    assert_eq!(route(&bounded).max, 300.0, "the route answers 504 at its total timeout");
+    // Tries at 0 and 150 ms; the next back-off ends at the total timeout: one retry.
+    let gw = node(&bounded, "gw");
+    assert!((gw.attempts.retries as f64 / gw.attempts.total as f64 - 0.5).abs() < 0.01, "{:?}", gw.attempts);
+}
+
+#[test]
+fn other_host_retries_never_return_to_the_instance_that_failed() {
+    // One of three replicas is down; one retry. Picked at random, the retry
+    // lands on the dead replica again a third of the time, so 1/9 of
+    // requests fail; with Envoy's previous_hosts predicate none do.
+    let service = r#"Service(name: "s", replicas: 3, workers: 100, queue: 100, work: Const("1ms"), balance: Random)"#;
+    let crash = r#"Fault(target: "s#0", at: "0s", duration: "20s", kind: Crash)"#;
+    let same = run_text(&routed(r#"timeout: "1s", retries: (max: 1)"#, service, crash));
+    let failed = same.requests.unavailable as f64 / same.requests.total as f64;
+    assert!((failed - 1.0 / 9.0).abs() < 0.01, "{failed}");
+    let other = run_text(&routed(r#"timeout: "1s", retries: (max: 1, other_host: true)"#, service, crash));
+    assert_eq!(other.requests.unavailable, 0);
+    assert_eq!(other.success_rate, 1.0);
+}
+
+#[test]
+fn envoy_retry_on_classes_and_back_off_parse_and_act() {
+    let erroring = r#"Service(name: "s", workers: 100, queue: 100, work: Const("1ms"), errors: 1.0)"#;
+    // gateway-error is 502/503/504: a plain 500 is not retried...
+    let policy = r#"timeout: "1s", retries: (max: 2, on: [GatewayError], backoff: Envoy())"#;
+    let gateway = run_text(&routed(policy, erroring, ""));
+    assert_eq!(node(&gateway, "gw").attempts.retries, 0);
+    // ...5xx retries it, with Envoy's back-off (0-24 ms, then 0-74 ms).
+    let policy = r#"timeout: "1s", retries: (max: 2, on: [Http5xx], backoff: Envoy(base: "25ms"))"#;
+    let any = run_text(&routed(policy, erroring, ""));
+    let gw = node(&any, "gw");
+    assert!((gw.attempts.retries as f64 / gw.attempts.total as f64 - 2.0 / 3.0).abs() < 0.01, "{:?}", gw.attempts);
+    // Three 1 ms tries and two back-offs, uniform in [0, 25) and [0, 75) ms.
+    let failed = &any.routes.0[0].1.failure_latency_ms;
+    assert!(failed.max < 3.0 + 25.0 + 75.0 && (failed.mean - (3.0 + 12.5 + 37.5)).abs() < 2.0, "{failed:?}");
+}
+
+/// (ejected at, back at) per ejection of `instance` by outlier detection.
+fn ejections(s: &gatesim::metrics::Summary, instance: &str) -> Vec<(f64, Option<f64>)> {
+    let mut out: Vec<(f64, Option<f64>)> = Vec::new();
+    for e in s.ejections.iter().filter(|e| e.outlier_detection && e.instance == instance) {
+        if e.ejected {
+            out.push((e.at_s, None));
+        } else {
+            out.last_mut().expect("a return follows an ejection").1 = Some(e.at_s);
+        }
+    }
+    out
+}
+
+#[test]
+fn outlier_detection_ejects_for_base_time_times_the_ejections() {
+    // s#1 answers 500 to everything from 20 s: five in a row eject it for
+    // 10 s, then 20 s, then 30 s (base_ejection_time x the ejections).
+    let service = r#"Service(name: "s", replicas: 3, workers: 100, queue: 100, work: Const("2ms"))"#;
+    let errors = r#"Fault(target: "s#1", at: "20s", duration: "100s", kind: Errors(rate: 1.0))"#;
+    let policy = r#"timeout: "500ms", outlier_detection: (base_ejection_time: "10s", max_ejection_percent: 50.0)"#;
+    let s = run_text(&routed(policy, service, errors).replace(r#"duration: "20s""#, r#"duration: "120s""#));
+    let e = ejections(&s, "s#1");
+    assert!(e.len() >= 3, "{e:?}");
+    for (k, (at, back)) in e.iter().take(3).enumerate() {
+        let lasted = back.expect("back before the end") - at;
+        assert!((lasted - 10.0 * (k + 1) as f64).abs() < 1e-6, "ejection {k} lasted {lasted} s");
+    }
+    // Ejected within five of its requests (a third of 200/s: about 25 ms).
+    assert!(e[0].0 >= 20.0 && e[0].0 < 20.2, "{e:?}");
+    // No other replica is ever ejected, and the clients barely notice.
+    assert!(s.ejections.iter().all(|x| x.instance == "s#1"));
+    assert!(s.success_rate > 0.999, "{}", s.success_rate);
+}
+
+#[test]
+fn outlier_detection_never_ejects_more_than_max_ejection_percent() {
+    // Every replica fails; at 10% only one of three may be out at a time.
+    let service = r#"Service(name: "s", replicas: 3, workers: 100, queue: 100, work: Const("2ms"), errors: 1.0)"#;
+    let s = run_text(&routed(r#"timeout: "500ms", outlier_detection: ()"#, service, ""));
+    let mut out = 0i32;
+    for e in &s.ejections {
+        out += if e.ejected { 1 } else { -1 };
+        assert!(out <= 1, "{} ejected at {}", out, e.at_s);
+    }
+    assert!(!s.ejections.is_empty());
+}
+
+#[test]
+fn success_rate_outlier_detection_ejects_the_host_that_stands_out() {
+    // Five replicas; one fails 30% of its requests (never five in a row for
+    // long, and consecutive_5xx is off). At each 10 s interval it stands out
+    // against the others' 100% and is ejected, at an interval boundary.
+    let service = r#"Service(name: "s", replicas: 5, workers: 100, queue: 100, work: Const("2ms"))"#;
+    let errors = r#"Fault(target: "s#3", at: "0s", duration: "20s", kind: Errors(rate: 0.3))"#;
+    let policy = r#"timeout: "500ms", outlier_detection: (enforcing_consecutive_5xx: 0)"#;
+    let s = run_text(&routed(policy, service, errors));
+    let e = ejections(&s, "s#3");
+    assert_eq!(e.len(), 1, "{:?}", s.ejections);
+    assert!((e[0].0 - 10.0).abs() < 1e-9, "ejected at the first sweep: {e:?}");
+    assert!(s.ejections.iter().all(|x| x.instance == "s#3"));
+}
+
+#[test]
+fn adaptive_concurrency_keeps_admitted_latency_near_the_baseline_at_3x_overload() {
+    // Ten workers of 10 ms (exponential): 1000 requests a second at most.
+    let text = |rps: u32, extra: &str| {
+        format!(
+            r#"Scenario(name: "overload", seed: 1, duration: "60s", warmup: "10s", network: (latency: Const("0ms")),
+            nodes: [Clients(name: "c", target: "s", load: Poisson(rps: {rps}), mix: [(path: "/")], policy: (timeout: "5s"{extra})),
+                    Service(name: "s", workers: 10, queue: 100000, work: Exp(mean: "10ms"))])"#
+        )
+    };
+    let baseline = run_text(&text(300, "")).latency_ms.p99;
+    // Three times what it can serve: without a limit the queue melts down...
+    let open = run_text(&text(3000, ""));
+    assert!(open.goodput_rps < 100.0, "{}", open.goodput_rps);
+    // ...a small fixed limit under-admits, a large one lets latency double...
+    let small = run_text(&text(3000, ", bulkhead: (max_concurrent: 5)"));
+    assert!(small.goodput_rps < 600.0, "{}", small.goodput_rps);
+    let large = run_text(&text(3000, ", bulkhead: (max_concurrent: 60)"));
+    assert!(large.latency_ms.p99 > 2.0 * baseline, "{} vs {baseline}", large.latency_ms.p99);
+    // ...while the gradient controller admits nearly all the service can do
+    // and keeps the p99 of what it admits within 2x the no-load p99.
+    let adaptive = run_text(&text(3000, ", adaptive_concurrency: ()"));
+    assert!(adaptive.goodput_rps > 900.0, "{}", adaptive.goodput_rps);
+    assert!(adaptive.latency_ms.p99 < 2.0 * baseline, "{} vs {baseline}", adaptive.latency_ms.p99);
+}

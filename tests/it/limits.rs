@@ -205,6 +205,10 @@ fn issue15_out_dot_inside_an_output_folder_and_leftovers_of_a_killed_run() {
     let cut = tmp.path().join(".o.tmp-killed-marker");
     fs::create_dir(&cut).unwrap();
     fs::write(cut.join(".gatesim"), &read(&out_dir.join(".gatesim"))[..20]).unwrap();
+    // A concurrent run's folder (its process is alive: this test's) is kept.
+    let running = tmp.path().join(format!(".o.tmp-{}-running", std::process::id()));
+    fs::create_dir(&running).unwrap();
+    fs::copy(out_dir.join(".gatesim"), running.join(".gatesim")).unwrap();
     // A folder of the user's that happens to share the prefix is kept.
     let users = tmp.path().join(".o.tmp-mine");
     folder_with(&users, &[("notes.txt", "mine")]);
@@ -221,7 +225,8 @@ fn issue15_out_dot_inside_an_output_folder_and_leftovers_of_a_killed_run() {
         fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     let mut siblings = siblings;
     siblings.sort();
-    assert_eq!(siblings, [".o.tmp-mine", "o"], "nothing but the output folder (and the user's own) is left");
+    let running = format!(".o.tmp-{}-running", std::process::id());
+    assert_eq!(siblings, [running.as_str(), ".o.tmp-mine", "o"], "only the output, a live run's and the user's folder");
     assert_eq!(read(&users.join("notes.txt")), "mine");
     assert!(out_dir.join("summary.json").exists());
 }

@@ -350,8 +350,10 @@ fn nodes(s: &mut String, data: &PlotData) {
         };
         let latency = |v: f64| if n.latency_ms.count > 0 { num(v) } else { "–".into() };
         let util = if n.kind.has_workers() { pct(n.utilization) } else { "–".to_string() };
-        let why = match (&n.health.worst, n.health.worst_at_s) {
-            (Some(w), Some(at)) => format!("<br><small>from {} s: {}</small>", secs(at), escape(w)),
+        let why = match (&n.health.worst, n.health.worst_at_s, n.health.since_s) {
+            (Some(w), Some(at), Some(since)) => {
+                format!("<br><small>from {} s; worst at {} s: {}</small>", secs(since), secs(at), escape(w))
+            }
             _ => String::new(),
         };
         let _ = writeln!(
@@ -383,8 +385,9 @@ pub(super) fn none(s: &mut String, text: &str) {
 
 fn breakers(s: &mut String, sum: &Summary) {
     s.push_str("<h2 id=\"breakers\">Circuit breakers</h2>\n");
+    thresholds(s, sum);
     if sum.breakers.is_empty() {
-        return none(s, "No breakers in this scenario.");
+        return none(s, "No resilience4j breakers in this scenario.");
     }
     s.push_str(
         "<table><thead><tr><th>caller</th><th>target</th><th class=\"n\">opened</th><th class=\"n\">open (s)</th>\
@@ -404,6 +407,30 @@ fn breakers(s: &mut String, sum: &Summary) {
             int(b.opened),
             num(b.open_s),
             opt(b.first_open_s, num),
+        );
+    }
+    s.push_str("</tbody></table>\n");
+}
+
+/// Envoy's thresholds, edge by edge (nothing when no edge has them).
+fn thresholds(s: &mut String, sum: &Summary) {
+    if sum.thresholds.is_empty() {
+        return;
+    }
+    s.push_str(
+        "<h3>Envoy thresholds</h3>\n<table><thead><tr><th>edge</th><th class=\"n\">failed at once (pending overflow)</th>\
+        <th class=\"n\">retries not sent (retry overflow)</th><th class=\"n\">waited for a connection</th>\
+        <th class=\"n\">most pending</th></tr></thead><tbody>\n",
+    );
+    for t in &sum.thresholds {
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            escape(&t.edge),
+            int(t.upstream_rq_pending_overflow),
+            int(t.upstream_rq_retry_overflow),
+            int(t.upstream_cx_overflow),
+            int(u64::from(t.pending_peak)),
         );
     }
     s.push_str("</tbody></table>\n");

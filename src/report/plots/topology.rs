@@ -107,7 +107,7 @@ fn box_lines(data: &PlotData, i: usize) -> Vec<TextLine> {
         lines.push((format!("success {}{p99}", pct(st.success_rate)), 11.0, false, "#333"));
         if let (Some(at), Some(why)) = (st.health.worst_at_s, &st.health.worst) {
             let color = if st.health.grade == Grade::Failing { "#b71c1c" } else { "#8a5300" };
-            lines.push((truncate(&format!("from {} s: {why}", super::frame::fmt_num(at)), 40), 11.0, false, color));
+            lines.push((truncate(&format!("worst at {} s: {why}", super::frame::fmt_num(at)), 40), 11.0, false, color));
         }
     }
     for f in data.summary.faults.iter().filter(|f| f.nodes().contains(&node.name.as_str())) {

@@ -1,0 +1,231 @@
+//! Adaptive concurrency: Envoy's gradient controller
+//! (`envoy.filters.http.adaptive_concurrency`, after Netflix's
+//! concurrency-limits): the number of requests allowed in flight follows
+//! the measured latency against a minimum-RTT baseline; a request over the
+//! limit gets a 503 at once.
+//!
+//! As Envoy documents it:
+//! - every `interval` (Envoy's `concurrency_update_interval`, 100 ms) the
+//!   `percentile` (p50) of the latencies sampled since is compared with the
+//!   baseline: `gradient = clamp((min_rtt x (1 + buffer)) / sample, 0.5, 2)`,
+//!   and `limit = gradient x limit + sqrt(gradient x limit)` (the headroom),
+//!   clamped to [`min_concurrency`, `max_concurrency_limit`];
+//! - every `min_rtt_calc_interval` (and at the start) the limit is pinned
+//!   to `min_concurrency` (3) until `request_count` (50) samples are in;
+//!   their percentile is the new `min_rtt`, and the limit goes back to
+//!   where it was;
+//! - `buffer` (25%) is how much above the ideal latency is tolerated.
+//!
+//! Pure: `now` comes in; samples are kept per interval, at most
+//! `MAX_SAMPLES` of them (the first ones), so memory is bounded.
+
+use crate::engine::time::{SimDuration, SimTime};
+
+/// Most latency samples one interval keeps.
+const MAX_SAMPLES: usize = 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdaptiveConfig {
+    pub interval: SimDuration,
+    pub percentile: f64,
+    pub buffer: f64,
+    pub min_rtt_calc_interval: SimDuration,
+    pub request_count: u32,
+    pub min_concurrency: u32,
+    pub max_concurrency: u32,
+}
+
+/// Envoy's defaults (`min_rtt_calc_interval` has none there; 60 s here).
+impl Default for AdaptiveConfig {
+    fn default() -> Self {
+        AdaptiveConfig {
+            interval: SimDuration::from_millis(100),
+            percentile: 0.5,
+            buffer: 0.25,
+            min_rtt_calc_interval: SimDuration::from_secs(60),
+            request_count: 50,
+            min_concurrency: 3,
+            max_concurrency: 1000,
+        }
+    }
+}
+
+/// One caller's controller towards one callee.
+#[derive(Clone, Debug)]
+pub struct AdaptiveLimit {
+    limit: f64,
+    in_flight: u32,
+    min_rtt: Option<u64>,
+    samples: Vec<u64>,
+    /// Measuring the baseline: the limit to return to afterwards.
+    probing: Option<f64>,
+    next_update: SimTime,
+    next_probe: SimTime,
+    rejected: u64,
+}
+
+/// The `p`-quantile of `xs` (nearest rank), reordering them.
+fn quantile(xs: &mut [u64], p: f64) -> u64 {
+    let k = ((p * xs.len() as f64).ceil() as usize).clamp(1, xs.len());
+    *xs.select_nth_unstable(k - 1).1
+}
+
+impl AdaptiveLimit {
+    /// Starts by measuring the baseline, at `min_concurrency`.
+    pub fn new(cfg: &AdaptiveConfig) -> Self {
+        AdaptiveLimit {
+            limit: f64::from(cfg.min_concurrency),
+            in_flight: 0,
+            min_rtt: None,
+            samples: Vec::new(),
+            probing: Some(f64::from(cfg.min_concurrency)),
+            next_update: SimTime::ZERO + cfg.interval,
+            next_probe: SimTime::ZERO + cfg.min_rtt_calc_interval,
+            rejected: 0,
+        }
+    }
+
+    /// The limit now (whole requests).
+    pub fn limit(&self) -> u32 {
+        self.limit as u32
+    }
+
+    pub fn rejected(&self) -> u64 {
+        self.rejected
+    }
+
+    /// A request wants to go: `true` takes a place (give it back with
+    /// [`AdaptiveLimit::release`]), `false` is an overloaded 503.
+    pub fn try_acquire(&mut self, cfg: &AdaptiveConfig, now: SimTime) -> bool {
+        self.update(cfg, now);
+        if self.in_flight < self.limit() {
+            self.in_flight += 1;
+            true
+        } else {
+            self.rejected += 1;
+            false
+        }
+    }
+
+    /// A place taken for a request that was never sent.
+    pub fn release_unused(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// A request that took a place ended after `rtt`.
+    pub fn release(&mut self, cfg: &AdaptiveConfig, now: SimTime, rtt: SimDuration) {
+        debug_assert!(self.in_flight > 0, "release without acquire");
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if self.samples.len() < MAX_SAMPLES {
+            self.samples.push(rtt.as_nanos());
+        }
+        if let Some(back_to) = self.probing
+            && self.samples.len() >= cfg.request_count as usize
+        {
+            self.min_rtt = Some(quantile(&mut self.samples, cfg.percentile).max(1));
+            self.samples.clear();
+            self.limit = back_to;
+            self.probing = None;
+            self.next_update = now + cfg.interval;
+        }
+        self.update(cfg, now);
+    }
+
+    /// Interval boundaries passed by `now`: a new limit, or a new baseline.
+    fn update(&mut self, cfg: &AdaptiveConfig, now: SimTime) {
+        if self.probing.is_some() {
+            return;
+        }
+        if now >= self.next_probe {
+            self.next_probe = now + cfg.min_rtt_calc_interval;
+            self.probing = Some(self.limit);
+            self.limit = f64::from(cfg.min_concurrency);
+            self.samples.clear();
+            return;
+        }
+        if now < self.next_update {
+            return;
+        }
+        self.next_update = now + cfg.interval;
+        let (Some(min_rtt), false) = (self.min_rtt, self.samples.is_empty()) else { return };
+        let sample = quantile(&mut self.samples, cfg.percentile).max(1) as f64;
+        self.samples.clear();
+        let gradient = (min_rtt as f64 * (1.0 + cfg.buffer) / sample).clamp(0.5, 2.0);
+        let limit = gradient * self.limit;
+        self.limit = (limit + limit.sqrt()).clamp(f64::from(cfg.min_concurrency), f64::from(cfg.max_concurrency));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ms(x: u64) -> SimDuration {
+        SimDuration::from_millis(x)
+    }
+
+    #[test]
+    fn it_measures_the_baseline_at_min_concurrency_first() {
+        let cfg = AdaptiveConfig::default();
+        let mut a = AdaptiveLimit::new(&cfg);
+        assert_eq!(a.limit(), 3);
+        assert!(a.try_acquire(&cfg, SimTime::ZERO));
+        assert!(a.try_acquire(&cfg, SimTime::ZERO));
+        assert!(a.try_acquire(&cfg, SimTime::ZERO));
+        assert!(!a.try_acquire(&cfg, SimTime::ZERO), "the fourth waits for the baseline");
+        for k in 0..50 {
+            a.release(&cfg, SimTime(k), ms(10));
+            assert!(a.try_acquire(&cfg, SimTime(k)));
+        }
+        assert_eq!(a.min_rtt, Some(ms(10).as_nanos()));
+    }
+
+    #[test]
+    fn the_limit_grows_while_latency_stays_at_the_baseline_and_shrinks_when_it_doubles() {
+        let cfg = AdaptiveConfig::default();
+        let mut a = AdaptiveLimit::new(&cfg);
+        a.min_rtt = Some(ms(10).as_nanos());
+        a.probing = None;
+        let mut now = SimTime::ZERO;
+        // At the baseline: gradient 1.25 until the clamp, plus headroom.
+        for _ in 0..20 {
+            now += ms(100);
+            a.in_flight = 1;
+            a.release(&cfg, now, ms(10));
+        }
+        let grown = a.limit();
+        assert!(grown > 100, "{grown}");
+        // Latency at 4x the baseline: the gradient is clamped at 0.5.
+        now += ms(100);
+        a.in_flight = 1;
+        a.release(&cfg, now, ms(40));
+        let l = grown as f64 * 0.5;
+        assert_eq!(a.limit(), (l + l.sqrt()) as u32);
+    }
+
+    proptest! {
+        // The limit always stays within [min_concurrency, max_concurrency]
+        // and requests in flight never exceed the limit they were admitted under.
+        #[test]
+        fn the_limit_stays_in_bounds(
+            rtts in proptest::collection::vec((1u64..200, 0u64..50, any::<bool>()), 1..500),
+        ) {
+            let cfg = AdaptiveConfig { max_concurrency: 40, ..Default::default() };
+            let mut a = AdaptiveLimit::new(&cfg);
+            let mut now = SimTime::ZERO;
+            let mut held = 0u32;
+            for (rtt, step, acquire) in rtts {
+                now += ms(step);
+                if acquire || held == 0 {
+                    if a.try_acquire(&cfg, now) { held += 1; }
+                } else {
+                    a.release(&cfg, now, ms(rtt));
+                    held -= 1;
+                }
+                prop_assert!((3..=40).contains(&a.limit()), "{}", a.limit());
+                prop_assert!(a.in_flight == held);
+            }
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Envoy's outlier detection: a caller ejects an upstream host from its
+//! load-balancing set when the host's own results stand out, and lets it
+//! back after an ejection time that grows with each ejection.
+//!
+//! As Envoy documents it (arch overview "Outlier detection",
+//! `config.cluster.v3.OutlierDetection`), per caller and cluster:
+//! - **consecutive 5xx** (default 5, enforced): that many server failures
+//!   in a row (5xx, timeouts, resets) eject the host at once;
+//! - **consecutive gateway failures** (default 5, *not* enforced unless
+//!   set): 502/503/504 in a row;
+//! - **success rate**, checked every `interval` (default 10 s): among hosts
+//!   with at least `request_volume` (100) requests in the interval, when at
+//!   least `minimum_hosts` (5) qualify, a host whose success rate is below
+//!   mean - `stdev_factor` (1.9) x stdev is ejected;
+//! - **failure percentage** (not enforced unless set): a qualifying host
+//!   (`request_volume` 50, `minimum_hosts` 5) failing at least
+//!   `threshold`% (85) is ejected;
+//! - an ejection lasts `base_ejection_time` (30 s) x the number of times
+//!   the host was ejected, at most `max_ejection_time` (300 s);
+//! - no ejection while `max_ejection_percent` (10%) of the hosts are
+//!   ejected, except that one host may always be.
+//!
+//! Pure: the caller reports results and sweeps; it schedules the returns.
+
+use crate::engine::time::{SimDuration, SimTime};
+
+/// Success-rate ejection (`success_rate_*` fields).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SuccessRate {
+    pub minimum_hosts: u32,
+    pub request_volume: u32,
+    pub stdev_factor: f64,
+}
+
+impl Default for SuccessRate {
+    fn default() -> Self {
+        SuccessRate { minimum_hosts: 5, request_volume: 100, stdev_factor: 1.9 }
+    }
+}
+
+/// Failure-percentage ejection (`failure_percentage_*` fields).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FailurePercentage {
+    pub threshold: f64,
+    pub minimum_hosts: u32,
+    pub request_volume: u32,
+}
+
+impl Default for FailurePercentage {
+    fn default() -> Self {
+        FailurePercentage { threshold: 85.0, minimum_hosts: 5, request_volume: 50 }
+    }
+}
+
+/// An `outlier_detection` block; `None` turns a detector off.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OutlierConfig {
+    pub consecutive_5xx: Option<u32>,
+    pub consecutive_gateway_failure: Option<u32>,
+    pub success_rate: Option<SuccessRate>,
+    pub failure_percentage: Option<FailurePercentage>,
+    pub interval: SimDuration,
+    pub base_ejection_time: SimDuration,
+    pub max_ejection_time: SimDuration,
+    pub max_ejection_percent: f64,
+}
+
+/// Envoy's defaults: the detectors it enforces by default are on.
+impl Default for OutlierConfig {
+    fn default() -> Self {
+        OutlierConfig {
+            consecutive_5xx: Some(5),
+            consecutive_gateway_failure: None,
+            success_rate: Some(SuccessRate::default()),
+            failure_percentage: None,
+            interval: SimDuration::from_secs(10),
+            base_ejection_time: SimDuration::from_secs(30),
+            max_ejection_time: SimDuration::from_secs(300),
+            max_ejection_percent: 10.0,
+        }
+    }
+}
+
+/// How a result counts for the detectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Result {
+    Success,
+    /// A 5xx that is not a gateway failure (a 500).
+    ServerError,
+    /// 502, 503, 504: a timeout, a reset, a refused connection, a 503.
+    GatewayFailure,
+    /// Anything else (a 4xx): neither success nor failure of the host.
+    Other,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Host {
+    consecutive_5xx: u32,
+    consecutive_gateway: u32,
+    /// Successes and requests in the current interval.
+    ok: u32,
+    total: u32,
+    ejections: u32,
+    /// Ejected until then.
+    until: Option<SimTime>,
+}
+
+/// One caller's detector over the hosts of one cluster.
+#[derive(Clone, Debug)]
+pub struct OutlierDetector {
+    hosts: Vec<Host>,
+}
+
+impl OutlierDetector {
+    pub fn new(hosts: usize) -> Self {
+        OutlierDetector { hosts: vec![Host::default(); hosts] }
+    }
+
+    pub fn is_ejected(&self, host: usize) -> bool {
+        self.hosts[host].until.is_some()
+    }
+
+    fn ejected(&self) -> usize {
+        self.hosts.iter().filter(|h| h.until.is_some()).count()
+    }
+
+    /// Whether one more ejection is allowed (`max_ejection_percent`, but
+    /// one host always may be).
+    fn may_eject(&self, cfg: &OutlierConfig) -> bool {
+        let n = self.ejected();
+        n == 0 || (n as f64 / self.hosts.len() as f64) * 100.0 < cfg.max_ejection_percent
+    }
+
+    /// Ejects `host` at `now` if allowed; returns until when.
+    fn eject(&mut self, cfg: &OutlierConfig, host: usize, now: SimTime) -> Option<SimTime> {
+        if self.hosts[host].until.is_some() || !self.may_eject(cfg) {
+            return None;
+        }
+        let h = &mut self.hosts[host];
+        h.ejections += 1;
+        let ns = cfg.base_ejection_time.as_nanos().saturating_mul(u64::from(h.ejections));
+        let d = SimDuration(ns.min(cfg.max_ejection_time.as_nanos().max(cfg.base_ejection_time.as_nanos())));
+        let until = SimTime(now.0.saturating_add(d.as_nanos()));
+        h.until = Some(until);
+        (h.consecutive_5xx, h.consecutive_gateway) = (0, 0);
+        Some(until)
+    }
+
+    /// A result from `host` at `now`; `Some(until)` if it ejects the host.
+    pub fn record(&mut self, cfg: &OutlierConfig, host: usize, result: Result, now: SimTime) -> Option<SimTime> {
+        let h = &mut self.hosts[host];
+        if result == Result::Other {
+            return None;
+        }
+        h.total = h.total.saturating_add(1);
+        if result == Result::Success {
+            h.ok = h.ok.saturating_add(1);
+            (h.consecutive_5xx, h.consecutive_gateway) = (0, 0);
+            return None;
+        }
+        h.consecutive_5xx += 1;
+        if result == Result::GatewayFailure {
+            h.consecutive_gateway += 1;
+        } else {
+            h.consecutive_gateway = 0;
+        }
+        let five = cfg.consecutive_5xx.is_some_and(|n| h.consecutive_5xx >= n);
+        let gateway = cfg.consecutive_gateway_failure.is_some_and(|n| h.consecutive_gateway >= n);
+        if five || gateway { self.eject(cfg, host, now) } else { None }
+    }
+
+    /// The ejection of `host` is over (its time is up): it is back.
+    pub fn release(&mut self, host: usize) {
+        self.hosts[host].until = None;
+    }
+
+    /// The interval's sweep: success-rate and failure-percentage
+    /// ejections, then a fresh interval. Returns (host, until) for each.
+    pub fn sweep(&mut self, cfg: &OutlierConfig, now: SimTime) -> Vec<(usize, SimTime)> {
+        let mut out = Vec::new();
+        let rate = |h: &Host| f64::from(h.ok) / f64::from(h.total.max(1));
+        if let Some(sr) = cfg.success_rate {
+            let rates: Vec<(usize, f64)> = (0..self.hosts.len())
+                .filter(|&i| self.hosts[i].until.is_none() && self.hosts[i].total >= sr.request_volume)
+                .map(|i| (i, rate(&self.hosts[i])))
+                .collect();
+            if rates.len() >= sr.minimum_hosts as usize {
+                let mean = rates.iter().map(|r| r.1).sum::<f64>() / rates.len() as f64;
+                let var = rates.iter().map(|r| (r.1 - mean).powi(2)).sum::<f64>() / rates.len() as f64;
+                let floor = mean - sr.stdev_factor * var.sqrt();
+                for &(i, _) in rates.iter().filter(|r| r.1 < floor) {
+                    out.extend(self.eject(cfg, i, now).map(|u| (i, u)));
+                }
+            }
+        }
+        if let Some(fp) = cfg.failure_percentage {
+            let qualifying: Vec<usize> = (0..self.hosts.len())
+                .filter(|&i| self.hosts[i].until.is_none() && self.hosts[i].total >= fp.request_volume)
+                .collect();
+            if qualifying.len() >= fp.minimum_hosts as usize {
+                for i in qualifying {
+                    if (1.0 - rate(&self.hosts[i])) * 100.0 >= fp.threshold {
+                        out.extend(self.eject(cfg, i, now).map(|u| (i, u)));
+                    }
+                }
+            }
+        }
+        for h in &mut self.hosts {
+            (h.ok, h.total) = (0, 0);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn s(x: u64) -> SimTime {
+        SimTime(x * 1_000_000_000)
+    }
+
+    #[test]
+    fn five_consecutive_5xx_eject_for_base_times_the_ejections() {
+        let cfg = OutlierConfig::default();
+        let mut d = OutlierDetector::new(3);
+        for _ in 0..4 {
+            assert_eq!(d.record(&cfg, 0, Result::ServerError, s(1)), None);
+        }
+        // A success in between starts the count again.
+        d.record(&cfg, 0, Result::Success, s(1));
+        for _ in 0..4 {
+            assert_eq!(d.record(&cfg, 0, Result::GatewayFailure, s(2)), None);
+        }
+        assert_eq!(d.record(&cfg, 0, Result::ServerError, s(2)), Some(s(32)), "30 s x 1");
+        assert!(d.is_ejected(0));
+        d.release(0);
+        for _ in 0..4 {
+            d.record(&cfg, 0, Result::ServerError, s(40));
+        }
+        assert_eq!(d.record(&cfg, 0, Result::ServerError, s(40)), Some(s(100)), "30 s x 2");
+    }
+
+    #[test]
+    fn gateway_failures_count_only_when_enforced() {
+        let cfg = OutlierConfig { consecutive_5xx: None, consecutive_gateway_failure: Some(3), ..Default::default() };
+        let mut d = OutlierDetector::new(2);
+        for _ in 0..10 {
+            assert_eq!(d.record(&cfg, 0, Result::ServerError, s(1)), None, "a 500 is no gateway failure");
+        }
+        d.record(&cfg, 1, Result::GatewayFailure, s(1));
+        d.record(&cfg, 1, Result::GatewayFailure, s(1));
+        assert!(d.record(&cfg, 1, Result::GatewayFailure, s(1)).is_some());
+    }
+
+    #[test]
+    fn success_rate_ejects_the_host_below_mean_minus_stdev_factor_stdevs() {
+        let cfg = OutlierConfig { consecutive_5xx: None, ..Default::default() };
+        let mut d = OutlierDetector::new(6);
+        for host in 0..6 {
+            let ok = if host == 5 { 50 } else { 99 + host as u32 % 2 };
+            for k in 0..100 {
+                let r = if k < ok { Result::Success } else { Result::ServerError };
+                d.record(&cfg, host, r, s(1));
+            }
+        }
+        assert_eq!(d.sweep(&cfg, s(10)), vec![(5, s(40))]);
+        // The next interval starts empty: no qualifying hosts, no ejection.
+        assert!(d.sweep(&cfg, s(20)).is_empty());
+    }
+
+    #[test]
+    fn failure_percentage_needs_enough_hosts_and_volume() {
+        let fp = FailurePercentage { threshold: 50.0, minimum_hosts: 2, request_volume: 10 };
+        let cfg = OutlierConfig {
+            consecutive_5xx: None,
+            success_rate: None,
+            failure_percentage: Some(fp),
+            ..Default::default()
+        };
+        let mut d = OutlierDetector::new(2);
+        for _ in 0..10 {
+            d.record(&cfg, 0, Result::ServerError, s(1));
+            d.record(&cfg, 1, Result::Success, s(1));
+        }
+        assert_eq!(d.sweep(&cfg, s(10)), vec![(0, s(40))]);
+    }
+
+    proptest! {
+        // Whatever the results: at most one host, or fewer than
+        // max_ejection_percent of them plus one, is ejected at a time.
+        #[test]
+        fn ejections_respect_max_ejection_percent(
+            hosts in 1usize..12, pct in 0.0f64..100.0,
+            results in proptest::collection::vec((0usize..12, 0u8..4, any::<bool>()), 0..400),
+        ) {
+            let cfg = OutlierConfig { consecutive_5xx: Some(2), max_ejection_percent: pct, ..Default::default() };
+            let mut d = OutlierDetector::new(hosts);
+            for (h, r, release) in results {
+                let h = h % hosts;
+                if release && d.is_ejected(h) { d.release(h); continue; }
+                let r = [Result::Success, Result::ServerError, Result::GatewayFailure, Result::Other][r as usize];
+                d.record(&cfg, h, r, SimTime(0));
+                let n = d.ejected();
+                prop_assert!(n <= 1 || ((n - 1) as f64 / hosts as f64) * 100.0 < pct, "{n} of {hosts} at {pct}%");
+            }
+        }
+    }
+}
