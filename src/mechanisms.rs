@@ -14,6 +14,7 @@ pub mod bulkhead;
 pub mod deadline;
 pub mod outlier;
 pub mod rate_limit;
+pub mod shed;
 pub mod thresholds;
 
 pub use backoff::{Backoff, Jitter};

@@ -319,6 +319,9 @@ pub struct NodeSummary {
     /// `timeout` without work. Absent when none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub expired: u64,
+    /// A gateway's priority load shedding: requests shed per class (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shed: Vec<(crate::mechanisms::shed::Priority, u64)>,
     /// Calls this node made that ended in their fallback.
     pub fallbacks_served: u64,
     /// How it fared against its own usual level (see `chaos::health`).
@@ -577,6 +580,12 @@ fn node_summary(
         attempts: Attempts { total: s.attempts, retries: s.retries, hedges: s.hedges },
         cancelled: s.cancelled,
         expired: s.expired,
+        shed: crate::mechanisms::shed::Priority::ALL
+            .iter()
+            .zip(s.shed)
+            .filter(|(_, n)| *n > 0)
+            .map(|(p, n)| (*p, n))
+            .collect(),
         fallbacks_served: s.fallbacks,
         health,
     }

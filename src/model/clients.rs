@@ -127,11 +127,12 @@ impl<'a> World<'a> {
         }
         let c = &mut self.clients.states[client as usize];
         let (node, inst) = (c.node, c.inst);
-        let path = match cfg.mix.as_slice() {
-            [(_, only)] => *only,
+        let (path, priority) = match cfg.mix.as_slice() {
+            [(_, only, priority)] => (*only, *priority),
             mix => {
                 let u: f64 = c.choice.random();
-                mix.iter().find(|(cum, _)| u < *cum).unwrap_or(mix.last().expect("mix is not empty")).1
+                let m = mix.iter().find(|(cum, ..)| u < *cum).unwrap_or(mix.last().expect("mix is not empty"));
+                (m.1, m.2)
             }
         };
         let local_user = match (&c.zipf, closed) {
@@ -141,7 +142,7 @@ impl<'a> World<'a> {
             (None, false) => 0,
         };
         let invalid_token = cfg.invalid_tokens > 0.0 && c.choice.random_bool(cfg.invalid_tokens);
-        let ctx = Ctx { user: cfg.user_base + local_user, path, invalid_token, deadline: Deadline::NONE };
+        let ctx = Ctx { user: cfg.user_base + local_user, path, invalid_token, deadline: Deadline::NONE, priority };
         self.rec.arrival(node, now);
         self.rec.in_flight(node, now, 1);
         self.start_call(now, Parent::Client { client, vu, born: now }, cfg.edge, inst, ctx, q);

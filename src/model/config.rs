@@ -11,6 +11,7 @@ use crate::mechanisms::balance::Balance;
 use crate::mechanisms::breaker::BreakerConfig;
 use crate::mechanisms::budget::BudgetConfig;
 use crate::mechanisms::rate_limit::LimitConfig;
+use crate::mechanisms::shed::{Priority, ShedConfig};
 use crate::mechanisms::thresholds::ThresholdsConfig;
 
 use super::outcome::OutcomeSet;
@@ -130,8 +131,8 @@ pub enum NodeKind {
 pub struct ClientsConfig {
     pub edge: EdgeId,
     pub load: Load,
-    /// Cumulative weights (last is 1.0) with the path each picks.
-    pub mix: Vec<(f64, PathId)>,
+    /// Cumulative weights (last is 1.0) with the path each picks and its class.
+    pub mix: Vec<(f64, PathId, Priority)>,
     pub users: u32,
     /// Global user ids of this client are `user_base..user_base + users`.
     pub user_base: u32,
@@ -178,6 +179,8 @@ pub struct GatewayConfig {
     /// For each `PathId`: the route that the longest matching prefix picks.
     pub route_of_path: Vec<Option<u16>>,
     pub translation: Dist,
+    /// Priority load shedding at admission.
+    pub shed: Option<ShedConfig>,
 }
 
 #[derive(Clone, Debug)]

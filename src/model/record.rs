@@ -45,6 +45,8 @@ pub struct NodeStats {
     /// Requests answered `timeout` at once because their deadline had
     /// passed (on arrival, or while queued): no work done.
     pub expired: u64,
+    /// Requests shed at admission, per class (`Priority` order).
+    pub shed: [u64; 4],
 }
 
 /// The levels a node is at now (summed over its instances).
@@ -196,6 +198,7 @@ impl Recorder {
             fallbacks: 0,
             cancelled: 0,
             expired: 0,
+            shed: [0; 4],
         };
         Recorder {
             warmup: SimTime(warmup.as_nanos()),
@@ -280,6 +283,13 @@ impl Recorder {
     pub fn cancelled(&mut self, node: u32, started: SimTime) {
         if self.counted(started) {
             self.nodes[node as usize].cancelled += 1;
+        }
+    }
+
+    /// A request of class `class` was shed at `node`.
+    pub fn shed(&mut self, node: u32, now: SimTime, class: crate::mechanisms::shed::Priority) {
+        if self.counted(now) {
+            self.nodes[node as usize].shed[class as usize] += 1;
         }
     }
 

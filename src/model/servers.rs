@@ -22,7 +22,8 @@ use crate::engine::{EventQueue, SimDuration, SimTime};
 use crate::mechanisms::rate_limit::LimitState;
 
 use super::config::{
-    Auth, BalancerConfig, EdgeId, InstId, LimitScope, ModelConfig, NodeId, NodeKind, RouteKind, Server, ServiceConfig,
+    Auth, BalancerConfig, EdgeId, GatewayConfig, InstId, LimitScope, ModelConfig, NodeId, NodeKind, RouteKind, Server,
+    ServiceConfig,
 };
 use super::outcome::Outcome;
 use super::world::{AttemptKey, CallKey, Ctx, Ev, JobKey, Parent, World};
@@ -292,6 +293,15 @@ impl World<'_> {
             return; // accepted, never answered
         }
         let state = &self.servers.insts[inst as usize];
+        if let Server::Gateway(GatewayConfig { shed: Some(shed), workers, .. }) = self.cfg.server(node) {
+            // Stripe's worker-utilisation shedder: the least important classes first.
+            let occupancy = (f64::from(state.busy) + state.queue.len() as f64) / f64::from((*workers).max(1));
+            if !shed.admits(ctx.priority, occupancy) {
+                self.rec.shed(node, now, ctx.priority);
+                self.rec.answer(node, now, now, Outcome::Rejected, true);
+                return self.reply(now, inst, caller, attempt, Outcome::Rejected, SimDuration::ZERO, q);
+            }
+        }
         let job = Job {
             inst,
             node,

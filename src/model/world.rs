@@ -123,6 +123,8 @@ pub struct Ctx {
     pub invalid_token: bool,
     /// When the originator stops waiting (gRPC deadline propagation).
     pub deadline: crate::mechanisms::deadline::Deadline,
+    /// Its class for priority load shedding.
+    pub priority: crate::mechanisms::shed::Priority,
 }
 
 /// Who is told when a call ends.

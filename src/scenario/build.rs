@@ -430,7 +430,8 @@ impl<'a> Builder<'a> {
         for (i, m) in mix.iter().enumerate() {
             cumulative += m.weight.map_or(1.0, |w| w.0) / total;
             let c = if i + 1 == mix.len() { 1.0 } else { cumulative };
-            out.push((c, self.paths.get(&(method_name(m.method), m.path.clone())).copied().unwrap_or(0)));
+            let path = self.paths.get(&(method_name(m.method), m.path.clone())).copied().unwrap_or(0);
+            out.push((c, path, priority(m)));
         }
         let users = users.map_or(1000, |u| u.0);
         let user_base = self.nodes[..id as usize]
@@ -620,5 +621,19 @@ pub fn limit_config(rl: &raw::RateLimit) -> LimitConfig {
             raw::Algorithm::FixedWindow => Algorithm::FixedWindow,
             raw::Algorithm::SlidingWindow => Algorithm::SlidingWindow { penalty: rl.disable_penalty != Some(true) },
         },
+    }
+}
+
+/// A mix entry's class: as written, or by its method (GET and HEAD read,
+/// everything else writes).
+fn priority(m: &raw::MixEntry) -> crate::mechanisms::shed::Priority {
+    use crate::mechanisms::shed::Priority;
+    match (m.priority, m.method) {
+        (Some(raw::Priority::Critical), _) => Priority::Critical,
+        (Some(raw::Priority::Post), _) => Priority::Post,
+        (Some(raw::Priority::Get), _) => Priority::Get,
+        (Some(raw::Priority::Test), _) => Priority::Test,
+        (None, None | Some(raw::Method::Get | raw::Method::Head)) => Priority::Get,
+        (None, Some(_)) => Priority::Post,
     }
 }

@@ -13,7 +13,8 @@ use super::raw;
 
 impl Builder<'_> {
     pub(super) fn gateway(&mut self, id: NodeId, node: &raw::Node) -> NodeKind {
-        let raw::Node::Gateway { name, workers, queue, overhead, auth, rate_limits, routes, translation, .. } = node
+        let raw::Node::Gateway { name, workers, queue, overhead, auth, rate_limits, routes, translation, shed, .. } =
+            node
         else {
             unreachable!("called for Gateway only")
         };
@@ -43,7 +44,28 @@ impl Builder<'_> {
             routes,
             route_of_path,
             translation,
+            shed: shed.as_ref().and_then(|s| self.shed(name, s)),
         })
+    }
+
+    /// A gateway's priority load shedding, its thresholds in order.
+    fn shed(&mut self, name: &str, s: &raw::Shed) -> Option<crate::mechanisms::shed::ShedConfig> {
+        let c = crate::mechanisms::shed::ShedConfig {
+            test: s.test.map(|t| t.0),
+            get: s.get.map(|t| t.0),
+            post: s.post.map(|t| t.0),
+        };
+        match c.check() {
+            Ok(()) => Some(c),
+            Err(e) => {
+                self.errors.push(
+                    Problem::node(name, e)
+                        .at("shed")
+                        .hint("thresholds are occupancy (busy + queued) / workers: test <= get <= post"),
+                );
+                None
+            }
+        }
     }
 
     fn routes(&mut self, id: NodeId, name: &str, routes: &[raw::RouteEntry]) -> Vec<Route> {

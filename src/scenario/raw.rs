@@ -153,6 +153,8 @@ pub enum Node {
         translation: Option<Dist>,
         #[serde(default)]
         balance: Option<Balance>,
+        #[serde(default)]
+        shed: Option<Shed>,
     },
     Service {
         name: String,
@@ -195,6 +197,32 @@ pub struct MixEntry {
     #[serde(default)]
     pub method: Option<Method>,
     pub path: String,
+    /// Its class for load shedding; by default from the method (GET and
+    /// HEAD: `Get`, the others: `Post`).
+    #[serde(default)]
+    pub priority: Option<Priority>,
+}
+
+/// A request's class for a gateway's `shed` (Stripe's four).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum Priority {
+    Critical,
+    Post,
+    Get,
+    Test,
+}
+
+/// A gateway's priority load shedding: the occupancy at which each class
+/// is shed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shed {
+    #[serde(default)]
+    pub test: Option<NonNegative>,
+    #[serde(default)]
+    pub get: Option<NonNegative>,
+    #[serde(default)]
+    pub post: Option<NonNegative>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]

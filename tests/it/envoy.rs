@@ -324,3 +324,41 @@ fn adaptive_concurrency_keeps_admitted_latency_near_the_baseline_at_3x_overload(
     assert!(adaptive.goodput_rps > 900.0, "{}", adaptive.goodput_rps);
     assert!(adaptive.latency_ms.p99 < 2.0 * baseline, "{} vs {baseline}", adaptive.latency_ms.p99);
 }
+
+#[test]
+fn priority_shedding_keeps_the_critical_class_whole_under_overload() {
+    // A gateway of 20 workers held 10 ms per request: 2000 requests a
+    // second. Four clients of 1000/s each, one per class (Stripe's four).
+    let text = |shed: &str| {
+        let client = |name: &str, method: &str, priority: &str| {
+            format!(
+                r#"Clients(name: "{name}", target: "gw", load: Poisson(rps: 1000), policy: (timeout: "2s"),
+                           mix: [(method: {method}, path: "/{name}"{priority})]),"#
+            )
+        };
+        format!(
+            r#"Scenario(name: "shed", seed: 5, duration: "30s", warmup: "5s", network: (latency: Const("0ms")),
+            nodes: [
+                {} {} {} {}
+                Gateway(name: "gw", workers: 20, queue: 200{shed}, routes: [Route(prefix: "/", to: "s", policy: (timeout: "1s"))]),
+                Service(name: "s", workers: 1000, queue: 0, work: Const("10ms")),
+            ])"#,
+            client("critical", "Get", ", priority: Critical"),
+            client("post", "Post", ""),
+            client("get", "Get", ""),
+            client("test", "Get", ", priority: Test"),
+        )
+    };
+    let plain = run_text(&text(""));
+    let ok = |s: &gatesim::metrics::Summary, n: &str| node(s, n).success_rate;
+    // Without shedding the full queue refuses every class alike.
+    for n in ["critical", "post", "get", "test"] {
+        assert!((ok(&plain, n) - 0.5).abs() < 0.05, "{n}: {}", ok(&plain, n));
+    }
+    let shed = run_text(&text(", shed: (test: 0.5, get: 0.9, post: 1.0)"));
+    let (c, p, g, t) = (ok(&shed, "critical"), ok(&shed, "post"), ok(&shed, "get"), ok(&shed, "test"));
+    assert!(c > 0.99, "critical {c}");
+    assert!(c >= p && p >= g && g >= t && t < 0.1, "critical {c}, post {p}, get {g}, test {t}");
+    let gw = node(&shed, "gw");
+    assert!(gw.shed.iter().any(|(class, n)| *class == gatesim::mechanisms::shed::Priority::Test && *n > 10_000));
+}

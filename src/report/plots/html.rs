@@ -211,7 +211,7 @@ fn header(s: &mut String, sum: &Summary) {
         ("nodes", "Nodes"),
         ("routes", "Routes"),
         ("breakers", "Breakers"),
-        ("balancers", "Balancers"),
+        ("balancers", "Ejections"),
         ("limits", "Rate limits"),
         ("faults", "Faults"),
         ("pictures", "Charts"),

@@ -48,9 +48,10 @@ pub(super) fn routes(s: &mut String, sum: &Summary) {
     );
 }
 
-/// Every ejection and re-admission by a health-checking balancer.
+/// Every ejection and re-admission: by a health-checking balancer, or by
+/// a caller's outlier detection.
 pub(super) fn balancers(s: &mut String, sum: &Summary) {
-    s.push_str("<h2 id=\"balancers\">Balancers</h2>\n");
+    s.push_str("<h2 id=\"balancers\">Balancers and outlier detection</h2>\n");
     if sum.ejections.is_empty() {
         let has_lb = sum.nodes.0.iter().any(|(_, n)| n.kind == crate::metrics::summary::NodeKindName::LoadBalancer);
         let text = if has_lb {
@@ -60,7 +61,7 @@ pub(super) fn balancers(s: &mut String, sum: &Summary) {
         };
         return none(s, text);
     }
-    s.push_str("<table><thead><tr><th class=\"n\">at (s)</th><th>balancer</th><th>instance</th><th>what</th></tr></thead><tbody>\n");
+    s.push_str("<table><thead><tr><th class=\"n\">at (s)</th><th>ejected by</th><th>instance</th><th>what</th></tr></thead><tbody>\n");
     for e in &sum.ejections {
         let what = if e.ejected {
             "<span class=\"badge bad\">ejected</span>"
@@ -71,7 +72,7 @@ pub(super) fn balancers(s: &mut String, sum: &Summary) {
             s,
             "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{what}</td></tr>",
             num(e.at_s),
-            escape(&e.balancer),
+            escape(&e.balancer) + if e.outlier_detection { " (outlier detection)" } else { " (health checks)" },
             escape(&e.instance)
         );
     }
