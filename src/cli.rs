@@ -11,6 +11,7 @@ use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, SourceSpan};
 
 mod batch;
 mod explore;
+mod import;
 mod init;
 
 use gatesim::engine::StopReason;
@@ -76,6 +77,25 @@ pub enum Command {
     Plot {
         /// A run's output folder (with summary.json and timeseries.csv).
         dir: PathBuf,
+    },
+    /// Write a scenario from an Envoy v3 static bootstrap (YAML).
+    #[command(after_help = "Examples:\n  \
+        gatesim import envoy.yaml > mine.ron && gatesim run mine.ron\n  \
+        gatesim import scenarios/envoy/front-proxy.yaml --rps 2000 --out front.ron\n\n\
+        Listeners with an HTTP connection manager become a Gateway, their routes (prefix or path, \
+        timeout, retry_policy) its routes, the clusters they name Services (replicas from the \
+        endpoints, lb_policy, circuit_breakers, outlier_detection), the local_ratelimit filter a rate \
+        limit. What Envoy does not say (load, work, workers) is a default marked `// default:`; every \
+        field not imported is listed as a warning.")]
+    Import {
+        /// An Envoy bootstrap file (YAML).
+        file: PathBuf,
+        /// Write the scenario here (a new file) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The clients' request rate to assume (an Envoy config has none).
+        #[arg(long, default_value_t = 100.0)]
+        rps: f64,
     },
     /// Parse and check scenario files without running them.
     #[command(after_help = "Examples:\n  \
@@ -178,6 +198,7 @@ pub fn execute(cli: Cli) -> Outcome {
     match cli.command {
         Command::Run { file, seed, out, quiet, fail_on_slo } => run(&file, seed, out.as_deref(), quiet, fail_on_slo),
         Command::Validate { files } => validate(&files),
+        Command::Import { file, out, rps } => import::import(&file, out.as_deref(), rps),
         Command::Init { template } => Outcome { stdout: template.text().to_string(), ..Outcome::default() },
         Command::Plot { dir } => plot(&dir),
         Command::Compare { files, batch } => batch::compare(&files, &batch),

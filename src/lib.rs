@@ -23,6 +23,7 @@
 pub mod batch;
 pub mod chaos;
 pub mod engine;
+pub mod import;
 pub mod mechanisms;
 pub mod metrics;
 pub mod model;

@@ -12,6 +12,7 @@ mod docs;
 mod envoy;
 mod examples;
 mod explore;
+mod import;
 mod limits;
 mod queueing;
 mod resilience;

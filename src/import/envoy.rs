@@ -1,0 +1,441 @@
+//! Envoy v3 static bootstrap (YAML) to a scenario: listeners with an HTTP
+//! connection manager become a Gateway, its routes (prefix or path match,
+//! timeout, retry_policy) its routes, the clusters they name Services
+//! (replicas from the endpoints, lb_policy, circuit_breakers thresholds,
+//! outlier_detection), and the local_ratelimit filter a rate limit.
+//!
+//! What an Envoy config cannot say (load, work per request, workers) is set
+//! from a default and marked `// default:` in the output; every field this
+//! importer does not map is listed as a warning, never dropped silently.
+
+use serde_yaml_ng::Value;
+
+/// What the user may set on the command line instead of the defaults.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub rps: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { rps: 100.0 }
+    }
+}
+
+/// A scenario's text and what was not imported.
+#[derive(Clone, Debug)]
+pub struct Imported {
+    pub scenario: String,
+    pub warnings: Vec<String>,
+}
+
+/// Converts an Envoy bootstrap (YAML text) named `name` into a scenario.
+pub fn import(yaml: &str, name: &str, opts: &Options) -> Result<Imported, String> {
+    let root: Value = serde_yaml_ng::from_str(yaml).map_err(|e| format!("not a YAML document: {e}"))?;
+    let mut cx = Cx { warnings: Vec::new() };
+    let statics = field(&root, "static_resources").ok_or("no static_resources: only a static bootstrap is read")?;
+    cx.unknown(&root, "", &["static_resources", "admin", "node", "layered_runtime", "stats_config"]);
+    cx.unknown(statics, "static_resources", &["listeners", "clusters", "secrets"]);
+    let clusters: Vec<Cluster> = list(statics, "clusters").iter().map(|c| cx.cluster(c)).collect();
+    let listener = list(statics, "listeners").first().copied().ok_or("no listener in static_resources")?;
+    if list(statics, "listeners").len() > 1 {
+        cx.warn("static_resources.listeners: only the first listener is imported".into());
+    }
+    let gateway = cx.gateway(listener)?;
+    let used: Vec<&Cluster> = clusters.iter().filter(|c| gateway.routes.iter().any(|r| r.cluster == c.name)).collect();
+    for c in clusters.iter().filter(|c| !used.iter().any(|u| u.name == c.name)) {
+        cx.warn(format!("cluster {}: no route uses it, left out", c.name));
+    }
+    if let Some(r) = gateway.routes.iter().find(|r| !clusters.iter().any(|c| c.name == r.cluster)) {
+        return Err(format!("route {} names cluster {}, which static_resources does not define", r.path, r.cluster));
+    }
+    let text = write(name, opts, &gateway, &used);
+    Ok(Imported { scenario: text, warnings: cx.warnings })
+}
+
+struct Cx {
+    warnings: Vec<String>,
+}
+
+fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_mapping()?.get(key)
+}
+
+fn list<'a>(v: &'a Value, key: &str) -> Vec<&'a Value> {
+    field(v, key).and_then(Value::as_sequence).map(|s| s.iter().collect()).unwrap_or_default()
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    match field(v, key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A number that Envoy may wrap (`{value: N}` for UInt32Value, or a
+/// percent as `{value: 20.0}`).
+fn number(v: &Value, key: &str) -> Option<f64> {
+    let x = field(v, key)?;
+    let x = field(x, "value").unwrap_or(x);
+    match x {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// An Envoy duration ("0.25s", "5s") as gatesim writes one ("250ms").
+fn duration(v: &Value, key: &str) -> Option<String> {
+    let s = text(v, key)?;
+    let secs: f64 = s.strip_suffix('s')?.parse().ok()?;
+    let us = (secs * 1e6).round() as u64;
+    Some(if us.is_multiple_of(1_000_000) {
+        format!("{}s", us / 1_000_000)
+    } else if us.is_multiple_of(1000) {
+        format!("{}ms", us / 1000)
+    } else {
+        format!("{us}us")
+    })
+}
+
+impl Cx {
+    fn warn(&mut self, w: String) {
+        self.warnings.push(w);
+    }
+
+    /// Warns about every key of mapping `v` (at `path`) not in `known`.
+    fn unknown(&mut self, v: &Value, path: &str, known: &[&str]) {
+        let Some(m) = v.as_mapping() else { return };
+        for k in m.keys() {
+            let k = k.as_str().unwrap_or("?");
+            if !known.contains(&k) {
+                let at = if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+                self.warn(format!("{at}: not imported (gatesim has no model of it)"));
+            }
+        }
+    }
+}
+
+/// One upstream cluster and the policy its callers get.
+struct Cluster {
+    name: String,
+    replicas: usize,
+    balance: Option<&'static str>,
+    /// `thresholds: (...)` and `outlier_detection: (...)` policy fields.
+    policy: Vec<String>,
+}
+
+impl Cx {
+    fn cluster(&mut self, c: &Value) -> Cluster {
+        let name = text(c, "name").unwrap_or_else(|| "cluster".into());
+        let at = format!("cluster {name}");
+        self.unknown(
+            c,
+            &at,
+            &[
+                "name",
+                "connect_timeout",
+                "type",
+                "lb_policy",
+                "load_assignment",
+                "circuit_breakers",
+                "outlier_detection",
+                "health_checks",
+                "dns_lookup_family",
+            ],
+        );
+        let endpoints: usize = field(c, "load_assignment")
+            .map(|la| list(la, "endpoints").iter().map(|e| list(e, "lb_endpoints").len()).sum())
+            .unwrap_or(0);
+        let balance = match text(c, "lb_policy").as_deref() {
+            None | Some("ROUND_ROBIN") => Some("RoundRobin"),
+            Some("LEAST_REQUEST") => Some("LeastOutstanding"),
+            Some("RANDOM") => Some("Random"),
+            Some(other) => {
+                self.warn(format!("{at}: lb_policy {other} is not modelled; callers pick round robin"));
+                None
+            }
+        };
+        if field(c, "health_checks").is_some() {
+            self.warn(format!(
+                "{at}: health_checks are not imported (gatesim probes from a LoadBalancer node; outlier_detection is imported)"
+            ));
+        }
+        let mut policy = Vec::new();
+        if let Some(t) = field(c, "circuit_breakers").and_then(|cb| list(cb, "thresholds").first().copied()) {
+            policy.push(self.thresholds(t, &at));
+        }
+        if let Some(o) = field(c, "outlier_detection") {
+            policy.push(self.outlier(o, &at));
+        }
+        Cluster { name, replicas: endpoints.max(1), balance, policy }
+    }
+
+    fn thresholds(&mut self, t: &Value, at: &str) -> String {
+        let keys = ["max_connections", "max_pending_requests", "max_requests", "max_retries"];
+        self.unknown(
+            t,
+            &format!("{at}.circuit_breakers.thresholds[0]"),
+            &[
+                "priority",
+                "max_connections",
+                "max_pending_requests",
+                "max_requests",
+                "max_retries",
+                "retry_budget",
+                "track_remaining",
+            ],
+        );
+        let mut parts: Vec<String> =
+            keys.iter().filter_map(|k| number(t, k).map(|n| format!("{k}: {}", n as u64))).collect();
+        if let Some(b) = field(t, "retry_budget") {
+            let mut inner = Vec::new();
+            if let Some(p) = number(b, "budget_percent") {
+                inner.push(format!("budget_percent: {p:?}"));
+            }
+            if let Some(m) = number(b, "min_retry_concurrency") {
+                inner.push(format!("min_retry_concurrency: {}", m as u64));
+            }
+            parts.retain(|p| !p.starts_with("max_retries"));
+            parts.push(format!("retry_budget: ({})", inner.join(", ")));
+        }
+        format!("thresholds: ({})", parts.join(", "))
+    }
+
+    fn outlier(&mut self, o: &Value, at: &str) -> String {
+        const COUNTS: &[&str] = &[
+            "consecutive_5xx",
+            "enforcing_consecutive_5xx",
+            "consecutive_gateway_failure",
+            "enforcing_consecutive_gateway_failure",
+            "success_rate_minimum_hosts",
+            "success_rate_request_volume",
+            "success_rate_stdev_factor",
+            "enforcing_success_rate",
+            "failure_percentage_minimum_hosts",
+            "failure_percentage_request_volume",
+            "enforcing_failure_percentage",
+        ];
+        const TIMES: &[&str] = &["interval", "base_ejection_time", "max_ejection_time"];
+        const REALS: &[&str] = &["max_ejection_percent", "failure_percentage_threshold"];
+        let known: Vec<&str> = COUNTS.iter().chain(TIMES).chain(REALS).copied().collect();
+        self.unknown(o, &format!("{at}.outlier_detection"), &known);
+        let mut parts = Vec::new();
+        for k in COUNTS {
+            parts.extend(number(o, k).map(|n| format!("{k}: {}", n as u64)));
+        }
+        for k in TIMES {
+            parts.extend(duration(o, k).map(|d| format!("{k}: \"{d}\"")));
+        }
+        for k in REALS {
+            parts.extend(number(o, k).map(|n| format!("{k}: {n:?}")));
+        }
+        format!("outlier_detection: ({})", parts.join(", "))
+    }
+}
+
+/// The gateway a listener describes.
+struct Gateway {
+    name: String,
+    routes: Vec<RouteOut>,
+    rate_limit: Option<String>,
+}
+
+struct RouteOut {
+    path: String,
+    cluster: String,
+    policy: Vec<String>,
+}
+
+impl Cx {
+    fn gateway(&mut self, l: &Value) -> Result<Gateway, String> {
+        let name = text(l, "name").unwrap_or_else(|| "envoy".into());
+        self.unknown(l, &format!("listener {name}"), &["name", "address", "filter_chains", "listener_filters"]);
+        let hcm = list(l, "filter_chains")
+            .iter()
+            .flat_map(|fc| list(fc, "filters"))
+            .find(|f| text(f, "name").is_some_and(|n| n.contains("http_connection_manager")))
+            .and_then(|f| field(f, "typed_config"))
+            .ok_or_else(|| format!("listener {name}: no http_connection_manager filter"))?;
+        let at = format!("listener {name} http_connection_manager");
+        self.unknown(hcm, &at, &["@type", "stat_prefix", "codec_type", "route_config", "http_filters"]);
+        let mut rate_limit = None;
+        for f in list(hcm, "http_filters") {
+            match text(f, "name").as_deref() {
+                Some(n) if n.contains("router") => {}
+                Some(n) if n.contains("local_ratelimit") => rate_limit = self.local_rate_limit(f),
+                Some(n) => self.warn(format!("{at}: http filter {n} is not imported")),
+                None => {}
+            }
+        }
+        let rc = field(hcm, "route_config").ok_or_else(|| format!("{at}: no inline route_config (RDS is not read)"))?;
+        self.unknown(rc, &format!("{at}.route_config"), &["name", "virtual_hosts"]);
+        let mut routes = Vec::new();
+        for vh in list(rc, "virtual_hosts") {
+            let vh_at = format!("virtual host {}", text(vh, "name").unwrap_or_default());
+            self.unknown(vh, &vh_at, &["name", "domains", "routes"]);
+            for r in list(vh, "routes") {
+                self.unknown(r, &format!("{vh_at} route"), &["name", "match", "route"]);
+                routes.extend(self.route(r));
+            }
+        }
+        if routes.is_empty() {
+            return Err(format!("{at}: no route with a prefix or path match and a cluster"));
+        }
+        Ok(Gateway { name, routes, rate_limit })
+    }
+
+    fn local_rate_limit(&mut self, f: &Value) -> Option<String> {
+        let config = field(f, "typed_config")?;
+        let at = "http filter local_ratelimit";
+        self.unknown(config, at, &["@type", "stat_prefix", "token_bucket", "filter_enabled", "filter_enforced"]);
+        // Envoy enables and enforces the filter for 0% of requests unless told otherwise.
+        let percent =
+            |key: &str| field(config, key).and_then(|f| field(f, "default_value")).and_then(|d| number(d, "numerator"));
+        match (percent("filter_enabled"), percent("filter_enforced")) {
+            (Some(e), Some(f)) if e > 0.0 && f > 0.0 => {
+                if e < 100.0 || f < 100.0 {
+                    self.warn(format!("{at}: enabled for {e}% and enforced for {f}%: imported as 100%"));
+                }
+            }
+            _ => {
+                self.warn(format!(
+                    "{at}: filter_enabled and filter_enforced default to 0% of requests: the limit is off, not imported"
+                ));
+                return None;
+            }
+        }
+        let bucket = field(config, "token_bucket")?;
+        let burst = number(bucket, "max_tokens")? as u64;
+        let fill = number(bucket, "tokens_per_fill").unwrap_or(1.0) as u64;
+        let per = duration(bucket, "fill_interval")?;
+        Some(format!("RateLimit(scope: Global, limit: {fill}, per: \"{per}\", algorithm: TokenBucket(burst: {burst}))"))
+    }
+
+    fn route(&mut self, r: &Value) -> Option<RouteOut> {
+        let m = field(r, "match")?;
+        self.unknown(m, "route match", &["prefix", "path"]);
+        let path = match (text(m, "prefix"), text(m, "path")) {
+            (Some(p), _) => p,
+            (None, Some(p)) => {
+                self.warn(format!("route {p}: an exact path match is imported as a prefix (gatesim routes by prefix)"));
+                p
+            }
+            _ => {
+                self.warn("a route matches neither prefix nor path (safe_regex, ...): left out".into());
+                return None;
+            }
+        };
+        let action = field(r, "route")?;
+        let at = format!("route {path}");
+        self.unknown(action, &at, &["cluster", "timeout", "retry_policy"]);
+        let cluster = text(action, "cluster").or_else(|| {
+            self.warn(format!("{at}: no single cluster (weighted_clusters, cluster_header): left out"));
+            None
+        })?;
+        // Envoy's route timeout covers every try; 15 s when not set.
+        let mut policy = vec![format!("total_timeout: \"{}\"", duration(action, "timeout").unwrap_or("15s".into()))];
+        if let Some(rp) = field(action, "retry_policy") {
+            policy.extend(self.retry_policy(rp, &at));
+        }
+        Some(RouteOut { path, cluster, policy })
+    }
+
+    fn retry_policy(&mut self, rp: &Value, at: &str) -> Vec<String> {
+        self.unknown(
+            rp,
+            &format!("{at}.retry_policy"),
+            &[
+                "retry_on",
+                "num_retries",
+                "per_try_timeout",
+                "retry_back_off",
+                "retry_host_predicate",
+                "host_selection_retry_max_attempts",
+            ],
+        );
+        let mut out = Vec::new();
+        if let Some(t) = duration(rp, "per_try_timeout") {
+            out.push(format!("timeout: \"{t}\""));
+        }
+        let mut on = Vec::new();
+        for class in text(rp, "retry_on").unwrap_or_default().split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            match class {
+                "5xx" => on.push("Http5xx"),
+                "gateway-error" => on.push("GatewayError"),
+                "reset" => on.push("Reset"),
+                "connect-failure" => on.push("ConnectFailure"),
+                "retriable-4xx" => on.push("Retriable4xx"),
+                other => self.warn(format!("{at}.retry_policy: retry_on {other} is not modelled")),
+            }
+        }
+        let max = number(rp, "num_retries").map_or(1, |n| n as u64);
+        let back_off = field(rp, "retry_back_off").map_or("Envoy()".to_string(), |b| {
+            let parts: Vec<String> = [("base_interval", "base"), ("max_interval", "max")]
+                .iter()
+                .filter_map(|(k, f)| duration(b, k).map(|d| format!("{f}: \"{d}\"")))
+                .collect();
+            format!("Envoy({})", parts.join(", "))
+        });
+        let other_host = list(rp, "retry_host_predicate")
+            .iter()
+            .any(|p| text(p, "name").is_some_and(|n| n.contains("previous_hosts")));
+        let other = if other_host { ", other_host: true" } else { "" };
+        out.push(format!("retries: (max: {max}, on: [{}], backoff: {back_off}{other})", on.join(", ")));
+        out
+    }
+}
+
+/// A name gatesim accepts: letters, digits, `-` and `_`.
+fn node_name(s: &str) -> String {
+    let n: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    if n.is_empty() { "envoy".into() } else { n }
+}
+
+fn write(name: &str, opts: &Options, g: &Gateway, clusters: &[&Cluster]) -> String {
+    let gw = node_name(&g.name);
+    let mut mix = Vec::new();
+    let mut routes = Vec::new();
+    for r in &g.routes {
+        let cluster = clusters.iter().find(|c| c.name == r.cluster).expect("checked by the caller");
+        let mut policy = r.policy.clone();
+        policy.extend(cluster.policy.iter().cloned());
+        routes.push(format!(
+            "                Route(prefix: {:?}, to: {:?},\n                      policy: ({})),",
+            r.path,
+            node_name(&r.cluster),
+            policy.join(", ")
+        ));
+        mix.push(format!("(weight: 1, method: Get, path: {:?})", r.path));
+    }
+    let services: Vec<String> = clusters
+        .iter()
+        .map(|c| {
+            let balance = c.balance.map(|b| format!(", balance: {b}")).unwrap_or_default();
+            format!(
+                "        // default: workers, queue and work are not in an Envoy config: measure yours.\n        \
+                 Service(name: {:?}, replicas: {}, workers: 16, queue: 256, work: LogNormal(median: \"5ms\", p99: \"50ms\"){balance}),",
+                node_name(&c.name),
+                c.replicas
+            )
+        })
+        .collect();
+    let limits = g.rate_limit.as_ref().map(|l| format!("\n            rate_limits: [{l}],")).unwrap_or_default();
+    format!(
+        "// Imported by `gatesim import` from an Envoy bootstrap. Lines marked\n\
+         // `default:` hold values an Envoy config does not have: fill them in.\n\
+         Scenario(\n    name: {:?},\n    seed: 1,\n    duration: \"60s\",\n    warmup: \"5s\",\n    nodes: [\n        \
+         // default: the load and the request mix (one path per route).\n        \
+         Clients(name: \"clients\", target: {gw:?}, load: Poisson(rps: {}),\n                mix: [{}]),\n        \
+         // Envoy is event-driven: many workers and no queue stand for no per-request thread.\n        \
+         Gateway(name: {gw:?}, workers: 10000, queue: 0,{limits}\n            routes: [\n{}\n            ]),\n{}\n    ],\n)\n",
+        node_name(name),
+        opts.rps,
+        mix.join(", "),
+        routes.join("\n"),
+        services.join("\n"),
+    )
+}

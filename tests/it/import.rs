@@ -1,0 +1,101 @@
+//! `gatesim import`: an Envoy bootstrap becomes a scenario that validates
+//! and runs, with every Envoy field it maps and a warning for each it does not.
+
+use std::fs;
+
+use crate::util::{gatesim, read, repo};
+
+const FRONT: &str = "scenarios/envoy/front-proxy.yaml";
+
+#[test]
+fn the_envoy_example_imports_validates_and_runs() {
+    let out = gatesim(&["import", FRONT, "--rps", "1500"], &[]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // Routes with Envoy's route timeout, per-try timeout, retry_on, back-off
+    // and previous_hosts; the cluster's thresholds and outlier detection.
+    for expected in [
+        r#"Route(prefix: "/api/users", to: "users""#,
+        r#"total_timeout: "2s", timeout: "300ms""#,
+        "retries: (max: 2, on: [Http5xx, Reset, ConnectFailure], backoff: Envoy(), other_host: true)",
+        "thresholds: (max_connections: 100, max_pending_requests: 50, retry_budget: (budget_percent: 20.0, min_retry_concurrency: 3))",
+        r#"outlier_detection: (consecutive_5xx: 5, interval: "10s", base_ejection_time: "30s", max_ejection_percent: 50.0)"#,
+        r#"Route(prefix: "/api/orders", to: "orders",
+                      policy: (total_timeout: "1s"))"#,
+        r#"Service(name: "users", replicas: 3"#,
+        "balance: LeastOutstanding",
+        r#"Service(name: "orders", replicas: 2"#,
+        r#"RateLimit(scope: Global, limit: 4000, per: "1s", algorithm: TokenBucket(burst: 400))"#,
+        "load: Poisson(rps: 1500)",
+        "// default:",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+    // What is not imported is said, not dropped.
+    assert!(stderr.contains("cluster orders: health_checks are not imported"), "{stderr}");
+    // The scenario runs as it is.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let file = tmp.path().join("front.ron");
+    fs::write(&file, stdout.as_bytes()).unwrap();
+    let run = gatesim(&["run", file.to_str().unwrap(), "--out", tmp.path().join("o").to_str().unwrap(), "-q"], &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    // Same input, same bytes.
+    assert_eq!(gatesim(&["import", FRONT, "--rps", "1500"], &[]).stdout, out.stdout);
+}
+
+#[test]
+fn fields_it_does_not_model_are_listed_as_warnings() {
+    let text = read(&repo().join(FRONT)).replace(
+        "    connect_timeout: 0.25s\n    type: STRICT_DNS\n    lb_policy: LEAST_REQUEST",
+        "    connect_timeout: 0.25s\n    type: STRICT_DNS\n    lb_policy: MAGLEV\n    dns_refresh_rate: 5s",
+    );
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let file = tmp.path().join("envoy.yaml");
+    fs::write(&file, text).unwrap();
+    let out = gatesim(&["import", file.to_str().unwrap()], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("cluster users.dns_refresh_rate: not imported"), "{stderr}");
+    assert!(stderr.contains("lb_policy MAGLEV is not modelled"), "{stderr}");
+    // A route matching headers too is told, and Envoy's local rate limit
+    // without filter_enabled / filter_enforced is off (0% by default).
+    let text = read(&repo().join(FRONT)).replace(
+        r#"- match: { prefix: "/api/orders" }"#,
+        r#"- match: { prefix: "/api/orders", headers: [{name: x-canary}] }"#,
+    );
+    let text: String = text.lines().take_while(|l| !l.contains("filter_enabled")).collect::<Vec<_>>().join("\n")
+        + "\n"
+        + &text.lines().skip_while(|l| !l.contains("- name: envoy.filters.http.router")).collect::<Vec<_>>().join("\n");
+    fs::write(&file, text).unwrap();
+    let out = gatesim(&["import", file.to_str().unwrap()], &[]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("route match.headers: not imported"), "{stderr}");
+    assert!(stderr.contains("default to 0% of requests: the limit is off"), "{stderr}");
+    assert!(!stdout.contains("RateLimit("), "{stdout}");
+}
+
+#[test]
+fn bad_envoy_files_exit_2_and_write_nothing() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        ("not-yaml.yaml", "static_resources: [unclosed", "not a YAML document"),
+        ("empty.yaml", "", "no static_resources"),
+        ("dynamic.yaml", "dynamic_resources: {}\n", "no static_resources"),
+        (
+            "missing-cluster.yaml",
+            "static_resources:\n  listeners:\n  - name: l\n    filter_chains:\n    - filters:\n      - name: envoy.filters.network.http_connection_manager\n        typed_config:\n          route_config:\n            virtual_hosts:\n            - routes:\n              - match: { prefix: \"/\" }\n                route: { cluster: nowhere }\n  clusters: []\n",
+            "names cluster nowhere",
+        ),
+    ];
+    for (name, text, message) in cases {
+        let file = tmp.path().join(name);
+        fs::write(&file, text).unwrap();
+        let dest = tmp.path().join(format!("{name}.ron"));
+        let out = gatesim(&["import", file.to_str().unwrap(), "--out", dest.to_str().unwrap()], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(message), "{name}: {stderr}");
+        assert!(!dest.exists(), "{name}: nothing is written");
+    }
+}
