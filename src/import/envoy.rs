@@ -2,7 +2,8 @@
 //! connection manager become a Gateway, its routes (prefix or path match,
 //! timeout, retry_policy) its routes, the clusters they name Services
 //! (replicas from the endpoints, lb_policy, circuit_breakers thresholds,
-//! outlier_detection), and the local_ratelimit filter a rate limit.
+//! outlier_detection; health_checks as a LoadBalancer node that probes
+//! them), and the local_ratelimit filter a rate limit.
 //!
 //! What an Envoy config cannot say (load, work per request, workers) is set
 //! from a default and marked `// default:` in the output; every field this
@@ -123,8 +124,12 @@ struct Cluster {
     name: String,
     replicas: usize,
     balance: Option<&'static str>,
-    /// `thresholds: (...)` and `outlier_detection: (...)` policy fields.
-    policy: Vec<String>,
+    /// `thresholds: (...)`: on the route to the cluster.
+    limits: Vec<String>,
+    /// `outlier_detection: (...)`: on the calls to its hosts.
+    hosts: Vec<String>,
+    /// Active health checks, as a LoadBalancer's `health_check`.
+    health_check: Option<String>,
 }
 
 impl Cx {
@@ -158,19 +163,41 @@ impl Cx {
                 None
             }
         };
-        if field(c, "health_checks").is_some() {
-            self.warn(format!(
-                "{at}: health_checks are not imported (gatesim probes from a LoadBalancer node; outlier_detection is imported)"
-            ));
-        }
-        let mut policy = Vec::new();
-        if let Some(t) = field(c, "circuit_breakers").and_then(|cb| list(cb, "thresholds").first().copied()) {
-            policy.push(self.thresholds(t, &at));
-        }
-        if let Some(o) = field(c, "outlier_detection") {
-            policy.push(self.outlier(o, &at));
-        }
-        Cluster { name, replicas: endpoints.max(1), balance, policy }
+        let health_check = list(c, "health_checks").first().and_then(|h| self.health_check(h, &at));
+        let limits: Vec<String> = field(c, "circuit_breakers")
+            .and_then(|cb| list(cb, "thresholds").first().copied())
+            .map(|t| self.thresholds(t, &at))
+            .into_iter()
+            .collect();
+        let hosts: Vec<String> = field(c, "outlier_detection").map(|o| self.outlier(o, &at)).into_iter().collect();
+        Cluster { name, replicas: endpoints.max(1), balance, limits, hosts, health_check }
+    }
+
+    /// Envoy's active health check as a LoadBalancer's `health_check`.
+    fn health_check(&mut self, h: &Value, at: &str) -> Option<String> {
+        let at = format!("{at}.health_checks[0]");
+        self.unknown(
+            h,
+            &at,
+            &[
+                "timeout",
+                "interval",
+                "unhealthy_threshold",
+                "healthy_threshold",
+                "http_health_check",
+                "tcp_health_check",
+                "grpc_health_check",
+            ],
+        );
+        let (Some(interval), Some(timeout)) = (duration(h, "interval"), duration(h, "timeout")) else {
+            self.warn(format!("{at}: without interval and timeout it is not imported"));
+            return None;
+        };
+        let unhealthy = number(h, "unhealthy_threshold").map_or(1, |n| n as u64).max(1);
+        let healthy = number(h, "healthy_threshold").map_or(1, |n| n as u64).max(1);
+        Some(format!(
+            "(interval: \"{interval}\", timeout: \"{timeout}\", unhealthy_after: {unhealthy}, healthy_after: {healthy})"
+        ))
     }
 
     fn thresholds(&mut self, t: &Value, at: &str) -> String {
@@ -388,6 +415,33 @@ impl Cx {
     }
 }
 
+/// The node a route to cluster `c` calls: its health-checking balancer, if any.
+fn target(c: &Cluster) -> String {
+    if c.health_check.is_some() { format!("{}-lb", node_name(&c.name)) } else { node_name(&c.name) }
+}
+
+/// A cluster's Service, behind a LoadBalancer when Envoy health-checks it.
+fn service(c: &Cluster) -> String {
+    let name = node_name(&c.name);
+    let balance = c.balance.map(|b| format!(", balance: {b}")).unwrap_or_default();
+    let mut out = String::new();
+    if let Some(hc) = &c.health_check {
+        out.push_str(&format!(
+            "        // Envoy's active health checks: gatesim probes from a balancer node (one more hop).\n        \
+             LoadBalancer(name: \"{name}-lb\", targets: [{name:?}]{balance}, health_check: Some({hc}),\n                     \
+             policy: ({})),\n",
+            c.hosts.join(", ")
+        ));
+    }
+    let balance = if c.health_check.is_some() { String::new() } else { balance };
+    out.push_str(&format!(
+        "        // default: workers, queue and work are not in an Envoy config: measure yours.\n        \
+         Service(name: {name:?}, replicas: {}, workers: 16, queue: 256, work: LogNormal(median: \"5ms\", p99: \"50ms\"){balance}),",
+        c.replicas
+    ));
+    out
+}
+
 /// A name gatesim accepts: letters, digits, `-` and `_`.
 fn node_name(s: &str) -> String {
     let n: String =
@@ -402,27 +456,19 @@ fn write(name: &str, opts: &Options, g: &Gateway, clusters: &[&Cluster]) -> Stri
     for r in &g.routes {
         let cluster = clusters.iter().find(|c| c.name == r.cluster).expect("checked by the caller");
         let mut policy = r.policy.clone();
-        policy.extend(cluster.policy.iter().cloned());
+        policy.extend(cluster.limits.iter().cloned());
+        if cluster.health_check.is_none() {
+            policy.extend(cluster.hosts.iter().cloned());
+        }
         routes.push(format!(
             "                Route(prefix: {:?}, to: {:?},\n                      policy: ({})),",
             r.path,
-            node_name(&r.cluster),
+            target(cluster),
             policy.join(", ")
         ));
         mix.push(format!("(weight: 1, method: Get, path: {:?})", r.path));
     }
-    let services: Vec<String> = clusters
-        .iter()
-        .map(|c| {
-            let balance = c.balance.map(|b| format!(", balance: {b}")).unwrap_or_default();
-            format!(
-                "        // default: workers, queue and work are not in an Envoy config: measure yours.\n        \
-                 Service(name: {:?}, replicas: {}, workers: 16, queue: 256, work: LogNormal(median: \"5ms\", p99: \"50ms\"){balance}),",
-                node_name(&c.name),
-                c.replicas
-            )
-        })
-        .collect();
+    let services: Vec<String> = clusters.iter().map(|c| service(c)).collect();
     let limits = g.rate_limit.as_ref().map(|l| format!("\n            rate_limits: [{l}],")).unwrap_or_default();
     format!(
         "// Imported by `gatesim import` from an Envoy bootstrap. Lines marked\n\

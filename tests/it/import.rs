@@ -20,8 +20,9 @@ fn the_envoy_example_imports_validates_and_runs() {
         "retries: (max: 2, on: [Http5xx, Reset, ConnectFailure], backoff: Envoy(), other_host: true)",
         "thresholds: (max_connections: 100, max_pending_requests: 50, retry_budget: (budget_percent: 20.0, min_retry_concurrency: 3))",
         r#"outlier_detection: (consecutive_5xx: 5, interval: "10s", base_ejection_time: "30s", max_ejection_percent: 50.0)"#,
-        r#"Route(prefix: "/api/orders", to: "orders",
+        r#"Route(prefix: "/api/orders", to: "orders-lb",
                       policy: (total_timeout: "1s"))"#,
+        r#"LoadBalancer(name: "orders-lb", targets: ["orders"], balance: RoundRobin, health_check: Some((interval: "5s", timeout: "1s", unhealthy_after: 3, healthy_after: 2))"#,
         r#"Service(name: "users", replicas: 3"#,
         "balance: LeastOutstanding",
         r#"Service(name: "orders", replicas: 2"#,
@@ -31,8 +32,8 @@ fn the_envoy_example_imports_validates_and_runs() {
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
     }
-    // What is not imported is said, not dropped.
-    assert!(stderr.contains("cluster orders: health_checks are not imported"), "{stderr}");
+    // Nothing in the example is left out.
+    assert!(stderr.is_empty(), "{stderr}");
     // The scenario runs as it is.
     let tmp = tempfile::tempdir().expect("temp dir");
     let file = tmp.path().join("front.ron");
