@@ -581,8 +581,13 @@ pub fn seconds(s: f64) -> String {
     if s.fract() == 0.0 { format!("{s:.0}s") } else { format!("{s:.1}s") }
 }
 
+/// The first line of a fault's story; the lines after it are indented.
+pub fn story_header(f: &FaultStory) -> String {
+    format!("{} {} from {} to {}:", f.kind, f.target, seconds(f.at_s), seconds(f.until_s))
+}
+
 fn tell_fault(f: &FaultStory, out: &mut Vec<String>) {
-    out.push(format!("{} {} from {} to {}:", f.kind, f.target, seconds(f.at_s), seconds(f.until_s)));
+    out.push(story_header(f));
     if f.verdict == Verdict::Inconclusive && f.goodput.baseline_rps <= 0.0 {
         out.push(
             "  no pre-fault level to compare with (the fault starts before a whole bucket after the warm-up)".into(),

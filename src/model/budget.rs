@@ -63,14 +63,19 @@ pub fn peak_open_rps(cfg: &ModelConfig) -> f64 {
     cfg.nodes
         .iter()
         .filter_map(|n| match &n.kind {
-            NodeKind::Clients(c) => match &c.load {
-                Load::Poisson { rps } => Some(*rps),
-                Load::Profile(steps) => Some(steps.iter().map(|s| s.1).fold(0.0, f64::max)),
-                Load::Closed { .. } => None,
-            },
+            NodeKind::Clients(c) => open_rps(&c.load),
             _ => None,
         })
         .sum()
+}
+
+/// An open-loop load's highest rate (`None` for closed-loop users).
+fn open_rps(load: &Load) -> Option<f64> {
+    match load {
+        Load::Poisson { rps } => Some(*rps),
+        Load::Profile(steps) => Some(steps.iter().map(|s| s.1).fold(0.0, f64::max)),
+        Load::Closed { .. } => None,
+    }
 }
 
 /// Requests the clients may issue over the run (an upper estimate), which
@@ -78,10 +83,10 @@ pub fn peak_open_rps(cfg: &ModelConfig) -> f64 {
 fn requests(cfg: &ModelConfig) -> u64 {
     let secs = cfg.duration.as_secs_f64();
     let per_client = |load: &Load| -> f64 {
-        match load {
-            Load::Poisson { rps } => rps * secs,
-            Load::Profile(steps) => steps.iter().map(|s| s.1).fold(0.0, f64::max) * secs,
-            Load::Closed { users, .. } => f64::from(*users) * secs.max(1.0),
+        match (open_rps(load), load) {
+            (Some(rps), _) => rps * secs,
+            (None, Load::Closed { users, .. }) => f64::from(*users) * secs.max(1.0),
+            (None, _) => 0.0,
         }
     };
     let total: f64 = cfg

@@ -245,10 +245,11 @@ const STORIES_PRINTED: usize = 10;
 fn story_block(s: &Summary, out: &mut String) {
     // A fault's story is its header line and the indented lines below it;
     // lines after the last story (amplification, notes) are always printed.
+    let headers: Vec<String> = s.cascade.faults.iter().map(crate::chaos::cascade::story_header).collect();
     let mut fault = 0usize;
     let mut skipped = 0usize;
     for line in &s.cascade.story {
-        let header = !line.starts_with(' ') && !line.starts_with('(') && !line.starts_with("retry amplification");
+        let header = headers.get(fault).is_some_and(|h| h == line);
         if header {
             fault += 1;
         }
