@@ -177,6 +177,9 @@ pub fn write_folder<N: AsRef<str>>(dir: &Path, files: &[(N, Vec<u8>)]) -> Result
         return Err(WriteError::Refused { path: dir.clone(), why: "it cannot be an output folder".into() });
     };
     fs::create_dir_all(parent)?;
+    // Two runs into one `--out` at once take turns: each one's check and
+    // swap see the other's finished folder, never a half-swapped one.
+    let _turn = lock(parent)?;
     refuse_foreign(&dir)?;
     remove_leftovers(parent, name);
     // The process id in the name tells a concurrent run's folder from a killed one's.
@@ -199,6 +202,23 @@ pub fn write_folder<N: AsRef<str>>(dir: &Path, files: &[(N, Vec<u8>)]) -> Result
         let _ = tmp.keep();
         Ok(())
     }
+}
+
+/// Holds an exclusive advisory lock on `parent` (a folder) until dropped,
+/// so concurrent gatesim runs writing beside each other take turns. No
+/// lock file is left behind: the lock is on the folder itself.
+#[cfg(target_os = "linux")]
+fn lock(parent: &Path) -> io::Result<fs::File> {
+    use rustix::fs::{FlockOperation, flock};
+    let folder = fs::File::open(parent)?;
+    flock(&folder, FlockOperation::LockExclusive).map_err(io::Error::from)?;
+    Ok(folder)
+}
+
+/// Without `flock` on folders, runs do not take turns (documented race).
+#[cfg(not(target_os = "linux"))]
+fn lock(_parent: &Path) -> io::Result<()> {
+    Ok(())
 }
 
 /// Swaps two folders atomically.
