@@ -14,6 +14,8 @@ mod explore;
 mod import;
 mod init;
 
+use import::ImportFormat;
+
 use gatesim::engine::StopReason;
 use gatesim::metrics::Summary;
 use gatesim::report;
@@ -78,24 +80,41 @@ pub enum Command {
         /// A run's output folder (with summary.json and timeseries.csv).
         dir: PathBuf,
     },
-    /// Write a scenario from an Envoy v3 static bootstrap (YAML).
+    /// Write a scenario from an Envoy bootstrap (YAML) or from traces (OTLP/JSON, Jaeger JSON).
     #[command(after_help = "Examples:\n  \
         gatesim import envoy.yaml > mine.ron && gatesim run mine.ron\n  \
-        gatesim import scenarios/envoy/front-proxy.yaml --rps 2000 --out front.ron\n\n\
-        Listeners with an HTTP connection manager become a Gateway, their routes (prefix or path, \
-        timeout, retry_policy) its routes, the clusters they name Services (replicas from the \
+        gatesim import scenarios/envoy/front-proxy.yaml --rps 2000 --out front.ron\n  \
+        gatesim import scenarios/traces/shop.otlp.json --out shop.ron\n  \
+        gatesim import traces-*.json --sampled 0.01 --workers-from-concurrency\n\n\
+        Envoy: listeners with an HTTP connection manager become a Gateway, their routes (prefix or \
+        path, timeout, retry_policy) its routes, the clusters they name Services (replicas from the \
         endpoints, lb_policy, circuit_breakers, outlier_detection), the local_ratelimit filter a rate \
-        limit. What Envoy does not say (load, work, workers) is a default marked `// default:`; every \
-        field not imported is listed as a warning.")]
+        limit; every field not imported is listed as a warning.\n\n\
+        Traces (.json, read as a stream): services become nodes (replicas from service.instance.id \
+        or host.name), the service that begins most requests a Gateway when it proxies (one call per \
+        request), calls and their steps (parallel where they overlap) from the span tree, work from \
+        each span's own time, the load and route mix from the first spans, errors from span status. \
+        \n\nWhat the input cannot say (load for Envoy; workers, queues, timeouts for traces) is a \
+        default marked `// default:`.")]
     Import {
-        /// An Envoy bootstrap file (YAML).
-        file: PathBuf,
+        /// An Envoy bootstrap (.yaml/.yml), or one or more trace files (.json).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The input's format; by default from the extension (.yaml: envoy) and the first bytes.
+        #[arg(long, value_enum)]
+        format: Option<ImportFormat>,
         /// Write the scenario here (a new file) instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// The clients' request rate to assume (an Envoy config has none).
+        /// Envoy: the clients' request rate to assume (an Envoy config has none).
         #[arg(long, default_value_t = 100.0)]
         rps: f64,
+        /// Traces: the share of requests that were traced (head sampling); the measured load is divided by it.
+        #[arg(long, default_value_t = 1.0)]
+        sampled: f64,
+        /// Traces: workers per instance from the peak concurrency seen (100 ms means), not a default.
+        #[arg(long)]
+        workers_from_concurrency: bool,
     },
     /// Parse and check scenario files without running them.
     #[command(after_help = "Examples:\n  \
@@ -198,7 +217,10 @@ pub fn execute(cli: Cli) -> Outcome {
     match cli.command {
         Command::Run { file, seed, out, quiet, fail_on_slo } => run(&file, seed, out.as_deref(), quiet, fail_on_slo),
         Command::Validate { files } => validate(&files),
-        Command::Import { file, out, rps } => import::import(&file, out.as_deref(), rps),
+        Command::Import { files, format, out, rps, sampled, workers_from_concurrency } => {
+            let opts = import::Opts { format, rps, sampled, workers_from_concurrency };
+            import::import(&files, out.as_deref(), &opts)
+        }
         Command::Init { template } => Outcome { stdout: template.text().to_string(), ..Outcome::default() },
         Command::Plot { dir } => plot(&dir),
         Command::Compare { files, batch } => batch::compare(&files, &batch),
@@ -454,7 +476,7 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
     let bar = progress_bar(quiet, duration_ms, "{spinner} simulating [{bar:40}] {pos}/{len} ms simulated ({eta})");
     let result = run_once(loaded.model, &text, &loaded_warnings, &mut |t| bar.set_position(t.as_nanos() / 1_000_000));
     bar.finish_and_clear();
-    let Run { summary, files, wall, picture_error } = match result {
+    let Run { summary, files, wall, picture_error, trace_note } = match result {
         Ok(run) => run,
         Err(stop) => {
             o.stderr = format!("error: {}: the run was stopped: {}\n", file.display(), stop_message(&stop));
@@ -478,6 +500,9 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
             wall,
             summary.events as f64 / wall / 1e6
         ));
+        if let Some(note) = &trace_note {
+            o.stdout.push_str(&format!("{note}\n"));
+        }
     }
     if fail_on_slo && summary.slo.met == Some(false) {
         o.code = EXIT_SLO_MISSED;
@@ -496,6 +521,8 @@ struct Run {
     files: Vec<(String, Vec<u8>)>,
     /// Wall seconds to simulate and summarise (pictures left out).
     wall: f64,
+    /// What `report: (trace)` wrote, if it was on.
+    trace_note: Option<String>,
     /// Why there are no pictures, if there are none.
     picture_error: Option<String>,
 }
@@ -514,6 +541,11 @@ fn run_once(
     summary.warnings = summary_warnings(text, warnings);
     let json = report::summary_json(&summary);
     let csv = gatesim::metrics::timeseries_csv(&run);
+    let trace_note = run.trace.as_ref().map(|t| t.note());
+    let traces = [
+        gatesim::metrics::trace::otlp_json(&run).map(|b| ("trace.json".to_string(), b)),
+        gatesim::metrics::trace::perfetto_json(&run).map(|b| ("trace.perfetto.json".to_string(), b)),
+    ];
     drop(run);
     let wall = started.elapsed().as_secs_f64();
     // Pictures are drawn from the saved bytes, exactly as `gatesim plot` would.
@@ -525,6 +557,7 @@ fn run_once(
         // The scenario as it ran (the report shows it; `--seed` is in summary.json).
         ("scenario.ron".into(), text.as_bytes().to_vec()),
     ];
+    files.extend(traces.into_iter().flatten());
     let picture_error = match pictures {
         Ok(p) => {
             files.extend(p);
@@ -532,7 +565,7 @@ fn run_once(
         }
         Err(e) => Some(e),
     };
-    Ok(Run { summary, files, wall, picture_error })
+    Ok(Run { summary, files, wall, picture_error, trace_note })
 }
 
 fn pictures(summary_json: &[u8], csv: &[u8], source: Option<&str>) -> Result<Vec<(String, Vec<u8>)>, String> {

@@ -3,6 +3,7 @@
 
 pub mod summary;
 pub mod timeseries;
+pub mod trace;
 
 pub use summary::Summary;
 pub use timeseries::timeseries_csv;

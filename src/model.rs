@@ -17,6 +17,7 @@ mod network;
 pub mod outcome;
 pub mod record;
 mod servers;
+pub mod trace;
 mod world;
 
 pub use calls::BreakerAtEnd;

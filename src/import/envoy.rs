@@ -23,12 +23,7 @@ impl Default for Options {
     }
 }
 
-/// A scenario's text and what was not imported.
-#[derive(Clone, Debug)]
-pub struct Imported {
-    pub scenario: String,
-    pub warnings: Vec<String>,
-}
+pub use super::Imported;
 
 /// Converts an Envoy bootstrap (YAML text) named `name` into a scenario.
 pub fn import(yaml: &str, name: &str, opts: &Options) -> Result<Imported, String> {

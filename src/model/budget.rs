@@ -42,6 +42,10 @@ pub fn estimate(cfg: &ModelConfig) -> Vec<MemoryItem> {
             bytes: per_edge(cfg, |p| p.retry.as_ref().and_then(|r| r.budget.as_ref()).map(RetryBudget::memory_bytes)),
         },
         MemoryItem { what: "closed-loop users", bytes: closed_users(cfg) },
+        MemoryItem {
+            what: "traced requests' spans",
+            bytes: super::trace::memory_bytes(cfg.trace, requests(cfg), cfg.nodes.len()),
+        },
     ];
     items.retain(|i| i.bytes > 0);
     items.sort_by_key(|i| std::cmp::Reverse(i.bytes));

@@ -22,6 +22,7 @@ pub(super) fn world<'a>(cfg: &'a ModelConfig, q: &mut EventQueue<Ev>) -> World<'
         net: Network::new(cfg),
         faults: Faults::new(cfg),
         rec: recorder(cfg),
+        tracer: cfg.trace.map(super::trace::Tracer::new),
         stop: None,
     };
     world.schedule_start(q);

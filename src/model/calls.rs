@@ -31,6 +31,7 @@ use super::config::{Edge, EdgeId, InstId, Policy};
 use super::faults::HealthEvent;
 use super::outcome::Outcome;
 use super::record::BreakerEvent;
+use super::trace::{Ended, Try};
 use super::world::{AttemptKey, CallKey, Ctx, Ev, JobKey, Parent, World};
 
 /// Most attempts of one call in flight at once (1 + hedges).
@@ -88,6 +89,10 @@ struct Attempt {
     job: Option<JobKey>,
     /// Giving up on it resets the callee's work (not `Policy::detach`).
     resets: bool,
+    /// Its number within the call (0 the first, n the n-th retry), and
+    /// whether it is a hedge: for its trace span.
+    retry: u16,
+    hedge: bool,
 }
 
 /// What the caller knew of an attempt it is done with.
@@ -98,6 +103,10 @@ struct Forgotten {
     permit: Option<Permit>,
     /// The callee's job to reset, if the caller gave up on a delivered attempt.
     reset: Option<JobKey>,
+    /// For its trace span.
+    ctx: Ctx,
+    retry: u16,
+    hedge: bool,
 }
 
 /// What an attempt holds while it is out. Not `Copy`: it is given back once.
@@ -358,11 +367,15 @@ impl CallTable {
                 sent: a.sent,
                 permit: a.permit.take(),
                 reset: None,
+                ctx: a.ctx,
+                retry: a.retry,
+                hedge: a.hedge,
             });
         }
         let a = self.attempts.remove(key).expect("just found");
         let reset = a.job.filter(|_| a.resets);
-        Some(Forgotten { call: a.call, target: a.target, sent: a.sent, permit: a.permit, reset })
+        let (ctx, retry, hedge) = (a.ctx, a.retry, a.hedge);
+        Some(Forgotten { call: a.call, target: a.target, sent: a.sent, permit: a.permit, reset, ctx, retry, hedge })
     }
 
     /// Gives back attempt `key`'s permit (its connection or pending place
@@ -584,6 +597,10 @@ impl World<'_> {
         let waits = permit.pool == Pool::Waiting;
         let es = &mut self.calls.edges[state as usize];
         es.outstanding[target] += 1;
+        if let (true, Some(tracer)) = (ctx.trace != 0, &mut self.tracer) {
+            ctx.span = tracer.pair();
+        }
+        let retry = u16::try_from(self.calls.calls[key].retries).unwrap_or(u16::MAX);
         let attempt = self.calls.attempts.insert(Attempt {
             call: key,
             ctx,
@@ -595,6 +612,8 @@ impl World<'_> {
             permit: Some(permit),
             job: None,
             resets: !p.detach,
+            retry,
+            hedge: kind == Send::Hedge,
         });
         let call = &mut self.calls.calls[key];
         call.outstanding += 1;
@@ -718,7 +737,9 @@ impl World<'_> {
         answered: bool,
         q: &mut EventQueue<Ev>,
     ) {
-        let Some(Forgotten { call: call_key, target, sent, permit, reset }) = self.calls.forget_attempt(key) else {
+        let Some(Forgotten { call: call_key, target, sent, permit, reset, ctx, retry, hedge }) =
+            self.calls.forget_attempt(key)
+        else {
             return; // the attempt already ended (answered, cancelled or timed out)
         };
         if let Some(job) = reset {
@@ -726,6 +747,8 @@ impl World<'_> {
         }
         let call = &self.calls.calls[call_key];
         let (state, edge, caller) = (call.state, call.edge, call.caller);
+        let t = Try { parent: call.ctx.span, retry, hedge, edge_state: state };
+        self.trace_attempt(&ctx, caller, t, Ended { start: sent, end: now, outcome, answered, cancelled: false });
         let result = Some((outcome, now - sent));
         let t = self.calls.release(&self.cfg.edges[edge as usize], state, key, target, permit, now, result);
         if let Some(t) = t {
@@ -865,7 +888,7 @@ impl World<'_> {
         now: SimTime,
         key: CallKey,
         q: &mut EventQueue<Ev>,
-    ) -> Option<(Parent, bool, SimDuration)> {
+    ) -> Option<(Parent, bool, SimDuration, Ctx, InstId)> {
         if !self.calls.calls.contains_key(key) {
             return None;
         }
@@ -874,6 +897,9 @@ impl World<'_> {
         let edge = &self.cfg.edges[call.edge as usize];
         for attempt in call.live.iter().flatten() {
             if let Some(f) = self.calls.forget_attempt(*attempt) {
+                let t = Try { parent: call.ctx.span, retry: f.retry, hedge: f.hedge, edge_state: call.state };
+                let e = Ended { start: f.sent, end: now, outcome: Outcome::Timeout, answered: false, cancelled: true };
+                self.trace_attempt(&f.ctx, call.caller, t, e);
                 let t = self.calls.release(edge, call.state, *attempt, f.target, f.permit, now, None);
                 debug_assert!(t.is_none(), "releasing an unused permit changes no state");
                 if let Some(job) = f.reset {
@@ -882,7 +908,7 @@ impl World<'_> {
             }
         }
         self.dispatch_waiting(now, call.state, q);
-        Some((call.parent, call.last_answered, call.last_retry_after))
+        Some((call.parent, call.last_answered, call.last_retry_after, call.ctx, call.caller))
     }
 
     /// Connections freed on caller edge `state`: send the attempts waiting
@@ -913,10 +939,13 @@ impl World<'_> {
 
     /// The call is over: cancel attempts still out and tell the parent.
     pub(super) fn settle(&mut self, now: SimTime, key: CallKey, outcome: Outcome, q: &mut EventQueue<Ev>) {
-        let Some((parent, last_answered, last_retry_after)) = self.cancel(now, key, q) else { return };
+        let Some((parent, last_answered, last_retry_after, ctx, caller)) = self.cancel(now, key, q) else { return };
         let answered = outcome.is_success() || last_answered;
         match parent {
-            Parent::Client { client, vu, born } => self.request_done(now, client, vu, born, outcome, answered, q),
+            Parent::Client { client, vu, born } => {
+                self.trace_request(&ctx, caller, Ended { start: born, end: now, outcome, answered, cancelled: false });
+                self.request_done(now, client, vu, born, outcome, answered, q)
+            }
             Parent::Job(job) => {
                 self.servers.forget_call(job, key);
                 let retry_after = if outcome == Outcome::RateLimited { last_retry_after } else { SimDuration::ZERO };

@@ -21,6 +21,8 @@ struct ClientState {
     arrivals: SimRng,
     choice: SimRng,
     zipf: Option<rand_distr::Zipf<f64>>,
+    /// Which requests are traced: its own stream, so tracing moves no other draw.
+    trace: Option<SimRng>,
     /// Profile: index of the current step.
     step: usize,
 }
@@ -46,6 +48,7 @@ impl Clients {
                     arrivals: stream(cfg.seed, "arrivals", &node.name, 0),
                     choice: stream(cfg.seed, "requests", &node.name, 0),
                     zipf,
+                    trace: cfg.trace.map(|_| stream(cfg.seed, "trace", &node.name, 0)),
                     step: 0,
                 })
             })
@@ -142,7 +145,12 @@ impl<'a> World<'a> {
             (None, false) => 0,
         };
         let invalid_token = cfg.invalid_tokens > 0.0 && c.choice.random_bool(cfg.invalid_tokens);
-        let ctx = Ctx { user: cfg.user_base + local_user, path, invalid_token, deadline: Deadline::NONE, priority };
+        let (trace, span) = match (&mut c.trace, &mut self.tracer) {
+            (Some(rng), Some(tracer)) => tracer.sample(rng.random()).unwrap_or((0, 0)),
+            _ => (0, 0),
+        };
+        let user = cfg.user_base + local_user;
+        let ctx = Ctx { user, path, invalid_token, deadline: Deadline::NONE, priority, trace, span };
         self.rec.arrival(node, now);
         self.rec.in_flight(node, now, 1);
         self.start_call(now, Parent::Client { client, vu, born: now }, cfg.edge, inst, ctx, q);

@@ -47,6 +47,8 @@ pub struct ModelConfig {
     pub faults: Vec<FaultSpec>,
     pub chaos: Option<ChaosSpec>,
     pub slo: Slo,
+    /// Share of client requests traced (`report: (trace)`), if any.
+    pub trace: Option<f64>,
 }
 
 #[derive(Clone, Debug)]

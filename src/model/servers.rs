@@ -26,6 +26,7 @@ use super::config::{
     ServiceConfig,
 };
 use super::outcome::Outcome;
+use super::trace::Ended;
 use super::world::{AttemptKey, CallKey, Ctx, Ev, JobKey, Parent, World};
 
 /// What a job is waiting for.
@@ -275,17 +276,21 @@ impl World<'_> {
         // The attempt may already be over at the caller (timed out): the
         // callee cannot know, and does the work anyway; its answer is lost.
         let (caller, ctx, reset) = self.calls.deliver(attempt);
+        let ctx = ctx.served();
         let node = self.servers.node_of(inst);
+        let at_once = |outcome| Ended { start: now, end: now, outcome, answered: true, cancelled: false };
         self.rec.arrival(node, now);
         if ctx.deadline.passed(now) {
             // gRPC: DEADLINE_EXCEEDED at once, no work.
             self.rec.expired(node, now);
             self.rec.answer(node, now, now, Outcome::Timeout, true);
+            self.trace_serve(&ctx, inst, at_once(Outcome::Timeout));
             return self.reply(now, inst, caller, attempt, Outcome::Timeout, SimDuration::ZERO, q);
         }
         if self.faults.crashed(inst) {
             // Connection refused: a fast failure, one hop back.
             self.rec.answer(node, now, now, Outcome::Unavailable, true);
+            self.trace_serve(&ctx, inst, at_once(Outcome::Unavailable));
             return self.reply(now, inst, caller, attempt, Outcome::Unavailable, SimDuration::ZERO, q);
         }
         if self.faults.hung(inst) {
@@ -299,6 +304,7 @@ impl World<'_> {
             if !shed.admits(ctx.priority, occupancy) {
                 self.rec.shed(node, now, ctx.priority);
                 self.rec.answer(node, now, now, Outcome::Rejected, true);
+                self.trace_serve(&ctx, inst, at_once(Outcome::Rejected));
                 return self.reply(now, inst, caller, attempt, Outcome::Rejected, SimDuration::ZERO, q);
             }
         }
@@ -331,6 +337,7 @@ impl World<'_> {
             self.rec.levels(node, now, 0, 1);
         } else {
             self.rec.answer(node, now, now, Outcome::Rejected, true);
+            self.trace_serve(&ctx, inst, at_once(Outcome::Rejected));
             self.reply(now, inst, caller, attempt, Outcome::Rejected, SimDuration::ZERO, q);
         }
     }
@@ -525,6 +532,8 @@ impl World<'_> {
             self.rec.dropped(node, job.arrived);
         } else {
             self.rec.answer(node, job.arrived, now, outcome, true);
+            let e = Ended { start: job.arrived, end: now, outcome, answered: true, cancelled: false };
+            self.trace_serve(&job.ctx, inst, e);
             if let (Some(route), Server::Gateway(_)) = (job.route, self.cfg.server(node)) {
                 self.rec.route_answer(node, route as usize, job.arrived, now, outcome);
             }
@@ -553,6 +562,8 @@ impl World<'_> {
             let job = self.servers.jobs.remove(next).expect("queued jobs exist");
             self.rec.expired(node, job.arrived);
             self.rec.answer(node, job.arrived, now, Outcome::Timeout, true);
+            let e = Ended { start: job.arrived, end: now, outcome: Outcome::Timeout, answered: true, cancelled: false };
+            self.trace_serve(&job.ctx, inst, e);
             self.reply(now, inst, job.caller, job.reply_to, Outcome::Timeout, SimDuration::ZERO, q);
         }
     }
@@ -584,6 +595,8 @@ impl World<'_> {
         } else {
             self.rec.cancelled(job.node, job.arrived);
             self.rec.answer(job.node, job.arrived, now, Outcome::Timeout, false);
+            let e = Ended { start: job.arrived, end: now, outcome: Outcome::Timeout, answered: false, cancelled: true };
+            self.trace_serve(&job.ctx, job.inst, e);
         }
         self.free_worker(now, job.inst, q);
     }

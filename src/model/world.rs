@@ -125,6 +125,10 @@ pub struct Ctx {
     pub deadline: crate::mechanisms::deadline::Deadline,
     /// Its class for priority load shedding.
     pub priority: crate::mechanisms::shed::Priority,
+    /// The sampled request's trace number (0: not traced) and the span
+    /// whose children come next (`trace` module).
+    pub trace: u32,
+    pub span: u32,
 }
 
 /// Who is told when a call ends.
@@ -148,6 +152,7 @@ pub struct World<'a> {
     pub(super) net: Network,
     pub(super) faults: Faults,
     pub(super) rec: Recorder,
+    pub(super) tracer: Option<super::trace::Tracer>,
     pub(super) stop: Option<String>,
 }
 
@@ -222,6 +227,8 @@ pub struct RunOutput {
     pub chaos: Vec<ChaosEpisode>,
     /// How many random-chaos episodes there were, listed or not.
     pub chaos_total: u64,
+    /// The sampled requests' spans (`report: (trace)`).
+    pub trace: Option<super::trace::Tracer>,
 }
 
 /// Runs a validated model to its end. `Err` if a guard rail stopped it.
@@ -236,15 +243,15 @@ pub fn simulate(cfg: ModelConfig, progress: &mut dyn FnMut(SimTime)) -> Result<R
         max_events_per_ms: cfg.max_events_per_ms,
         max_pending: u64::from(cfg.max_in_flight) * PENDING_PER_CALL,
     };
-    let (events, rec, breakers, thresholds, (health_events, chaos, chaos_total)) = {
+    let (events, rec, trace, breakers, thresholds, (health_events, chaos, chaos_total)) = {
         let mut world = super::build::world(&cfg, &mut q);
         let stats = run(&mut world, &mut q, end, limits, progress)?;
         world.finish(end);
         let breakers = world.calls.breakers_at_end();
         let thresholds = world.calls.thresholds_at_end();
-        (stats.events, world.rec, breakers, thresholds, world.faults.into_results())
+        (stats.events, world.rec, world.tracer, breakers, thresholds, world.faults.into_results())
     };
-    Ok(RunOutput { cfg, events, end, rec, breakers, thresholds, health_events, chaos, chaos_total })
+    Ok(RunOutput { cfg, events, end, rec, breakers, thresholds, health_events, chaos, chaos_total, trace })
 }
 
 impl World<'_> {

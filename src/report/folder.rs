@@ -51,6 +51,8 @@ fn gatesim_name(f: &str) -> bool {
         "timeseries.csv",
         "report.html",
         "topology.dot",
+        "trace.json",
+        "trace.perfetto.json",
         "runs.json",
         "comparison.json",
         "comparison.csv",

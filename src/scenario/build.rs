@@ -93,6 +93,7 @@ pub fn build(file: &raw::Scenario) -> Result<Built, Vec<Problem>> {
             success_rate: file.slo.as_ref().and_then(|s| s.success_rate).map(|f| f.0),
             exclude: slo_exclude(file.slo.as_ref().and_then(|s| s.exclude.as_deref())),
         },
+        trace: file.report.as_ref().and_then(|r| r.trace).map(|f| f.0).filter(|f| *f > 0.0),
     };
     let mut memory = Vec::new();
     super::limits::check_memory(file, &model, &mut memory);
@@ -138,13 +139,6 @@ impl<'a> Builder<'a> {
             self.errors.push(Problem::field("network", e));
         }
         self.time_series();
-        if f.report.as_ref().and_then(|r| r.trace).is_some() {
-            self.errors.push(
-                Problem::field("report", "`trace` is not supported yet: no trace file would be written")
-                    .at("trace")
-                    .hint("remove `trace: ...` from `report`; the run's time series and summary are always written"),
-            );
-        }
         if let Some(l) = &f.limits
             && (l.max_events == Some(0) || l.max_in_flight == Some(0))
         {

@@ -18,4 +18,5 @@ mod queueing;
 mod resilience;
 mod routing;
 mod tidy;
+mod traces;
 mod trust;

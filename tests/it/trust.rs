@@ -458,19 +458,8 @@ fn issue9_chaos_and_long_runs_are_bounded() {
     assert!(problems.iter().any(|p| p.message.contains("too many time buckets")), "{problems:#?}");
 }
 
-/// Item 13: `report: (trace: ...)` did nothing; now it is refused.
-#[test]
-fn issue9_trace_is_refused_not_ignored() {
-    let problems = gatesim::scenario::parse(
-        r#"Scenario(name: "t", duration: "1s",
-        nodes: [Clients(name: "c", target: "s", load: Poisson(rps: 1), mix: [(path: "/")], policy: (timeout: "1s")),
-                Service(name: "s", workers: 1, queue: 1, work: Const("1ms"))],
-        report: (trace: 0.1))"#,
-    )
-    .err()
-    .expect("refused");
-    assert!(problems[0].message.contains("trace"), "{problems:#?}");
-}
+// Item 13: `report: (trace: ...)` did nothing; it is now written (issue
+// 12): see `traces::issue12_trace_files_are_written_and_change_no_number`.
 
 /// A fault that begins while the clients are still unhealthy from an
 /// earlier one cannot be called contained: seen in the chaos example, where
