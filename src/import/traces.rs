@@ -60,7 +60,7 @@ pub struct Importer {
 
 impl Importer {
     pub fn new(opts: Options) -> Self {
-        Importer { assembler: assemble::Assembler::new(), opts }
+        Importer { assembler: assemble::Assembler::new(opts.workers_from_concurrency), opts }
     }
 
     /// Reads one file (its name is for messages only).

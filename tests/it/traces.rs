@@ -309,3 +309,20 @@ fn issue12_missing_parents_and_clock_skew_are_warnings_with_a_best_effort() {
     let NodeKind::Gateway(gw) = node(&m, "api") else { panic!("{stdout}") };
     assert!(matches!(gw.routes[0].kind, RouteKind::Forward { edge } if target(&m, edge) == "db"), "{stdout}");
 }
+
+#[test]
+fn issue12_spans_whose_parents_form_a_loop_end_the_import() {
+    let ms = 1_000_000u64;
+    // a's parent is b and b's parent is a (same service), and a root r calls into them.
+    let text = otlp(
+        "api",
+        &[
+            ("00000000000000a1", "00000000000000b1", 10 * ms, 20 * ms),
+            ("00000000000000b1", "00000000000000a1", 11 * ms, 19 * ms),
+            ("00000000000000c1", "", 0, 30 * ms),
+        ],
+    );
+    let db = otlp("db", &[("00000000000000d1", "00000000000000a1", 12 * ms, 13 * ms)]);
+    let (code, _, stderr) = import_text("loop.json", &format!("{text}\n{db}\n"), &[]);
+    assert!(matches!(code, Some(0) | Some(2)), "{stderr}");
+}

@@ -34,7 +34,8 @@ pub(super) struct Assembler {
 }
 
 impl Assembler {
-    pub(super) fn new() -> Self {
+    /// `track_busy`: sum each instance's busy time (for `--workers-from-concurrency`).
+    pub(super) fn new(track_busy: bool) -> Self {
         Assembler {
             services: Interner::new(MAX_NAMES),
             instances: Interner::new(MAX_NAMES),
@@ -45,7 +46,7 @@ impl Assembler {
             bad_ids: 0,
             unnamed: 0,
             cut_short: 0,
-            stats: Stats::default(),
+            stats: Stats { track_busy, ..Stats::default() },
         }
     }
 

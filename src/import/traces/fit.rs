@@ -4,7 +4,7 @@
 //! empirical distribution: a `Mixture` of `Uniform`s between quantiles,
 //! which keeps every listed quantile exactly).
 
-use hdrhistogram::Histogram;
+use super::stats::Hist;
 
 /// Quantiles where a log-normal through the median and p99 is judged.
 const JUDGED: [(f64, f64); 4] = [(0.1, -1.2816), (0.25, -0.6745), (0.75, 0.6745), (0.9, 1.2816)];
@@ -13,8 +13,14 @@ const FIT: f64 = 0.15;
 /// The empirical distribution's quantiles (the last segment ends at the maximum).
 const POINTS: [f64; 15] = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0];
 
-/// A duration in nanoseconds as scenario text ("1.234567ms").
+/// A duration in nanoseconds as scenario text, to 3 significant figures
+/// (the histograms hold 2: more digits would be noise): "1.23ms".
 pub(super) fn duration(ns: u64) -> String {
+    let mut scale = 1u64;
+    while ns / scale >= 1000 {
+        scale *= 10;
+    }
+    let ns = (ns + scale / 2) / scale * scale;
     let ms = format!("{}.{:06}", ns / 1_000_000, ns % 1_000_000);
     let ms = ms.trim_end_matches('0').trim_end_matches('.');
     format!("{ms}ms")
@@ -28,7 +34,7 @@ pub(super) enum Shape {
 }
 
 /// The distribution of `h` and how it was chosen.
-pub(super) fn dist(h: &Histogram<u64>) -> (String, Shape) {
+pub(super) fn dist(h: &Hist) -> (String, Shape) {
     if h.is_empty() {
         return ("Const(\"0ms\")".into(), Shape::Const);
     }
@@ -73,7 +79,9 @@ mod tests {
 
     #[test]
     fn durations_are_exact_milliseconds() {
-        assert_eq!(duration(1_234_567), "1.234567ms");
+        assert_eq!(duration(1_234_567), "1.23ms");
+        assert_eq!(duration(1_235_567), "1.24ms");
+        assert_eq!(duration(200_063), "0.2ms");
         assert_eq!(duration(5_000_000), "5ms");
         assert_eq!(duration(0), "0ms");
         assert_eq!(duration(500), "0.0005ms");
@@ -87,13 +95,13 @@ mod tests {
         let ln = rand_distr::LogNormal::new((5e6f64).ln(), 0.8).unwrap();
         let mut h = super::super::stats::histogram();
         for _ in 0..50_000 {
-            h.record(ln.sample(&mut rng) as u64).unwrap();
+            super::super::stats::record(&mut h, ln.sample(&mut rng) as u64);
         }
         assert!(matches!(dist(&h).1, Shape::LogNormal), "{}", dist(&h).0);
         let mut bimodal = super::super::stats::histogram();
         for _ in 0..50_000 {
             let v: u64 = if rng.random_bool(0.5) { 1_000_000 } else { 50_000_000 };
-            bimodal.record(v).unwrap();
+            super::super::stats::record(&mut bimodal, v);
         }
         let (text, shape) = dist(&bimodal);
         assert!(matches!(shape, Shape::Empirical { .. }), "{text}");

@@ -25,13 +25,29 @@ pub(super) type Signature = Vec<Vec<u32>>;
 const SKEW_TOLERANCE_NS: u64 = 1_000;
 /// Width of the buckets in which each instance's busy time is summed.
 pub(super) const BUSY_BUCKET_NS: u64 = 100_000_000;
-/// At most this many busy buckets are kept per service.
-const MAX_BUSY_BUCKETS: usize = 1_000_000;
+/// At most this many busy buckets are kept, over all services.
+const MAX_BUSY_BUCKETS: usize = 2_000_000;
+/// A span longer than this many buckets (about 3 hours) adds no busy time.
+const MAX_BUCKETS_PER_SPAN: u64 = 100_000;
+/// At most this many calls of one span make its call structure.
+const MAX_SIGNATURE_CALLS: usize = 256;
 /// At most this many distinct call structures are kept per service.
 const MAX_SIGNATURES: usize = 1_000;
 
-pub(super) fn histogram() -> Histogram<u64> {
-    Histogram::new(3).expect("3 significant figures is a valid histogram")
+/// Durations in nanoseconds, to 1% (2 significant figures), from 1 ns to
+/// an hour (longer ones count as an hour): about 18 KB each, whatever the
+/// file holds, so 10,000 services stay within a few hundred MB.
+pub(super) type Hist = Histogram<u32>;
+
+const HIST_MAX_NS: u64 = 3_600_000_000_000;
+
+pub(super) fn histogram() -> Hist {
+    Histogram::new_with_bounds(1, HIST_MAX_NS, 2).expect("valid histogram bounds")
+}
+
+/// Records `ns` (clamped to the histogram's hour).
+pub(super) fn record(h: &mut Hist, ns: u64) {
+    let _ = h.record(ns.min(HIST_MAX_NS));
 }
 
 /// One service, over all its entry spans.
@@ -41,7 +57,7 @@ pub(super) struct ServiceStats {
     pub(super) errors: u64,
     /// ... whose calls all succeeded: the service's own errors.
     pub(super) own_errors: u64,
-    pub(super) own: Histogram<u64>,
+    pub(super) own: Hist,
     pub(super) signatures: BTreeMap<Signature, u64>,
     /// Entry spans that called each service at least once.
     pub(super) calls_to: BTreeMap<u32, u64>,
@@ -57,7 +73,7 @@ pub(super) struct ServiceStats {
     pub(super) first_start: u64,
     pub(super) last_start: u64,
     /// Durations of its front spans (the latency it served).
-    pub(super) latency: Histogram<u64>,
+    pub(super) latency: Hist,
 }
 
 impl Default for ServiceStats {
@@ -88,7 +104,7 @@ pub(super) struct ClientStats {
     pub(super) last_start: u64,
     pub(super) routes: BTreeMap<u32, u64>,
     pub(super) targets: BTreeMap<u32, u64>,
-    pub(super) latency: Histogram<u64>,
+    pub(super) latency: Hist,
 }
 
 impl Default for ClientStats {
@@ -106,10 +122,13 @@ impl Default for ClientStats {
 
 #[derive(Default)]
 pub(super) struct Stats {
+    /// Sum busy time per instance (`--workers-from-concurrency` only).
+    pub(super) track_busy: bool,
+    pub(super) busy_buckets: usize,
     pub(super) services: Vec<ServiceStats>,
     pub(super) clients: BTreeMap<u32, ClientStats>,
     /// Half the difference of a client span and the server span it called.
-    pub(super) network: Option<Histogram<u64>>,
+    pub(super) network: Option<Hist>,
     pub(super) traces: u64,
     pub(super) spans: u64,
     pub(super) missing_parent: u64,
@@ -174,8 +193,12 @@ impl<'a> Tree<'a> {
     /// is a client root (through the client's own attempt spans).
     fn is_front(&self, i: usize) -> bool {
         let Some(mut p) = self.parent[i] else { return true };
-        while let Some(up) = self.parent[p].filter(|&up| self.spans[up].service == self.spans[p].service) {
-            p = up;
+        // At most one step per span: parent links in a file may form a loop.
+        for _ in 0..self.spans.len() {
+            match self.parent[p].filter(|&up| self.spans[up].service == self.spans[p].service) {
+                Some(up) => p = up,
+                None => break,
+            }
         }
         self.is_client_root(p)
     }
@@ -208,7 +231,7 @@ impl Stats {
         if let Some(first) = calls.iter().find(|c| c.target != NONE) {
             *c.targets.entry(first.target).or_default() += 1;
         }
-        let _ = c.latency.record(s.duration());
+        record(&mut c.latency, s.duration());
     }
 
     fn entry(&mut self, tree: &Tree, i: usize) {
@@ -226,7 +249,7 @@ impl Stats {
         st.spans += 1;
         st.errors += u64::from(s.error);
         st.own_errors += u64::from(s.error && !calls.iter().any(|c| c.error));
-        let _ = st.own.record(own);
+        record(&mut st.own, own);
         let targets: BTreeSet<u32> = calls.iter().map(|c| c.target).filter(|&t| t != NONE).collect();
         for t in targets {
             *st.calls_to.entry(t).or_default() += 1;
@@ -235,14 +258,19 @@ impl Stats {
         if s.instance != NONE {
             st.instances.insert(s.instance);
         }
-        add_busy(&mut st.busy, s.instance, s.start, s.end);
+        if self.track_busy {
+            add_busy(&mut st.busy, &mut self.busy_buckets, s.instance, s.start, s.end);
+        }
         if front {
             st.front += 1;
             st.first_start = st.first_start.min(s.start);
             st.last_start = st.last_start.max(s.start);
-            let _ = st.latency.record(s.duration());
+            record(&mut st.latency, s.duration());
             if st.front_routes.len() < MAX_SIGNATURES || st.front_routes.contains_key(&s.route) {
-                *st.front_routes.entry(s.route).or_default().entry(signature.clone()).or_default() += 1;
+                let sigs = st.front_routes.entry(s.route).or_default();
+                if sigs.len() < MAX_SIGNATURES || sigs.contains_key(&signature) {
+                    *sigs.entry(signature.clone()).or_default() += 1;
+                }
             }
         }
         if st.signatures.len() < MAX_SIGNATURES || st.signatures.contains_key(&signature) {
@@ -255,7 +283,14 @@ impl Stats {
         let me = tree.spans[i].service;
         let mut out = Vec::new();
         let mut stack: Vec<(usize, Option<usize>)> = tree.children[i].iter().rev().map(|&c| (c, None)).collect();
+        // A tree has as many spans to visit as it has spans; parent links
+        // that loop (a broken file) would visit them for ever.
+        let mut budget = tree.spans.len();
         while let Some((c, outer)) = stack.pop() {
+            if budget == 0 {
+                break;
+            }
+            budget -= 1;
             let s = &tree.spans[c];
             if s.service != me {
                 let view = outer.map_or(*s, |o| tree.spans[o]);
@@ -281,7 +316,7 @@ impl Stats {
     fn network_sample(&mut self, client: u64, server: u64) {
         // A callee that outlasts its caller's span was given up on: no sample.
         let Some(two_ways) = client.checked_sub(server) else { return };
-        let _ = self.network.get_or_insert_with(histogram).record(two_ways / 2);
+        record(self.network.get_or_insert_with(histogram), two_ways / 2);
     }
 }
 
@@ -319,7 +354,7 @@ fn merge_retries(calls: &mut Vec<Seen>) {
 fn signature(calls: &[Seen]) -> Signature {
     let mut steps: Signature = Vec::new();
     let mut step_end = 0;
-    for c in calls.iter().filter(|c| c.target != NONE) {
+    for c in calls.iter().filter(|c| c.target != NONE).take(MAX_SIGNATURE_CALLS) {
         match steps.last_mut() {
             Some(step) if c.start < step_end => {
                 step.push(c.target);
@@ -337,15 +372,22 @@ fn signature(calls: &[Seen]) -> Signature {
     steps
 }
 
-fn add_busy(busy: &mut BTreeMap<(u32, u64), u64>, instance: u32, start: u64, end: u64) {
+fn add_busy(busy: &mut BTreeMap<(u32, u64), u64>, kept: &mut usize, instance: u32, start: u64, end: u64) {
+    if (end - start.min(end)) / BUSY_BUCKET_NS > MAX_BUCKETS_PER_SPAN {
+        return;
+    }
     let mut t = start;
     while t < end {
         let bucket = t / BUSY_BUCKET_NS;
         let stop = end.min((bucket + 1) * BUSY_BUCKET_NS);
-        if busy.len() >= MAX_BUSY_BUCKETS && !busy.contains_key(&(instance, bucket)) {
-            return;
+        match busy.get_mut(&(instance, bucket)) {
+            Some(b) => *b += stop - t,
+            None if *kept < MAX_BUSY_BUCKETS => {
+                busy.insert((instance, bucket), stop - t);
+                *kept += 1;
+            }
+            None => return,
         }
-        *busy.entry((instance, bucket)).or_default() += stop - t;
         t = stop;
     }
 }
@@ -375,8 +417,9 @@ mod tests {
 
     #[test]
     fn busy_time_is_split_over_buckets() {
-        let mut b = BTreeMap::new();
-        add_busy(&mut b, 0, BUSY_BUCKET_NS / 2, BUSY_BUCKET_NS * 2);
+        let (mut b, mut kept) = (BTreeMap::new(), 0);
+        add_busy(&mut b, &mut kept, 0, BUSY_BUCKET_NS / 2, BUSY_BUCKET_NS * 2);
+        assert_eq!(kept, 2);
         assert_eq!(b.get(&(0, 0)), Some(&(BUSY_BUCKET_NS / 2)));
         assert_eq!(b.get(&(0, 1)), Some(&BUSY_BUCKET_NS));
     }

@@ -250,7 +250,7 @@ fn mix(cx: &Cx, routes: &BTreeMap<u32, u64>) -> String {
     parts.join(", ")
 }
 
-fn quantiles(h: &hdrhistogram::Histogram<u64>) -> String {
+fn quantiles(h: &super::stats::Hist) -> String {
     format!("p50 {} p99 {}", fit::duration(h.value_at_quantile(0.5)), fit::duration(h.value_at_quantile(0.99)))
 }
 
