@@ -211,18 +211,25 @@ struct Event {
     dur: Option<f64>,
     pid: u32,
     tid: u32,
+    /// A flow's id (`ph` "s" / "f"): an arrow from an attempt to the
+    /// instance that handled it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bp: Option<&'static str>,
     args: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `trace.perfetto.json`: a complete event (`ph: X`) per span, a process
-/// per node and a thread per replica, in microseconds of simulated time.
+/// per node and a thread per replica, in microseconds of simulated time,
+/// and a flow arrow (`ph: s` / `f`) from each attempt to its handling.
 pub fn perfetto_json(run: &RunOutput) -> Option<Vec<u8>> {
     let tracer = run.trace.as_ref()?;
     let mut events = Vec::with_capacity(tracer.spans.len() + run.cfg.instances.len() * 2);
     let meta = |name: &str, pid: u32, tid: u32, value: String| {
         let mut args = serde_json::Map::new();
         args.insert("name".into(), value.into());
-        Event { name: name.into(), cat: "__metadata", ph: "M", ts: None, dur: None, pid, tid, args }
+        Event { name: name.into(), cat: "__metadata", ph: "M", ts: None, dur: None, pid, tid, id: None, bp: None, args }
     };
     for (pid, node) in run.cfg.nodes.iter().enumerate() {
         events.push(meta("process_name", pid as u32, 0, node.name.clone()));
@@ -248,14 +255,29 @@ pub fn perfetto_json(run: &RunOutput) -> Option<Vec<u8>> {
             SpanKind::Serve => "serve",
         };
         let us = |t: SimTime| t.as_nanos() as f64 / 1e3;
+        let name = format!("{} {} {}", cat, path.method, path.path);
+        // An arrow from each attempt to the handling of it (ids come in pairs).
+        let flow = match s.kind {
+            SpanKind::Attempt => Some(("s", s.id)),
+            SpanKind::Serve => Some(("f", s.parent)),
+            SpanKind::Request => None,
+        };
+        if let Some((ph, id)) = flow {
+            let (pid, tid, ts) = (inst.node, inst.replica, Some(us(s.start)));
+            let bp = (ph == "f").then_some("e");
+            let args = serde_json::Map::new();
+            events.push(Event { name: name.clone(), cat: "hop", ph, ts, dur: None, pid, tid, id: Some(id), bp, args });
+        }
         events.push(Event {
-            name: format!("{} {} {}", cat, path.method, path.path),
+            name,
             cat,
             ph: "X",
             ts: Some(us(s.start)),
             dur: Some(us(s.end) - us(s.start)),
             pid: inst.node,
             tid: inst.replica,
+            id: None,
+            bp: None,
             args,
         });
     }
