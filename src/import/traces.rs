@@ -99,6 +99,10 @@ impl Importer {
                 format!("spans name a parent that is not in the files: each begins a tree of its own{early}"),
             ),
             (f.stats.skewed, "spans begin before their parent (clock skew?): their times were clipped to it".into()),
+            (
+                f.stats.duplicates,
+                "spans appear more than once (the same trace and span id): each was counted once".into(),
+            ),
         ];
         let mut warnings: Vec<String> =
             counted.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{n} {what}")).collect();

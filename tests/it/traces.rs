@@ -326,3 +326,15 @@ fn issue12_spans_whose_parents_form_a_loop_end_the_import() {
     let (code, _, stderr) = import_text("loop.json", &format!("{text}\n{db}\n"), &[]);
     assert!(matches!(code, Some(0) | Some(2)), "{stderr}");
 }
+
+#[test]
+fn issue12_overlapping_exports_count_each_span_once() {
+    let file = "scenarios/traces/shop.otlp.json";
+    let out = gatesim(&["import", file, file], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("3312 spans appear more than once"), "{stderr}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("from 500 traces (3312 spans)"), "{text}");
+    shop(&model(&text));
+}

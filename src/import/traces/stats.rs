@@ -132,8 +132,10 @@ pub(super) struct Stats {
     pub(super) traces: u64,
     pub(super) spans: u64,
     pub(super) missing_parent: u64,
-    /// Children that begin before or end after their parent.
+    /// Children that begin before their parent.
     pub(super) skewed: u64,
+    /// Spans seen twice (same trace and span id).
+    pub(super) duplicates: u64,
 }
 
 /// One call seen from its caller.
@@ -206,8 +208,12 @@ impl<'a> Tree<'a> {
 
 impl Stats {
     /// Adds one trace (its spans in any order).
-    pub(super) fn trace(&mut self, spans: &mut [Span]) {
+    pub(super) fn trace(&mut self, spans: &mut Vec<Span>) {
         spans.sort_by_key(|s| s.id);
+        // The same span in two files (overlapping exports) counts once.
+        let before = spans.len();
+        spans.dedup_by_key(|s| s.id);
+        self.duplicates += (before - spans.len()) as u64;
         self.traces += 1;
         self.spans += spans.len() as u64;
         let tree = Tree::new(spans, self);
