@@ -51,22 +51,41 @@ fn flag(key: &str, v: bool) -> KeyValue {
 /// What the run knows beside the spans: breaker changes and faults by time.
 struct Context<'a> {
     run: &'a RunOutput,
+    /// Per breaker index, its changes in time order: looked up per span
+    /// by binary search (a scan per span would be spans x changes).
+    breakers: Vec<Vec<(SimTime, &'static str)>>,
 }
 
-impl Context<'_> {
-    /// The state of breaker `index` just before `at`, by its recorded changes.
-    fn breaker(&self, index: u32, at: SimTime) -> &'static str {
-        let mut state = "closed";
-        for e in self.run.rec.breaker_events.iter().filter(|e| e.breaker == index && e.at <= at) {
-            state = if e.to_open {
+impl<'a> Context<'a> {
+    fn new(run: &'a RunOutput) -> Self {
+        let mut breakers: Vec<Vec<(SimTime, &'static str)>> = Vec::new();
+        for e in &run.rec.breaker_events {
+            let i = e.breaker as usize;
+            if breakers.len() <= i {
+                breakers.resize_with(i + 1, Vec::new);
+            }
+            let to = if e.to_open {
                 "open"
             } else if e.to_half_open {
                 "half_open"
             } else {
                 "closed"
             };
+            breakers[i].push((e.at, to));
         }
-        state
+        for changes in &mut breakers {
+            changes.sort_by_key(|c| c.0);
+        }
+        Context { run, breakers }
+    }
+
+    /// The state of breaker `index` just before `at`, by its recorded changes.
+    fn breaker(&self, index: u32, at: SimTime) -> &'static str {
+        let Some(changes) = self.breakers.get(index as usize) else { return "closed" };
+        match changes.partition_point(|c| c.0 <= at) {
+            0 => "closed",
+            n => changes[n - 1].1,
+        }
     }
 
     /// Whether a fault (scheduled or random) acted on `inst` at `at`.
@@ -160,7 +179,7 @@ const BATCH: usize = 8192;
 /// instance within a batch.
 pub fn otlp_json(run: &RunOutput) -> Option<Vec<u8>> {
     let tracer = run.trace.as_ref()?;
-    let cx = Context { run };
+    let cx = Context::new(run);
     let scope = InstrumentationScope {
         name: "gatesim".into(),
         version: env!("CARGO_PKG_VERSION").into(),
