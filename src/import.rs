@@ -10,6 +10,14 @@
 pub mod envoy;
 pub mod traces;
 
+/// A node name gatesim accepts, from a name in another tool: letters,
+/// digits, `-` and `_` (anything else becomes `-`), `fallback` if empty.
+fn node_name(s: &str, fallback: &str) -> String {
+    let n: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    if n.is_empty() { fallback.into() } else { n }
+}
+
 /// A scenario's text and what the user should know about it.
 #[derive(Clone, Debug)]
 pub struct Imported {

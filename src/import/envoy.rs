@@ -437,11 +437,9 @@ fn service(c: &Cluster) -> String {
     out
 }
 
-/// A name gatesim accepts: letters, digits, `-` and `_`.
+/// A name gatesim accepts (`import::node_name`).
 fn node_name(s: &str) -> String {
-    let n: String =
-        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
-    if n.is_empty() { "envoy".into() } else { n }
+    super::node_name(s, "envoy")
 }
 
 fn write(name: &str, opts: &Options, g: &Gateway, clusters: &[&Cluster]) -> String {

@@ -19,6 +19,7 @@ mod jaeger;
 mod otlp;
 mod span;
 mod stats;
+mod walk;
 mod write;
 
 use std::io::{BufRead, BufReader, Read};

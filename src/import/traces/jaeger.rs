@@ -8,14 +8,15 @@
 //! a time: memory follows the largest trace, not the file.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::Read;
+use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::DeserializeSeed;
 
 use super::assemble::Assembler;
 use super::span::{self, Kind, Span};
+use super::walk::EachIn;
 
 #[derive(Deserialize)]
 struct Trace {
@@ -72,62 +73,21 @@ struct Tag {
 /// Reads the `data` of a Jaeger export into `to`.
 pub(super) fn read(r: impl Read, to: &mut Assembler) -> Result<(), String> {
     let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, r));
-    Export(to).deserialize(&mut de).map_err(|e| {
+    export(to).deserialize(&mut de).map_err(|e| {
         if e.is_eof() && e.line() == 1 && e.column() == 0 { "the file is empty".into() } else { e.to_string() }
     })?;
     de.end().map_err(|e| format!("text after the export: {e}"))
 }
 
-struct Export<'a>(&'a mut Assembler);
-
-impl<'de> DeserializeSeed<'de> for Export<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Export<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a Jaeger JSON export ({\"data\": [trace, ...]})")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut found = false;
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "data" {
-                map.next_value_seed(Traces(&mut *self.0))?;
-                found = true;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        if !found {
-            return Err(serde::de::Error::custom("no \"data\": not a Jaeger JSON export"));
-        }
-        Ok(())
-    }
-}
-
-struct Traces<'a>(&'a mut Assembler);
-
-impl<'de> DeserializeSeed<'de> for Traces<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Traces<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of traces")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(trace) = seq.next_element::<Trace>()? {
-            add(&trace, self.0);
-        }
-        Ok(())
+/// The export, `{"data": [trace, ...]}`, each trace handed to `to`.
+fn export(to: &mut Assembler) -> EachIn<Trace, impl FnMut(Trace) + '_> {
+    EachIn {
+        keys: &["data"],
+        object: "a Jaeger JSON export ({\"data\": [trace, ...]})",
+        items: "an array of traces",
+        missing: "no \"data\": not a Jaeger JSON export",
+        each: move |trace| add(&trace, to),
+        item: PhantomData,
     }
 }
 
@@ -156,9 +116,8 @@ fn add(trace: &Trace, to: &mut Assembler) {
         let process = trace.processes.get(&s.process_id);
         let service = process.map_or("unknown_service", |p| p.service_name.as_str());
         let instance = process.and_then(|p| tag_text(&p.tags, span::INSTANCE_KEYS));
-        let route = tag_text(&s.tags, span::ROUTE_KEYS)
-            .or_else(|| tag_text(&s.tags, span::PATH_KEYS).map(|p| span::path_of(&p).to_string()))
-            .unwrap_or_else(|| s.operation_name.clone());
+        let attr = |keys: &[&str]| tag_text(&s.tags, keys);
+        let route = span::route_key(attr, &s.operation_name);
         let parent = s.references.iter().find(|r| r.ref_type == "CHILD_OF").or(s.references.first());
         let Some(trace_id) = span::hex_id(&s.trace_id) else {
             to.bad_ids += 1;
@@ -176,7 +135,7 @@ fn add(trace: &Trace, to: &mut Assembler) {
             start,
             end: start.saturating_add(s.duration.saturating_mul(1000)),
             error: is_error(&s.tags),
-            resend: tag_text(&s.tags, &[span::RESEND]).and_then(|r| r.parse().ok()).unwrap_or(0),
+            resend: span::resend(attr),
         };
         to.push(span);
     }

@@ -3,21 +3,22 @@
 //!
 //! The types are `opentelemetry-proto`'s (its `with-serde` feature speaks
 //! the OTLP/JSON mapping: hex ids, string nanoseconds, camelCase). The
-//! outer object is walked with a `DeserializeSeed` so that each
+//! outer object is walked with `walk::EachIn` so that each
 //! `ResourceSpans` is handed on as soon as it is read: memory follows one
 //! export line (or, in a file that is one request, one batch), not the file.
 
 use std::cell::Cell;
-use std::fmt;
 use std::io::{BufRead, BufReader, Read};
+use std::marker::PhantomData;
 use std::rc::Rc;
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::DeserializeSeed;
 
 use super::assemble::Assembler;
 use super::span::{self, Kind, Span};
+use super::walk::EachIn;
 
 /// A line longer than this is not read into memory whole: it is parsed
 /// as a stream instead.
@@ -47,7 +48,7 @@ pub(super) fn read(r: impl Read, to: &mut Assembler) -> Result<(), String> {
             return stream(std::io::Cursor::new(line).chain(reader), to, values);
         }
         let mut de = serde_json::Deserializer::from_slice(text);
-        match Request(to).deserialize(&mut de).and_then(|()| de.end()) {
+        match request(to).deserialize(&mut de).and_then(|()| de.end()) {
             Ok(()) => values += 1,
             Err(e) if e.is_eof() => return Err(format!("line {number}: the file ends inside a request ({e})")),
             Err(e) => return Err(format!("line {number}: {e}")),
@@ -63,7 +64,7 @@ fn stream(r: impl Read, to: &mut Assembler, mut values: u64) -> Result<(), Strin
     let mut de = serde_json::Deserializer::from_reader(watch);
     loop {
         text.set(false);
-        match Request(to).deserialize(&mut de) {
+        match request(to).deserialize(&mut de) {
             Ok(()) => values += 1,
             // Nothing but white space after the last request: the end.
             Err(e) if e.is_eof() && values > 0 && !text.get() => return Ok(()),
@@ -91,58 +92,15 @@ impl<R: Read> Read for Watch<R> {
     }
 }
 
-/// The outer object: `{"resourceSpans": [...]}`.
-struct Request<'a>(&'a mut Assembler);
-
-impl<'de> DeserializeSeed<'de> for Request<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Request<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an OTLP/JSON ExportTraceServiceRequest ({\"resourceSpans\": [...]})")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut found = false;
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "resourceSpans" || key == "resource_spans" {
-                map.next_value_seed(Batches(&mut *self.0))?;
-                found = true;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        if !found {
-            return Err(serde::de::Error::custom("no \"resourceSpans\": not an OTLP/JSON trace export"));
-        }
-        Ok(())
-    }
-}
-
-/// The `resourceSpans` array, one element at a time.
-struct Batches<'a>(&'a mut Assembler);
-
-impl<'de> DeserializeSeed<'de> for Batches<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Batches<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of ResourceSpans")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(batch) = seq.next_element::<ResourceSpans>()? {
-            add(&batch, self.0);
-        }
-        Ok(())
+/// The outer object, `{"resourceSpans": [...]}`, each batch handed to `to`.
+fn request(to: &mut Assembler) -> EachIn<ResourceSpans, impl FnMut(ResourceSpans) + '_> {
+    EachIn {
+        keys: &["resourceSpans", "resource_spans"],
+        object: "an OTLP/JSON ExportTraceServiceRequest ({\"resourceSpans\": [...]})",
+        items: "an array of ResourceSpans",
+        missing: "no \"resourceSpans\": not an OTLP/JSON trace export",
+        each: move |batch| add(&batch, to),
+        item: PhantomData,
     }
 }
 
@@ -171,11 +129,10 @@ fn add(batch: &ResourceSpans, to: &mut Assembler) {
     let service = to.services.id(&service);
     let instance = find(attrs, span::INSTANCE_KEYS).map_or(span::NONE, |i| to.instances.id(&i));
     for s in batch.scope_spans.iter().flat_map(|s| &s.spans) {
-        let route = find(&s.attributes, span::ROUTE_KEYS)
-            .or_else(|| find(&s.attributes, span::PATH_KEYS).map(|p| span::path_of(&p).to_string()))
-            .unwrap_or_else(|| s.name.clone());
+        let attr = |keys: &[&str]| find(&s.attributes, keys);
+        let route = span::route_key(attr, &s.name);
         let error = s.status.as_ref().is_some_and(|st| st.code == 2);
-        let resend = find(&s.attributes, &[span::RESEND]).and_then(|r| r.parse().ok()).unwrap_or(0);
+        let resend = span::resend(attr);
         let span = Span {
             trace: id(&s.trace_id),
             id: id(&s.span_id) as u64,

@@ -99,9 +99,21 @@ impl Interner {
 /// the older names still common in exports).
 pub(super) const SERVICE: &str = "service.name";
 pub(super) const INSTANCE_KEYS: &[&str] = &["service.instance.id", "host.name", "k8s.pod.name", "hostname", "ip"];
-pub(super) const ROUTE_KEYS: &[&str] = &["http.route"];
-pub(super) const PATH_KEYS: &[&str] = &["url.path", "http.target", "http.url", "url.full"];
-pub(super) const RESEND: &str = "http.request.resend_count";
+const ROUTE_KEYS: &[&str] = &["http.route"];
+const PATH_KEYS: &[&str] = &["url.path", "http.target", "http.url", "url.full"];
+const RESEND: &str = "http.request.resend_count";
+
+/// A span's route key from its attributes (`attr` finds the first of
+/// some keys): `http.route`, else the path of `url.path` / `http.target` /
+/// a URL, else the span's name.
+pub(super) fn route_key(attr: impl Fn(&[&str]) -> Option<String>, name: &str) -> String {
+    attr(ROUTE_KEYS).or_else(|| attr(PATH_KEYS).map(|p| path_of(&p).to_string())).unwrap_or_else(|| name.to_string())
+}
+
+/// A span's retry number (`http.request.resend_count`), 0 if none.
+pub(super) fn resend(attr: impl Fn(&[&str]) -> Option<String>) -> u32 {
+    attr(&[RESEND]).and_then(|r| r.parse().ok()).unwrap_or(0)
+}
 
 /// The path part of a URL or target: no scheme and host, no query.
 pub(super) fn path_of(url: &str) -> &str {

@@ -22,17 +22,12 @@ pub(super) struct Written {
     pub(super) warnings: Vec<String>,
 }
 
-/// A node name the scenario accepts: no spaces, `#`, `->` or control
-/// characters, at most 128 characters.
-pub(super) fn node_name(s: &str) -> String {
-    let clean: String = s
-        .chars()
-        .map(|c| if c.is_whitespace() || c.is_control() || c == '#' || c == '"' || c == '\\' { '-' } else { c })
-        .collect::<String>()
-        .replace("->", "-");
-    let clean = clean.trim_start_matches('.');
-    let clean: String = clean.chars().take(128).collect();
-    if clean.is_empty() { "unnamed".into() } else { clean }
+/// A node name the scenario accepts (`import::node_name`, at most 128
+/// characters: service names in traces can be any text).
+fn node_name(s: &str) -> String {
+    let mut n = crate::import::node_name(s, "unnamed");
+    n.truncate(128);
+    n
 }
 
 /// A request path for a route key: a path as it is, else the path in a
