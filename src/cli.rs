@@ -348,6 +348,11 @@ impl miette::SourceCode for Excerpt {
     }
 }
 
+/// Problems told one by one; past this many the rest are counted. Placing
+/// one costs a pass over the file, and nobody reads 10,000 distinct
+/// problems: the first ones say what to fix.
+const MAX_TOLD: usize = 200;
+
 /// One block per problem: a plain `file:line:col: severity: message` line
 /// (greppable, editor-clickable), then miette's snippet of the source.
 pub fn render(file: &str, text: &str, problems: &[Problem], severity: &str) -> String {
@@ -358,7 +363,7 @@ pub fn render(file: &str, text: &str, problems: &[Problem], severity: &str) -> S
     theme.characters.error = String::new();
     let handler = GraphicalReportHandler::new_themed(theme);
     let mut out = String::new();
-    for p in problems {
+    for p in problems.iter().take(MAX_TOLD) {
         let span = locate(text, &p.locus);
         let place = match place(text, &p.locus) {
             Place::LineCol(l, c) => format!("{file}:{l}:{c}"),
@@ -384,6 +389,12 @@ pub fn render(file: &str, text: &str, problems: &[Problem], severity: &str) -> S
         }
         out.push('\n');
     }
+    if problems.len() > MAX_TOLD {
+        out.push_str(&format!(
+            "{severity}: {file}: and {} more {severity}s not shown (the first {MAX_TOLD} are above)\n\n",
+            problems.len() - MAX_TOLD
+        ));
+    }
     out
 }
 
@@ -407,8 +418,15 @@ fn place(text: &str, locus: &Locus) -> Place {
 
 /// Validation warnings as summary.json carries them.
 fn summary_warnings(text: &str, problems: &[Problem]) -> Vec<gatesim::metrics::summary::Warning> {
+    let more = problems.len().saturating_sub(MAX_TOLD);
+    let rest = (more > 0).then(|| gatesim::metrics::summary::Warning {
+        place: String::new(),
+        message: format!("and {more} more warnings not listed (the first {MAX_TOLD} are above)"),
+        hint: None,
+    });
     problems
         .iter()
+        .take(MAX_TOLD)
         .map(|p| {
             let at = match place(text, &p.locus) {
                 Place::LineCol(l, c) => format!("line {l}:{c}"),
@@ -424,6 +442,7 @@ fn summary_warnings(text: &str, problems: &[Problem]) -> Vec<gatesim::metrics::s
                 hint: p.hint.clone(),
             }
         })
+        .chain(rest)
         .collect()
 }
 
@@ -472,6 +491,16 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
         o.stderr.push_str(&render(&file.display().to_string(), &text, &loaded_warnings, "warning"));
     }
     let out_dir = out.map(Path::to_path_buf).unwrap_or_else(|| Path::new("output").join(&loaded.model.name));
+    // Refuse a foreign --out now, not after a long run.
+    if let Err(e) = report::check_target(&out_dir) {
+        o.stderr.push_str(&format!(
+            "error: cannot write {}: {e}
+",
+            out_dir.display()
+        ));
+        o.code = write_failed(&e);
+        return o;
+    }
     let duration_ms = loaded.model.duration.as_nanos() / 1_000_000;
     let bar = progress_bar(quiet, duration_ms, "{spinner} simulating [{bar:40}] {pos}/{len} ms simulated ({eta})");
     let result = run_once(loaded.model, &text, &loaded_warnings, &mut |t| bar.set_position(t.as_nanos() / 1_000_000));

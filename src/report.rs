@@ -18,4 +18,4 @@ pub fn summary_json(summary: &Summary) -> Vec<u8> {
     out
 }
 
-pub use folder::{replace_file, write_folder};
+pub use folder::{check_target, replace_file, write_folder};

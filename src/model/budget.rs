@@ -73,6 +73,29 @@ pub fn peak_open_rps(cfg: &ModelConfig) -> f64 {
         .sum()
 }
 
+/// Events per simulated second that no client request causes: health-check
+/// probes (a probe and its answer, per balancer and target, every
+/// interval) and random-chaos episodes (a start and an end per target,
+/// every mtbf + mttr on average). A lower bound, like the clients' count.
+pub fn background_events_per_s(cfg: &ModelConfig) -> f64 {
+    let probes: f64 = cfg
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.kind {
+            NodeKind::Balancer(b) => b.health_check.map(|hc| {
+                let targets = cfg.edges[b.edge as usize].targets.len() as f64;
+                2.0 * targets / hc.interval.as_secs_f64().max(1e-9)
+            }),
+            _ => None,
+        })
+        .sum();
+    let chaos = cfg
+        .chaos
+        .as_ref()
+        .map_or(0.0, |c| 2.0 * c.targets.len() as f64 / (c.mtbf.as_secs_f64() + c.mttr.as_secs_f64()).max(1e-9));
+    probes + chaos
+}
+
 /// An open-loop load's highest rate (`None` for closed-loop users).
 fn open_rps(load: &Load) -> Option<f64> {
     match load {

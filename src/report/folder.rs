@@ -113,6 +113,13 @@ pub enum WriteError {
     Io(#[from] io::Error),
 }
 
+/// Whether `write_folder` would refuse `dir` (a file, or a folder holding
+/// anything gatesim did not write): asked before a long run, so that the
+/// refusal does not come after it. `write_folder` asks again.
+pub fn check_target(dir: &Path) -> Result<(), WriteError> {
+    refuse_foreign(dir)
+}
+
 /// Refuses to replace a file, or a folder holding anything gatesim did not write.
 fn refuse_foreign(dir: &Path) -> Result<(), WriteError> {
     let Ok(meta) = fs::symlink_metadata(dir) else { return Ok(()) };

@@ -39,7 +39,14 @@ pub fn bad_name(name: &str, max: usize) -> Option<String> {
     if chars > max {
         return Some(format!("is {chars} characters long; at most {max}"));
     }
-    name.chars().find(|c| c.is_control()).map(|c| format!("holds the control character {:?}", c))
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Some(format!("holds the control character {c:?}"));
+    }
+    // Bidirectional controls make a name print differently from what it
+    // is (a "Trojan Source" name in a report, a folder or a message).
+    name.chars()
+        .find(|c| matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+        .map(|c| format!("holds the bidirectional control character {c:?}"))
 }
 
 /// Events a client request takes at the least (its arrival and its answer).
@@ -49,34 +56,50 @@ const MIN_EVENTS_PER_REQUEST: f64 = 2.0;
 /// simulated millisecond than `max_events_per_ms`, or more in all than
 /// `max_events` (said now, with the numbers, not minutes into the run).
 pub(super) fn check_load(model: &ModelConfig, errors: &mut Vec<Problem>) {
-    let per_ms = budget::peak_open_rps(model) / 1000.0 * MIN_EVENTS_PER_REQUEST;
+    let requests_per_s = budget::peak_open_rps(model);
+    let background = budget::background_events_per_s(model);
+    let per_ms = (requests_per_s * MIN_EVENTS_PER_REQUEST + background) / 1000.0;
+    // What causes the events, for the message.
+    let causes = |scale: f64| {
+        let mut parts = vec![format!("{:.3e} client requests", requests_per_s * scale)];
+        if background > 0.0 {
+            parts.push(format!("{:.3e} health-check probes and chaos episodes", background * scale / 2.0));
+        }
+        parts.join(", ")
+    };
     if per_ms > model.max_events_per_ms as f64 {
         errors.push(
             Problem::field(
                 "limits",
                 format!(
-                    "the clients send {:.0} requests per simulated millisecond: at least {per_ms:.0} events, \
-                     above max_events_per_ms ({})",
-                    per_ms / MIN_EVENTS_PER_REQUEST,
+                    "each simulated millisecond has {}: at least {per_ms:.0} events, above max_events_per_ms ({})",
+                    causes(1e-3),
                     model.max_events_per_ms
                 ),
             )
-            .hint("lower the clients' rps (a model of a slice of the traffic scales), or raise limits: (max_events_per_ms: ...)"),
+            .hint(
+                "lower the clients' rps (a model of a slice of the traffic scales), lengthen health-check \
+                 intervals or chaos mtbf, or raise limits: (max_events_per_ms: ...)",
+            ),
         );
         return;
     }
-    let events = budget::peak_open_rps(model) * model.duration.as_secs_f64() * MIN_EVENTS_PER_REQUEST;
+    let secs = model.duration.as_secs_f64();
+    let events = (requests_per_s * MIN_EVENTS_PER_REQUEST + background) * secs;
     if events > model.max_events as f64 {
         errors.push(
             Problem::field(
                 "limits",
                 format!(
-                    "the run would take at least {events:.3e} events ({:.3e} requests), above max_events ({})",
-                    events / MIN_EVENTS_PER_REQUEST,
+                    "the run would take at least {events:.3e} events ({}), above max_events ({})",
+                    causes(secs),
                     model.max_events
                 ),
             )
-            .hint("shorten the duration or lower the load, or raise limits: (max_events: ...)"),
+            .hint(
+                "shorten the duration, lower the load, lengthen health-check intervals or chaos mtbf, \
+                 or raise limits: (max_events: ...)",
+            ),
         );
     }
 }

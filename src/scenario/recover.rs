@@ -127,7 +127,13 @@ fn brackets(text: &str) -> Vec<Tok<'_>> {
 /// The identifier that ends right before `at` (spaces allowed between).
 fn ident_before(text: &str, at: usize) -> Option<&str> {
     let before = text[..at].trim_end();
-    let start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+    // Past the last character that cannot be in an identifier (which may
+    // be several bytes long: `é` in `Sérvice(`).
+    let start = before
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let word = &before[start..];
     (!word.is_empty() && word.as_bytes()[0].is_ascii_alphabetic()).then_some(word)
 }

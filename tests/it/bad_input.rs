@@ -268,13 +268,26 @@ fn a_run_stopped_by_its_limits_exits_2_and_leaves_the_output_alone() {
     assert_eq!(ok.status.code(), Some(0), "validate: {}", String::from_utf8_lossy(&ok.stderr));
 
     let case = Case { name: "runaway".into(), arg, expect: "the run was stopped".into(), at: None };
+    // The output folder of an earlier run (a folder gatesim may replace).
     let tmp = tempfile::tempdir().expect("temp dir");
     let out_dir = tmp.path().join("out");
-    fs::create_dir(&out_dir).expect("create out");
-    fs::write(out_dir.join("summary.json"), SENTINEL).expect("write sentinel");
+    let earlier = src.path().join("earlier.ron");
+    fs::write(&earlier, text.replace("max_events: 20000", "max_events: 1000000").replace("10s", "1s")).unwrap();
+    let first = gatesim(&["run", earlier.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "-q"], &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let before: Vec<(String, Vec<u8>)> =
+        entries(&out_dir).into_iter().map(|n| (n.clone(), fs::read(out_dir.join(&n)).unwrap())).collect();
     let run = gatesim(&["run", &case.arg, "--out", out_dir.to_str().expect("utf-8")], &[]);
     let mut failures = problems(&case, &run);
-    failures.extend(untouched(tmp.path(), &out_dir));
+    let after: Vec<(String, Vec<u8>)> =
+        entries(&out_dir).into_iter().map(|n| (n.clone(), fs::read(out_dir.join(&n)).unwrap())).collect();
+    if after != before {
+        failures.push("the earlier output folder changed".into());
+    }
+    let beside = entries(tmp.path()).into_iter().filter(|n| n != "out").collect::<Vec<_>>();
+    if !beside.is_empty() {
+        failures.push(format!("new entries beside the output folder: {beside:?}"));
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

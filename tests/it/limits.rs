@@ -57,6 +57,17 @@ fn generated() -> Vec<(&'static str, String, i32, &'static str)> {
             2,
             "at most 128",
         ),
+        // A misspelt variant with a multi-byte letter right before `(`
+        // panicked while looking for the variant's name.
+        ("non-ascii-variant.ron", wrap(format!("{clients}, Sérvice(name: \"s\")")), 2, "error"),
+        ("non-ascii-two-bytes.ron", "é(".to_string(), 2, "error"),
+        // A right-to-left override makes a name print as something else.
+        (
+            "name-bidi-override.ron",
+            wrap(format!("{clients}, {service}").replace("\"s\"", "\"s\u{202E}gpj\"")),
+            2,
+            "bidirectional control character",
+        ),
         // 100,000 identical warnings took 37 s to print.
         (
             "fanout-100k.ron",
@@ -270,7 +281,7 @@ fn issue15_validate_refuses_a_load_the_guard_rails_would_stop() {
     let out = gatesim(&["validate", path.to_str().unwrap()], &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("requests per simulated millisecond") && err.contains("max_events_per_ms"), "{err}");
+    assert!(err.contains("each simulated millisecond has") && err.contains("max_events_per_ms"), "{err}");
 }
 
 /// Two runs into the same `--out` at once: both succeed (they take turns),
@@ -380,4 +391,64 @@ fn issue15_crafted_results_files_are_refused() {
     let out = capped(&["plot", run_dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("timeseries.csv"));
+}
+
+/// 10,000 distinct warnings took a minute to place in the file: the first
+/// 200 are told, the rest counted.
+#[test]
+fn thousands_of_distinct_warnings_are_told_in_bounded_time() {
+    let n = 9_000;
+    let services: Vec<String> = (0..n)
+        .map(|i| {
+            let calls = if i + 1 < n { format!(r#", calls: [Call(to: "s{}")]"#, i + 1) } else { String::new() };
+            format!(r#"Service(name: "s{i}", workers: 1, queue: 1, work: Const("1ms"){calls})"#)
+        })
+        .collect();
+    let text = format!(
+        r#"Scenario(name: "chain", duration: "1s", nodes: [
+            Clients(name: "c", target: "s0", load: Poisson(rps: 1), mix: [(path: "/")], policy: (timeout: "1s")),
+            {}])"#,
+        services.join(",\n")
+    );
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let path = tmp.path().join("chain.ron");
+    fs::write(&path, text).unwrap();
+    let out = capped(&["validate", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr.chars().take(500).collect::<String>());
+    let told = stderr.lines().filter(|l| l.starts_with("warning: ") && !l.contains("not shown")).count();
+    assert_eq!(told, 200, "the first 200 are told");
+    // At least one per call without a timeout (n - 1 of them).
+    let more: usize = stderr
+        .split("and ")
+        .last()
+        .and_then(|t| t.split(' ').next())
+        .and_then(|k| k.parse().ok())
+        .expect("a count of the rest");
+    assert!(stderr.contains("more warnings not shown") && more + 200 >= n - 1, "{more}");
+}
+
+/// A foreign `--out` is refused before the run, not after it: this run
+/// would be stopped by its guard rail, yet the refusal is what is said.
+#[test]
+fn a_foreign_out_is_refused_before_the_run() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let path = tmp.path().join("s.ron");
+    fs::write(
+        &path,
+        r#"Scenario(name: "s", duration: "10s", limits: (max_in_flight: 1),
+        nodes: [Clients(name: "c", target: "s", load: Poisson(rps: 1000), mix: [(path: "/")], policy: (timeout: "1s")),
+                Service(name: "s", workers: 100, queue: 10, work: Const("10ms"))])"#,
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("mine");
+    fs::create_dir(&out_dir).unwrap();
+    fs::write(out_dir.join("notes.txt"), "mine").unwrap();
+    let stopped = gatesim(&["run", path.to_str().unwrap(), "--out", tmp.path().join("new").to_str().unwrap()], &[]);
+    assert!(String::from_utf8_lossy(&stopped.stderr).contains("was stopped"), "the guard rail stops this run");
+    let out = gatesim(&["run", path.to_str().unwrap(), "--out", out_dir.to_str().unwrap()], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot write") && !stderr.contains("was stopped"), "{stderr}");
+    assert_eq!(fs::read_to_string(out_dir.join("notes.txt")).unwrap(), "mine");
 }
