@@ -19,7 +19,9 @@ pub struct Metric {
     pub key: &'static str,
     pub label: &'static str,
     pub decimals: usize,
-    /// `None`: the run has no value (time to recover of a run that never recovered).
+    /// `None`: the run has no value (time to recover of a run that never
+    /// recovered, failure latency of a run that answered no failure); the
+    /// estimate is then over the runs that have one.
     pub read: fn(&RunMetrics) -> Option<f64>,
 }
 
@@ -30,6 +32,18 @@ pub const METRICS: &[Metric] = &[
     Metric { key: "latency_ms_p50", label: "p50 ms (ok)", decimals: 2, read: |r| Some(r.latency_ms_p50) },
     Metric { key: "latency_ms_p99", label: "p99 ms (ok)", decimals: 1, read: |r| Some(r.latency_ms_p99) },
     Metric { key: "latency_ms_p999", label: "p99.9 ms (ok)", decimals: 1, read: |r| Some(r.latency_ms_p999) },
+    Metric {
+        key: "failure_latency_ms_p50",
+        label: "p50 ms (failures)",
+        decimals: 2,
+        read: |r| r.failure_latency_ms_p50,
+    },
+    Metric {
+        key: "failure_latency_ms_p99",
+        label: "p99 ms (failures)",
+        decimals: 1,
+        read: |r| r.failure_latency_ms_p99,
+    },
     Metric { key: "timeouts", label: "timeouts", decimals: 0, read: |r| Some(r.timeouts as f64) },
     Metric { key: "rejected", label: "rejected", decimals: 0, read: |r| Some(r.rejected as f64) },
     Metric { key: "short_circuited", label: "short-circuited", decimals: 0, read: |r| Some(r.short_circuited as f64) },

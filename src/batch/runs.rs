@@ -63,6 +63,11 @@ pub struct RunMetrics {
     pub latency_ms_p50: f64,
     pub latency_ms_p99: f64,
     pub latency_ms_p999: f64,
+    /// Answered failures' latency (`None`: the run answered no failure).
+    #[serde(default)]
+    pub failure_latency_ms_p50: Option<f64>,
+    #[serde(default)]
+    pub failure_latency_ms_p99: Option<f64>,
     pub timeouts: u64,
     pub rejected: u64,
     pub short_circuited: u64,
@@ -158,6 +163,8 @@ fn metrics(job: &Job, s: &Summary, (p99_series, success_series): (Vec<f64>, Vec<
         latency_ms_p50: s.latency_ms.p50,
         latency_ms_p99: s.latency_ms.p99,
         latency_ms_p999: s.latency_ms.p999,
+        failure_latency_ms_p50: (s.failure_latency_ms.count > 0).then_some(s.failure_latency_ms.p50),
+        failure_latency_ms_p99: (s.failure_latency_ms.count > 0).then_some(s.failure_latency_ms.p99),
         timeouts: s.requests.timeout,
         rejected: s.requests.rejected,
         short_circuited: s.requests.short_circuited,

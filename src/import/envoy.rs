@@ -8,6 +8,9 @@
 //! What an Envoy config cannot say (load, work per request, workers) is set
 //! from a default and marked `// default:` in the output; every field this
 //! importer does not map is listed as a warning, never dropped silently.
+//! Fields that only name or address things (`name`, `stat_prefix`, `@type`,
+//! a listener's `address`, a virtual host's `domains`) name nodes or are
+//! left out without a warning: they change nothing a simulation shows.
 
 use serde_yaml_ng::Value;
 
@@ -25,8 +28,15 @@ impl Default for Options {
 
 pub use super::Imported;
 
+/// Deepest `[`/`{` nesting a bootstrap may have. Real configs nest a few
+/// levels; the YAML parser's time grows with the square of the depth.
+const MAX_FLOW_DEPTH: usize = 64;
+
 /// Converts an Envoy bootstrap (YAML text) named `name` into a scenario.
 pub fn import(yaml: &str, name: &str, opts: &Options) -> Result<Imported, String> {
+    if flow_depth_exceeds(yaml, MAX_FLOW_DEPTH) {
+        return Err(format!("nested more than {MAX_FLOW_DEPTH} levels deep ([ or {{ inside each other)"));
+    }
     let root: Value = serde_yaml_ng::from_str(yaml).map_err(|e| format!("not a YAML document: {e}"))?;
     let mut cx = Cx { warnings: Vec::new() };
     let statics = field(&root, "static_resources").ok_or("no static_resources: only a static bootstrap is read")?;
@@ -51,6 +61,31 @@ pub fn import(yaml: &str, name: &str, opts: &Options) -> Result<Imported, String
 
 struct Cx {
     warnings: Vec<String>,
+}
+
+/// Whether `[` and `{` (outside quotes and comments) nest deeper than `max`.
+fn flow_depth_exceeds(yaml: &str, max: usize) -> bool {
+    let (mut depth, mut quote, mut comment) = (0usize, None::<char>, false);
+    let mut prev = ' ';
+    for c in yaml.chars() {
+        match (quote, c) {
+            _ if comment => comment = c != '\n',
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') if prev.is_whitespace() => comment = true,
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        prev = c;
+    }
+    false
 }
 
 fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
@@ -101,6 +136,14 @@ impl Cx {
         self.warnings.push(w);
     }
 
+    /// Warns about each of `keys` that mapping `v` (at `path`) sets: fields
+    /// the importer reads past because gatesim has no model of them.
+    fn ignored(&mut self, v: &Value, path: &str, keys: &[&str], why: &str) {
+        for k in keys.iter().filter(|k| field(v, k).is_some()) {
+            self.warn(format!("{path}.{k}: not imported ({why})"));
+        }
+    }
+
     /// Warns about every key of mapping `v` (at `path`) not in `known`.
     fn unknown(&mut self, v: &Value, path: &str, known: &[&str]) {
         let Some(m) = v.as_mapping() else { return };
@@ -146,6 +189,16 @@ impl Cx {
                 "dns_lookup_family",
             ],
         );
+        self.ignored(
+            c,
+            &at,
+            &["connect_timeout"],
+            "gatesim opens connections at once; a connect failure is a crash or partition",
+        );
+        if text(c, "type").is_some_and(|t| t != "STATIC") {
+            self.ignored(c, &at, &["type"], "endpoints are taken as listed, without DNS resolution");
+        }
+        self.ignored(c, &at, &["dns_lookup_family"], "no DNS in gatesim");
         let endpoints: usize = field(c, "load_assignment")
             .map(|la| list(la, "endpoints").iter().map(|e| list(e, "lb_endpoints").len()).sum())
             .unwrap_or(0);
@@ -158,12 +211,12 @@ impl Cx {
                 None
             }
         };
-        let health_check = list(c, "health_checks").first().and_then(|h| self.health_check(h, &at));
-        let limits: Vec<String> = field(c, "circuit_breakers")
-            .and_then(|cb| list(cb, "thresholds").first().copied())
-            .map(|t| self.thresholds(t, &at))
-            .into_iter()
-            .collect();
+        let checks = list(c, "health_checks");
+        if checks.len() > 1 {
+            self.warn(format!("{at}.health_checks: only the first of {} is imported", checks.len()));
+        }
+        let health_check = checks.first().and_then(|h| self.health_check(h, &at));
+        let limits = vec![self.circuit_breakers(c, &at)];
         let hosts: Vec<String> = field(c, "outlier_detection").map(|o| self.outlier(o, &at)).into_iter().collect();
         Cluster { name, replicas: endpoints.max(1), balance, limits, hosts, health_check }
     }
@@ -195,20 +248,33 @@ impl Cx {
         ))
     }
 
+    /// The DEFAULT-priority thresholds; Envoy applies its defaults (1024
+    /// connections, pending and requests, 3 retries) when none are given.
+    fn circuit_breakers(&mut self, c: &Value, at: &str) -> String {
+        let thresholds = field(c, "circuit_breakers").map(|cb| list(cb, "thresholds")).unwrap_or_default();
+        let is_default = |t: &&Value| text(t, "priority").is_none_or(|p| p == "DEFAULT");
+        for t in thresholds.iter().filter(|t| !is_default(t)) {
+            let p = text(t, "priority").unwrap_or_default();
+            self.warn(format!("{at}.circuit_breakers: the {p} priority thresholds are not imported (gatesim requests have one routing priority)"));
+        }
+        match thresholds.iter().find(|t| is_default(t)) {
+            Some(t) => self.thresholds(t, at),
+            None => "thresholds: () /* Envoy's defaults: 1024 connections, pending and requests, 3 retries */".into(),
+        }
+    }
+
     fn thresholds(&mut self, t: &Value, at: &str) -> String {
         let keys = ["max_connections", "max_pending_requests", "max_requests", "max_retries"];
         self.unknown(
             t,
             &format!("{at}.circuit_breakers.thresholds[0]"),
-            &[
-                "priority",
-                "max_connections",
-                "max_pending_requests",
-                "max_requests",
-                "max_retries",
-                "retry_budget",
-                "track_remaining",
-            ],
+            &["priority", "max_connections", "max_pending_requests", "max_requests", "max_retries", "retry_budget"],
+        );
+        self.ignored(
+            t,
+            &format!("{at}.circuit_breakers"),
+            &["track_remaining"],
+            "remaining-capacity gauges are stats only",
         );
         let mut parts: Vec<String> =
             keys.iter().filter_map(|k| number(t, k).map(|n| format!("{k}: {}", n as u64))).collect();
@@ -246,7 +312,14 @@ impl Cx {
         self.unknown(o, &format!("{at}.outlier_detection"), &known);
         let mut parts = Vec::new();
         for k in COUNTS {
-            parts.extend(number(o, k).map(|n| format!("{k}: {}", n as u64)));
+            let Some(mut n) = number(o, k) else { continue };
+            if k.starts_with("enforcing_") && n > 0.0 && n < 100.0 {
+                self.warn(format!(
+                    "{at}.outlier_detection.{k}: {n}% imported as 100% (gatesim enforces a detector fully or not at all)"
+                ));
+                n = 100.0;
+            }
+            parts.push(format!("{k}: {}", n as u64));
         }
         for k in TIMES {
             parts.extend(duration(o, k).map(|d| format!("{k}: \"{d}\"")));
@@ -283,6 +356,9 @@ impl Cx {
             .ok_or_else(|| format!("listener {name}: no http_connection_manager filter"))?;
         let at = format!("listener {name} http_connection_manager");
         self.unknown(hcm, &at, &["@type", "stat_prefix", "codec_type", "route_config", "http_filters"]);
+        if text(hcm, "codec_type").is_some_and(|c| c != "AUTO") {
+            self.ignored(hcm, &at, &["codec_type"], "gatesim does not model HTTP/1 and HTTP/2 connections apart");
+        }
         let mut rate_limit = None;
         for f in list(hcm, "http_filters") {
             match text(f, "name").as_deref() {
@@ -357,8 +433,11 @@ impl Cx {
             self.warn(format!("{at}: no single cluster (weighted_clusters, cluster_header): left out"));
             None
         })?;
-        // Envoy's route timeout covers every try; 15 s when not set.
-        let mut policy = vec![format!("total_timeout: \"{}\"", duration(action, "timeout").unwrap_or("15s".into()))];
+        // Envoy's route timeout covers every try; 15 s when not set; 0s disables it.
+        let mut policy = match duration(action, "timeout").unwrap_or("15s".into()) {
+            t if t == "0s" => Vec::new(),
+            t => vec![format!("total_timeout: \"{t}\"")],
+        };
         if let Some(rp) = field(action, "retry_policy") {
             policy.extend(self.retry_policy(rp, &at));
         }
@@ -369,14 +448,13 @@ impl Cx {
         self.unknown(
             rp,
             &format!("{at}.retry_policy"),
-            &[
-                "retry_on",
-                "num_retries",
-                "per_try_timeout",
-                "retry_back_off",
-                "retry_host_predicate",
-                "host_selection_retry_max_attempts",
-            ],
+            &["retry_on", "num_retries", "per_try_timeout", "retry_back_off", "retry_host_predicate"],
+        );
+        self.ignored(
+            rp,
+            &format!("{at}.retry_policy"),
+            &["host_selection_retry_max_attempts"],
+            "a retry to another host picks once among the others",
         );
         let mut out = Vec::new();
         if let Some(t) = duration(rp, "per_try_timeout") {
@@ -394,6 +472,17 @@ impl Cx {
             }
         }
         let max = number(rp, "num_retries").map_or(1, |n| n as u64);
+        if let Some(b) = field(rp, "retry_back_off") {
+            self.unknown(b, &format!("{at}.retry_policy.retry_back_off"), &["base_interval", "max_interval"]);
+        }
+        for p in list(rp, "retry_host_predicate") {
+            let name = text(p, "name").unwrap_or_default();
+            if !name.contains("previous_hosts") {
+                self.warn(format!(
+                    "{at}.retry_policy.retry_host_predicate {name}: not imported (only previous_hosts is modelled)"
+                ));
+            }
+        }
         let back_off = field(rp, "retry_back_off").map_or("Envoy()".to_string(), |b| {
             let parts: Vec<String> = [("base_interval", "base"), ("max_interval", "max")]
                 .iter()

@@ -89,8 +89,6 @@ pub enum Result {
     ServerError,
     /// 502, 503, 504: a timeout, a reset, a refused connection, a 503.
     GatewayFailure,
-    /// Anything else (a 4xx): neither success nor failure of the host.
-    Other,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -149,9 +147,6 @@ impl OutlierDetector {
     /// A result from `host` at `now`; `Some(until)` if it ejects the host.
     pub fn record(&mut self, cfg: &OutlierConfig, host: usize, result: Result, now: SimTime) -> Option<SimTime> {
         let h = &mut self.hosts[host];
-        if result == Result::Other {
-            return None;
-        }
         h.total = h.total.saturating_add(1);
         if result == Result::Success {
             h.ok = h.ok.saturating_add(1);
@@ -243,6 +238,22 @@ mod tests {
     }
 
     #[test]
+    fn ejection_time_grows_with_the_ejections_up_to_max_ejection_time() {
+        // Envoy: base_ejection_time x ejections, capped at max_ejection_time
+        // (30 s and 300 s by default): 30, 60, ..., 300, then 300 again.
+        let cfg = OutlierConfig { consecutive_5xx: Some(1), ..Default::default() };
+        let mut d = OutlierDetector::new(1);
+        let mut lengths = Vec::new();
+        for k in 0..12 {
+            let now = s(1000 * k);
+            let until = d.record(&cfg, 0, Result::ServerError, now).expect("one 5xx ejects");
+            lengths.push((until.0 - now.0) / 1_000_000_000);
+            d.release(0);
+        }
+        assert_eq!(lengths, [30, 60, 90, 120, 150, 180, 210, 240, 270, 300, 300, 300]);
+    }
+
+    #[test]
     fn gateway_failures_count_only_when_enforced() {
         let cfg = OutlierConfig { consecutive_5xx: None, consecutive_gateway_failure: Some(3), ..Default::default() };
         let mut d = OutlierDetector::new(2);
@@ -300,7 +311,7 @@ mod tests {
             for (h, r, release) in results {
                 let h = h % hosts;
                 if release && d.is_ejected(h) { d.release(h); continue; }
-                let r = [Result::Success, Result::ServerError, Result::GatewayFailure, Result::Other][r as usize];
+                let r = [Result::Success, Result::ServerError, Result::GatewayFailure][r as usize % 3];
                 d.record(&cfg, h, r, SimTime(0));
                 let n = d.ejected();
                 prop_assert!(n <= 1 || ((n - 1) as f64 / hosts as f64) * 100.0 < pct, "{n} of {hosts} at {pct}%");

@@ -18,9 +18,9 @@ const AFTER: &[&str] = &[
     "attempts",
     "wasted",
     "error_rate",
+    "dropped",
     "failure_latency_ms_p50",
     "failure_latency_ms_p99",
-    "dropped",
 ];
 
 /// timeseries.csv of a finished run: rows in (bucket, node) order, floats
@@ -61,10 +61,10 @@ pub fn timeseries_csv(run: &RunOutput) -> Vec<u8> {
         let failures = r.outcomes.server_failures();
         let rate = if r.completed == 0 { 0.0 } else { failures as f64 / r.completed as f64 };
         rec.push(format!("{rate:.4}"));
+        rec.push(r.dropped.to_string());
         let timed = r.failures_timed;
         rec.push(if timed { format!("{:.3}", r.failure_latency_ms_p50) } else { String::new() });
         rec.push(if timed { format!("{:.3}", r.failure_latency_ms_p99) } else { String::new() });
-        rec.push(r.dropped.to_string());
         w.write_record(&rec).expect("in-memory write");
     }
     w.into_inner().expect("in-memory flush")

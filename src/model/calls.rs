@@ -955,15 +955,18 @@ impl World<'_> {
     }
 }
 
-/// How an attempt's outcome counts for outlier detection.
+/// How an attempt's outcome counts for outlier detection. As in Envoy
+/// (`DetectorHostMonitorImpl::putHttpResponseCode`), every answer that is
+/// not a 5xx counts as a success and resets the consecutive counters: a
+/// 4xx is the client's doing, not the host's.
 fn outlier_class(outcome: Outcome) -> outlier::Result {
     match outcome {
         Outcome::Ok | Outcome::Partial | Outcome::Fallback => outlier::Result::Success,
+        Outcome::RateLimited | Outcome::Unauthorized | Outcome::NotFound => outlier::Result::Success,
         Outcome::Error => outlier::Result::ServerError,
         Outcome::Timeout | Outcome::Unavailable | Outcome::Rejected | Outcome::ShortCircuited => {
             outlier::Result::GatewayFailure
         }
-        Outcome::RateLimited | Outcome::Unauthorized | Outcome::NotFound => outlier::Result::Other,
     }
 }
 
@@ -1011,5 +1014,23 @@ impl World<'_> {
             ejected: false,
             outlier: Some(caller),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outlier_detection_counts_a_4xx_as_a_success_and_any_5xx_as_a_failure() {
+        // Envoy: a non-5xx answer is a success for the host; 502/503/504
+        // are gateway failures; other 5xx are plain server errors.
+        for o in [Outcome::RateLimited, Outcome::Unauthorized, Outcome::NotFound, Outcome::Ok, Outcome::Fallback] {
+            assert_eq!(outlier_class(o), outlier::Result::Success, "{o:?}");
+        }
+        assert_eq!(outlier_class(Outcome::Error), outlier::Result::ServerError);
+        for o in [Outcome::Timeout, Outcome::Unavailable, Outcome::Rejected, Outcome::ShortCircuited] {
+            assert_eq!(outlier_class(o), outlier::Result::GatewayFailure, "{o:?}");
+        }
     }
 }

@@ -271,6 +271,24 @@ fn shared_keys(l: &super::config::RateLimit, users: u32) -> u32 {
 }
 
 impl World<'_> {
+    /// Whether a gateway's priority shedding turns away a request of
+    /// `class` arriving at `inst` now (Stripe's shedder: the least
+    /// important classes first, on occupancy or on queueing time).
+    fn sheds(&self, now: SimTime, inst: InstId, node: NodeId, class: crate::mechanisms::shed::Priority) -> bool {
+        let Server::Gateway(GatewayConfig { shed: Some(shed), workers, .. }) = self.cfg.server(node) else {
+            return false;
+        };
+        let state = &self.servers.insts[inst as usize];
+        let occupancy = (f64::from(state.busy) + state.queue.len() as f64) / f64::from((*workers).max(1));
+        // Queued jobs stay in the queue until a worker takes them, so the
+        // front is the oldest waiting request.
+        let oldest_wait = match state.queue.front() {
+            Some(&key) if shed.watches_delay() => now.saturating_since(self.servers.jobs[key].arrived),
+            _ => SimDuration::ZERO,
+        };
+        !shed.admits(class, occupancy, oldest_wait)
+    }
+
     /// A request message reached instance `inst`.
     pub(super) fn on_deliver(&mut self, now: SimTime, attempt: AttemptKey, inst: InstId, q: &mut EventQueue<Ev>) {
         // The attempt may already be over at the caller (timed out): the
@@ -297,17 +315,13 @@ impl World<'_> {
             self.rec.dropped(node, now);
             return; // accepted, never answered
         }
-        let state = &self.servers.insts[inst as usize];
-        if let Server::Gateway(GatewayConfig { shed: Some(shed), workers, .. }) = self.cfg.server(node) {
-            // Stripe's worker-utilisation shedder: the least important classes first.
-            let occupancy = (f64::from(state.busy) + state.queue.len() as f64) / f64::from((*workers).max(1));
-            if !shed.admits(ctx.priority, occupancy) {
-                self.rec.shed(node, now, ctx.priority);
-                self.rec.answer(node, now, now, Outcome::Rejected, true);
-                self.trace_serve(&ctx, inst, at_once(Outcome::Rejected));
-                return self.reply(now, inst, caller, attempt, Outcome::Rejected, SimDuration::ZERO, q);
-            }
+        if self.sheds(now, inst, node, ctx.priority) {
+            self.rec.shed(node, now, ctx.priority);
+            self.rec.answer(node, now, now, Outcome::Rejected, true);
+            self.trace_serve(&ctx, inst, at_once(Outcome::Rejected));
+            return self.reply(now, inst, caller, attempt, Outcome::Rejected, SimDuration::ZERO, q);
         }
+        let state = &self.servers.insts[inst as usize];
         let job = Job {
             inst,
             node,

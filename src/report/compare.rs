@@ -64,7 +64,7 @@ fn difference(e: &Estimate, d: usize) -> String {
 /// recovered only, with "never (k/K)" for the runs that did not.
 fn metric_cell(key: &str, e: &Estimate, never: u64, of: u32, decimals: usize) -> String {
     if key != "recovery_s" {
-        return e.show(decimals);
+        return if e.n == 0 { "-".into() } else { e.show(decimals) };
     }
     match (e.n, never) {
         (0, 0) => "-".into(),
@@ -109,7 +109,8 @@ pub fn comparison_table(c: &Comparison) -> String {
         out,
         "\n{} replications per scenario, seeds {}..{} (replication i of every scenario uses the same seed);\n\
          mean ± 95% CI (Student t); differences are paired by seed; * = interval excludes 0;\n\
-         time to recover is over the runs that recovered (\"never (k/K)\": k of K did not).",
+         time to recover is over the runs that recovered (\"never (k/K)\": k of K did not),\n\
+         failure latency over the runs that answered a failure (\"-\": none did).",
         c.replications,
         c.base_seed,
         c.base_seed.wrapping_add(u64::from(c.replications.saturating_sub(1)))

@@ -169,7 +169,9 @@ impl Builder<'_> {
             let from = &self.nodes[e.from as usize].name;
             let to = &self.nodes[e.to as usize].name;
             let p = &e.policy;
-            if p.timeout.is_none() && !matches!(self.nodes[e.from as usize].kind, NodeKind::Balancer(_)) {
+            // A total_timeout (Envoy's route timeout) bounds the wait too.
+            let unbounded = p.timeout.is_none() && p.total_timeout.is_none();
+            if unbounded && !matches!(self.nodes[e.from as usize].kind, NodeKind::Balancer(_)) {
                 warnings.push(
                     Problem::node(
                         from,

@@ -54,6 +54,9 @@ impl Builder<'_> {
             test: s.test.map(|t| t.0),
             get: s.get.map(|t| t.0),
             post: s.post.map(|t| t.0),
+            test_delay: s.test_delay.map(|d| d.0),
+            get_delay: s.get_delay.map(|d| d.0),
+            post_delay: s.post_delay.map(|d| d.0),
         };
         match c.check() {
             Ok(()) => Some(c),
@@ -61,7 +64,7 @@ impl Builder<'_> {
                 self.errors.push(
                     Problem::node(name, e)
                         .at("shed")
-                        .hint("thresholds are occupancy (busy + queued) / workers: test <= get <= post"),
+                        .hint("thresholds are occupancy (busy + queued) / workers and the oldest queued request's wait: test <= get <= post"),
                 );
                 None
             }

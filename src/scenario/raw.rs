@@ -77,7 +77,7 @@ pub enum SloOutcome {
 pub struct Report {
     #[serde(default)]
     pub resolution: Option<Dur>,
-    /// Share of client requests whose hops go to trace.jsonl (an extension).
+    /// Share of client requests to trace into trace.json and trace.perfetto.json.
     #[serde(default)]
     pub trace: Option<Fraction>,
 }
@@ -223,6 +223,12 @@ pub struct Shed {
     pub get: Option<NonNegative>,
     #[serde(default)]
     pub post: Option<NonNegative>,
+    #[serde(default)]
+    pub test_delay: Option<Dur>,
+    #[serde(default)]
+    pub get_delay: Option<Dur>,
+    #[serde(default)]
+    pub post_delay: Option<Dur>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]

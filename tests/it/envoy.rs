@@ -362,3 +362,47 @@ fn priority_shedding_keeps_the_critical_class_whole_under_overload() {
     let gw = node(&shed, "gw");
     assert!(gw.shed.iter().any(|(class, n)| *class == gatesim::mechanisms::shed::Priority::Test && *n > 10_000));
 }
+
+#[test]
+fn shedding_on_queue_delay_drops_the_least_important_class_first() {
+    // The gateway of the test above (2000 requests a second) with a long
+    // queue and no occupancy thresholds: only the oldest queued request's
+    // wait sheds. Critical and POST traffic together fill the gateway
+    // exactly, so GET and test traffic must go; a class is shed once the
+    // head of the queue has waited its threshold.
+    let client = |name: &str, method: &str, priority: &str| {
+        format!(
+            r#"Clients(name: "{name}", target: "gw", load: Poisson(rps: 1000), policy: (timeout: "5s"),
+                       mix: [(method: {method}, path: "/{name}"{priority})]),"#
+        )
+    };
+    let text = format!(
+        r#"Scenario(name: "shed-delay", seed: 5, duration: "30s", warmup: "5s", network: (latency: Const("0ms")),
+        nodes: [
+            {} {} {} {}
+            Gateway(name: "gw", workers: 20, queue: 20000,
+                    shed: (test_delay: "20ms", get_delay: "100ms", post_delay: "300ms"),
+                    routes: [Route(prefix: "/", to: "s", policy: (timeout: "1s"))]),
+            Service(name: "s", workers: 1000, queue: 0, work: Const("10ms")),
+        ])"#,
+        client("critical", "Get", ", priority: Critical"),
+        client("post", "Post", ""),
+        client("get", "Get", ""),
+        client("test", "Get", ", priority: Test"),
+    );
+    let s = run_text(&text);
+    let ok = |n: &str| node(&s, n).success_rate;
+    let (c, p, g, t) = (ok("critical"), ok("post"), ok("get"), ok("test"));
+    assert!(c > 0.99, "critical {c}");
+    assert!(c >= p && p >= g && g >= t, "critical {c}, post {p}, get {g}, test {t}");
+    assert!(g < 0.2 && t < 0.1, "GET {g} and test {t} traffic are shed");
+    // The queue stays near the POST threshold: the p99 of critical requests
+    // is about 300 ms of queueing plus 10 ms of work, not seconds.
+    let critical_p99 = node(&s, "critical").latency_ms.p99;
+    assert!(critical_p99 < 400.0, "{critical_p99}");
+    let gw = node(&s, "gw");
+    let shed = |class| gw.shed.iter().find(|(c, _)| *c == class).map_or(0, |(_, n)| *n);
+    use gatesim::mechanisms::shed::Priority;
+    assert!(shed(Priority::Test) > shed(Priority::Post), "{:?}", gw.shed);
+    assert_eq!(shed(Priority::Critical), 0);
+}
