@@ -173,3 +173,38 @@ fn confidence_intervals_cover_the_mm1_mean_about_95_percent_of_the_time() {
     eprintln!("95% intervals covering W = 2 ms: {covered} of {batches}");
     assert!(covered >= 182, "{covered} of {batches} intervals cover the true mean");
 }
+
+#[test]
+fn compare_times_answered_failures_apart_and_says_when_there_were_none() {
+    // One service that always answers in 5 ms and one that fails half its
+    // requests after exactly 20 ms of work: failure latency is the 20 ms of
+    // the failures alone, and the clean one has none to average.
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = |name: &str, fault: &str| {
+        let path = dir.path().join(format!("{name}.ron"));
+        let text = format!(
+            r#"Scenario(name: "{name}", duration: "20s", warmup: "2s", network: (latency: Const("0ms")),
+            nodes: [Clients(name: "c", target: "s", load: Poisson(rps: 50), mix: [(path: "/")], policy: (timeout: "1s")),
+                    Service(name: "s", workers: 100, queue: 10, work: Const("{work}"))],
+            faults: [{fault}])"#,
+            work = if fault.is_empty() { "5ms" } else { "20ms" },
+        );
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let clean = scenario("clean", "");
+    let failing = scenario("failing", r#"Fault(target: "s", at: "0s", duration: "20s", kind: Errors(rate: 0.5))"#);
+    let out = dir.path().join("cmp");
+    let o = gatesim(&["compare", &clean, &failing, "-r", "3", "--out", out.to_str().unwrap()], &[]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let row = stdout.lines().find(|l| l.starts_with("| p99 ms (failures)")).expect("a failure-latency row");
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells[2], "-", "no failure answered: {row}");
+    assert!(cells[3].starts_with("20."), "the failures' own 20 ms: {row}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("comparison.json")).unwrap()).unwrap();
+    let metric = |i: usize| json["scenarios"][i]["metrics"]["failure_latency_ms_p99"].clone();
+    assert_eq!(metric(0)["n"], 0);
+    assert_eq!(metric(1)["n"], 3);
+}
