@@ -157,7 +157,15 @@ impl<'a> Builder<'a> {
         let res = f.report.as_ref().and_then(|r| r.resolution).map_or(DEFAULT_RESOLUTION, |r| r.0);
         let buckets = f.duration.0.as_nanos().div_ceil(res.as_nanos().max(1));
         let rows = buckets.saturating_mul(f.nodes.len() as u64);
-        if res.is_zero() || buckets > MAX_BUCKETS || rows > MAX_ROWS {
+        if res.is_zero() {
+            self.errors.push(
+                Problem::field("report", "report.resolution is 0: a time bucket must be more than 0 long")
+                    .at("resolution")
+                    .hint("leave it out for 1 s buckets, or set report: (resolution: \"100ms\")"),
+            );
+            return;
+        }
+        if buckets > MAX_BUCKETS || rows > MAX_ROWS {
             let per_node = (MAX_ROWS / (f.nodes.len() as u64).max(1)).clamp(1, MAX_BUCKETS);
             let coarser = f.duration.0.as_nanos().div_ceil(per_node).max(1);
             // Whole seconds (or milliseconds) read better in a hint.
