@@ -33,39 +33,47 @@ pub fn columns() -> Vec<&'static str> {
 pub fn timeseries_csv(run: &RunOutput) -> Vec<u8> {
     let rows: &[Row] = &run.rec.rows;
     let nodes: Vec<&str> = run.cfg.nodes.iter().map(|n| n.name.as_str()).collect();
-    let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 96));
     let columns = columns();
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 128 + 1024));
     w.write_record(&columns).expect("in-memory write");
     let res = run.cfg.resolution.as_secs_f64();
+    // One cell buffer for the whole file: no allocation per cell.
+    let mut cell = String::new();
+    let mut put = |w: &mut csv::Writer<Vec<u8>>, args: std::fmt::Arguments<'_>| {
+        use std::fmt::Write;
+        cell.clear();
+        cell.write_fmt(args).expect("formatting into a String");
+        w.write_field(&cell).expect("in-memory write");
+    };
     for r in rows {
-        let mut rec: Vec<String> = Vec::with_capacity(columns.len());
-        rec.push(format!("{:.3}", f64::from(r.bucket) * res));
-        rec.push(nodes[r.node as usize].to_string());
-        rec.push(r.arrivals.to_string());
-        rec.push(r.completed.to_string());
+        put(&mut w, format_args!("{:.3}", f64::from(r.bucket) * res));
+        w.write_field(nodes[r.node as usize]).expect("in-memory write");
+        put(&mut w, format_args!("{}", r.arrivals));
+        put(&mut w, format_args!("{}", r.completed));
         for o in Outcome::ALL {
-            rec.push(r.outcomes.get(o).to_string());
+            put(&mut w, format_args!("{}", r.outcomes.get(o)));
         }
         // No success, no success latency: an empty cell, never a 0 that
         // reads as "fast" in the middle of an outage.
         let timed = r.outcomes.successes() > 0;
-        rec.push(if timed { format!("{:.3}", r.latency_ms_p50) } else { String::new() });
-        rec.push(if timed { format!("{:.3}", r.latency_ms_p99) } else { String::new() });
-        rec.push(format!("{:.3}", r.queue_len));
-        rec.push(format!("{:.4}", r.utilization));
-        rec.push(r.breakers_open.to_string());
-        rec.push(u8::from(r.fault_active).to_string());
-        rec.push(r.attempts.to_string());
-        rec.push(r.wasted.to_string());
+        for v in [r.latency_ms_p50, r.latency_ms_p99] {
+            if timed { put(&mut w, format_args!("{v:.3}")) } else { put(&mut w, format_args!("")) }
+        }
+        put(&mut w, format_args!("{:.3}", r.queue_len));
+        put(&mut w, format_args!("{:.4}", r.utilization));
+        put(&mut w, format_args!("{}", r.breakers_open));
+        put(&mut w, format_args!("{}", u8::from(r.fault_active)));
+        put(&mut w, format_args!("{}", r.attempts));
+        put(&mut w, format_args!("{}", r.wasted));
         // Server failures (error, timeout, 503, short-circuit, unavailable) per answer.
         let failures = r.outcomes.server_failures();
         let rate = if r.completed == 0 { 0.0 } else { failures as f64 / r.completed as f64 };
-        rec.push(format!("{rate:.4}"));
-        rec.push(r.dropped.to_string());
-        let timed = r.failures_timed;
-        rec.push(if timed { format!("{:.3}", r.failure_latency_ms_p50) } else { String::new() });
-        rec.push(if timed { format!("{:.3}", r.failure_latency_ms_p99) } else { String::new() });
-        w.write_record(&rec).expect("in-memory write");
+        put(&mut w, format_args!("{rate:.4}"));
+        put(&mut w, format_args!("{}", r.dropped));
+        for v in [r.failure_latency_ms_p50, r.failure_latency_ms_p99] {
+            if r.failures_timed { put(&mut w, format_args!("{v:.3}")) } else { put(&mut w, format_args!("")) }
+        }
+        w.write_record(None::<&[u8]>).expect("in-memory write");
     }
     w.into_inner().expect("in-memory flush")
 }

@@ -53,7 +53,12 @@ fn recorder(cfg: &ModelConfig) -> Recorder {
             _ => Vec::new(),
         })
         .collect();
-    Recorder::new(cfg.warmup, cfg.resolution, capacity, &routes, &limits)
+    let mut rec = Recorder::new(cfg.warmup, cfg.resolution, capacity, &routes, &limits);
+    // Every row the run will write, reserved once (validated against
+    // MAX_ROWS and budgeted): growing by doubling copies and fragments.
+    let buckets = cfg.duration.as_nanos().div_ceil(cfg.resolution.as_nanos().max(1));
+    rec.reserve_rows(usize::try_from(buckets.saturating_mul(cfg.nodes.len() as u64)).unwrap_or(0));
+    rec
 }
 
 impl World<'_> {

@@ -230,6 +230,11 @@ impl Recorder {
         }
     }
 
+    /// Room for `rows` time-series rows.
+    pub fn reserve_rows(&mut self, rows: usize) {
+        self.rows.reserve_exact(rows.min(super::budget::MAX_ROWS as usize));
+    }
+
     #[inline]
     fn counted(&self, started: SimTime) -> bool {
         started >= self.warmup

@@ -7,7 +7,6 @@ mod timeseries;
 use crate::metrics::Summary;
 use crate::metrics::summary::{NodeKindName, NodeSummary, TopologyNode};
 use crate::model::outcome::Outcome;
-use timeseries::CsvTable;
 
 /// The outcome kinds, in the order of the CSV columns and of the stacks.
 pub(crate) const OUTCOMES: [&str; Outcome::COUNT] = {
@@ -100,7 +99,10 @@ pub struct PlotData {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Series {
     pub times: Vec<f64>,
+    /// A point's width in seconds: `group` buckets.
     pub bucket_s: f64,
+    /// Buckets per point (1 unless the run has more than `MAX_POINTS`).
+    pub group: usize,
     pub nodes: Vec<NodeSeries>,
 }
 
@@ -110,16 +112,6 @@ pub(crate) struct NodeSeries {
 }
 
 impl NodeSeries {
-    fn new(buckets: usize) -> NodeSeries {
-        let cols = (0..N_COLS)
-            .map(|i| {
-                let c = ALL_COLS[i];
-                vec![c.missing(); buckets]
-            })
-            .collect();
-        NodeSeries { cols }
-    }
-
     pub fn col(&self, c: Col) -> &[f64] {
         &self.cols[c.index()]
     }
@@ -191,9 +183,8 @@ impl PlotData {
         check(&summary).map_err(PlotError::Read)?;
         let stats =
             summary.topology.nodes.iter().map(|n| summary.nodes.0.iter().position(|(k, _)| *k == n.name)).collect();
-        let table = timeseries::read(timeseries_csv).map_err(PlotError::Read)?;
         let mut data = PlotData { summary, source: None, stats, series: Series::default() };
-        data.attach_series(table).map_err(PlotError::Read)?;
+        data.attach_series(timeseries_csv).map_err(PlotError::Read)?;
         Ok(data)
     }
 
@@ -240,50 +231,120 @@ impl PlotData {
         if x > 0.0 { x } else { 1.0 }
     }
 
-    fn attach_series(&mut self, table: CsvTable) -> Result<(), String> {
-        let index: Vec<usize> = table
-            .node_order
-            .iter()
-            .map(|name| {
-                self.node_index(name).ok_or_else(|| {
-                    format!("timeseries.csv names node \"{name}\", which summary.json's topology does not have")
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let buckets = table.times.len();
-        if buckets.saturating_mul(self.node_count()) as u64 > crate::model::budget::MAX_ROWS {
-            return Err(format!(
-                "timeseries.csv: {buckets} times x {} nodes is more than {} rows",
-                self.node_count(),
-                crate::model::budget::MAX_ROWS
-            ));
-        }
-        let mut nodes: Vec<NodeSeries> = (0..self.node_count()).map(|_| NodeSeries::new(buckets)).collect();
-        for row in &table.rows {
-            let node = index[row.node];
-            let b = row.bucket;
-            for (&col, &v) in table.cols.iter().zip(&row.values) {
-                if let Some(col) = col {
-                    nodes[node].cols[col.index()][b] = v;
+    /// Reads timeseries.csv into `series`, row by row. Past `MAX_POINTS`
+    /// buckets, consecutive buckets are drawn as one point (see `Merge`).
+    fn attach_series(&mut self, csv: &[u8]) -> Result<(), String> {
+        let expected = (self.summary.duration_s / self.summary.resolution_s).ceil().max(1.0) as usize;
+        let group = expected.div_ceil(MAX_POINTS).max(1);
+        let n = self.node_count();
+        let mut acc =
+            Grouped { group, nodes: vec![NodeSeries { cols: vec![Vec::new(); N_COLS] }; n], ..Default::default() };
+        let mut index: std::collections::BTreeMap<String, usize> = Default::default();
+        timeseries::for_each_row(csv, |row| {
+            let node = match index.get(row.node) {
+                Some(&i) => i,
+                None => {
+                    let i = self.node_index(row.node).ok_or_else(|| {
+                        format!(
+                            "timeseries.csv names node \"{}\", which summary.json's topology does not have",
+                            row.node
+                        )
+                    })?;
+                    index.insert(row.node.to_string(), i);
+                    i
+                }
+            };
+            acc.add(node, &row)
+        })?;
+        let bucket_s = acc.bucket_s(self.summary.resolution_s);
+        let times = std::mem::take(&mut acc.times);
+        let mut nodes = acc.nodes;
+        for (n, counts) in nodes.iter_mut().zip(&acc.counts) {
+            for col in [Col::QueueLen, Col::Utilization] {
+                for (v, &k) in n.cols[col.index()].iter_mut().zip(counts) {
+                    *v /= f64::from(k.max(1));
                 }
             }
         }
-        for n in &mut nodes {
-            // A bucket without successes has no success latency, whatever the CSV says.
-            for b in 0..buckets {
-                let successes: f64 = (0..3).map(|k| n.cols[Col::Outcome(k).index()][b]).sum();
-                if successes <= 0.0 {
-                    n.cols[Col::P50.index()][b] = f64::NAN;
-                    n.cols[Col::P99.index()][b] = f64::NAN;
-                }
+        self.series = Series { times, bucket_s, group, nodes };
+        Ok(())
+    }
+}
+
+/// Most points a time series keeps. A chart is 1000 pixels wide: a longer
+/// run is drawn with `ceil(buckets / MAX_POINTS)` consecutive buckets per
+/// point, so neither memory nor the pictures grow with the run's length.
+const MAX_POINTS: usize = 1000;
+
+/// The series being read: buckets folded into points of `group` buckets.
+/// Counts are summed (rates divide by the point's width), latency, open
+/// breakers and faults take the worst bucket, queue length and utilisation
+/// the mean; with `group` 1 every value is the bucket's own.
+#[derive(Default)]
+struct Grouped {
+    group: usize,
+    nodes: Vec<NodeSeries>,
+    /// Buckets folded into each node's points (for the means).
+    counts: Vec<Vec<u32>>,
+    /// Each point's start (its first bucket's time).
+    times: Vec<f64>,
+    /// The first two bucket times (the bucket width), and the last one.
+    first: Vec<f64>,
+    last: Option<f64>,
+    buckets: usize,
+}
+
+impl Grouped {
+    fn add(&mut self, node: usize, row: &timeseries::CsvRow<'_>) -> Result<(), String> {
+        match self.last {
+            Some(t) if row.time < t => return Err(format!("timeseries.csv: time {} comes after {t}", row.time)),
+            Some(t) if row.time == t => {}
+            _ => self.new_bucket(row.time),
+        }
+        let point = (self.buckets - 1) / self.group;
+        let successes: f64 = (0..3)
+            .filter_map(|k| row.cols.iter().position(|c| *c == Some(Col::Outcome(k))).map(|i| row.values[i]))
+            .sum();
+        self.counts[node][point] += 1;
+        for (&col, &v) in row.cols.iter().zip(row.values) {
+            let Some(col) = col else { continue };
+            let cell = &mut self.nodes[node].cols[col.index()][point];
+            match col {
+                // A bucket without successes has no success latency, whatever the CSV says.
+                Col::P50 | Col::P99 if successes <= 0.0 || v.is_nan() => {}
+                Col::P50 | Col::P99 => *cell = if cell.is_nan() { v } else { cell.max(v) },
+                Col::BreakersOpen | Col::FaultActive => *cell = cell.max(v),
+                _ => *cell += v,
             }
         }
-        let bucket_s = match table.times.as_slice() {
-            [a, b, ..] if b > a => b - a,
-            [_, ..] if self.summary.resolution_s > 0.0 => self.summary.resolution_s,
+        Ok(())
+    }
+
+    fn new_bucket(&mut self, time: f64) {
+        if self.first.len() < 2 {
+            self.first.push(time);
+        }
+        self.last = Some(time);
+        if self.buckets.is_multiple_of(self.group) {
+            self.times.push(time);
+            for n in &mut self.nodes {
+                for (i, c) in n.cols.iter_mut().enumerate() {
+                    c.push(ALL_COLS[i].missing());
+                }
+            }
+            self.counts.resize(self.nodes.len(), Vec::new());
+            self.counts.iter_mut().for_each(|c| c.push(0));
+        }
+        self.buckets += 1;
+    }
+
+    /// A point's width in seconds.
+    fn bucket_s(&self, resolution_s: f64) -> f64 {
+        let bucket = match self.first.as_slice() {
+            [a, b] if b > a => b - a,
+            [_, ..] if resolution_s > 0.0 => resolution_s,
             _ => 1.0,
         };
-        self.series = Series { times: table.times, bucket_s, nodes };
-        Ok(())
+        bucket * self.group as f64
     }
 }

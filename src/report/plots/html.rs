@@ -185,7 +185,7 @@ pub(crate) fn report(data: &PlotData, figures: &[Figure], topology: &str) -> Str
     sections::balancers(&mut s, sum);
     rate_limits(&mut s, sum);
     faults(&mut s, sum);
-    pictures(&mut s, figures, topology);
+    pictures(&mut s, figures, topology, (data.series.group, sum.resolution_s));
     sections::source(&mut s, data.source.as_deref());
     s.push_str("<footer>Made by gatesim from summary.json and timeseries.csv; redraw with <code>gatesim plot</code>.</footer>\n");
     let _ = write!(s, "</main>\n<script>{}</script>\n</body>\n</html>\n", super::interactive::SCRIPT);
@@ -533,12 +533,22 @@ fn warnings(s: &mut String, sum: &Summary) {
     s.push_str("</ul>\n");
 }
 
-fn pictures(s: &mut String, figures: &[Figure], topology: &str) {
+/// `grouped`: buckets per point, and the bucket width in seconds.
+fn pictures(s: &mut String, figures: &[Figure], topology: &str, grouped: (usize, f64)) {
     s.push_str(
         "<h2 id=\"pictures\">Over time</h2>\n<p class=\"meta\">Shaded: warm-up (grey) and fault windows (red); \
         triangles on the time axis: breakers opening, instances ejected and re-admitted. Hover a chart for its \
-        values at that time; click a legend entry to hide or show its lines.</p>\n",
+        values at that time; click a legend entry to hide or show its lines.",
     );
+    if let (group @ 2.., bucket_s) = grouped {
+        let _ = write!(
+            s,
+            " Each point is {group} consecutive buckets of {bucket_s} s (the run has more buckets than a chart has \
+             pixels): counts summed, latency, open breakers and faults their worst bucket, queue and utilisation \
+             their mean; timeseries.csv has every bucket."
+        );
+    }
+    s.push_str("</p>\n");
     for f in figures {
         s.push_str(&f.html);
     }

@@ -185,3 +185,33 @@ fn outcome_legend_shares_match_the_summary() {
     let expected = super::charts::share(ok);
     assert!(svg.contains(&format!("ok  {expected}")), "legend shows ok {expected}");
 }
+
+#[test]
+fn a_long_series_is_drawn_with_groups_of_buckets_that_keep_totals_and_peaks() {
+    // 2500 buckets of 2 ms: 3 buckets per point, 834 points.
+    let text = TINY
+        .replace(r#"duration: "4s", warmup: "1s","#, r#"duration: "5s", warmup: "1s", report: (resolution: "2ms"),"#);
+    let (json, csv) = outputs(&text);
+    let d = PlotData::from_outputs(&json, &csv).expect("reads");
+    assert_eq!(d.series.times.len(), 834);
+    assert!((d.series.bucket_s - 0.006).abs() < 1e-12, "{}", d.series.bucket_s);
+    // From the CSV itself: the api's arrivals in all, and its worst p99.
+    let text = String::from_utf8(csv).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<&str>> =
+        text.lines().skip(1).map(|l| l.split(',').collect()).filter(|r: &Vec<&str>| r[1] == "api").collect();
+    assert_eq!(rows.len(), 2500);
+    let arrivals: f64 = rows.iter().map(|r| r[col("arrivals")].parse::<f64>().unwrap()).sum();
+    let worst = rows.iter().filter_map(|r| r[col("latency_ms_p99")].parse::<f64>().ok()).fold(0.0, f64::max);
+    let api = &d.series.nodes[1];
+    assert_eq!(api.col(Col::Arrivals).iter().sum::<f64>(), arrivals, "counts are summed");
+    assert_eq!(
+        api.col(Col::P99).iter().copied().filter(|v| !v.is_nan()).fold(0.0, f64::max),
+        worst,
+        "the worst bucket stays"
+    );
+    assert!(api.col(Col::Utilization).iter().all(|u| (0.0..=1.0).contains(u)), "utilisation is a mean, not a sum");
+    // Every picture is still drawn.
+    check_files(&render_all(&d).expect("renders"));
+}
