@@ -49,6 +49,28 @@ pub struct Job {
     pub seed: u64,
 }
 
+impl RunMetrics {
+    /// Shares within 0..=1, and every other figure a finite number at
+    /// least 0 (what a run can write): a crafted value is refused, not averaged.
+    fn check_ranges(&self) -> Result<(), String> {
+        let share = |name: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(format!("{name} {v} is not a share from 0 to 1")) }
+        };
+        share("success_rate", self.success_rate)?;
+        for v in &self.success_series {
+            share("success_series value", *v)?;
+        }
+        let optional = [self.recovery_s, self.failure_latency_ms_p50, self.failure_latency_ms_p99];
+        let figures =
+            [self.goodput_rps, self.latency_ms_mean, self.latency_ms_p50, self.latency_ms_p99, self.latency_ms_p999];
+        let all = figures.iter().chain(optional.iter().flatten()).chain(&self.p99_series);
+        match all.copied().find(|v| !(v.is_finite() && *v >= 0.0)) {
+            Some(v) => Err(format!("a figure of {v}: not a finite number at least 0")),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The figures of one run that batches compare.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunMetrics {
@@ -228,7 +250,8 @@ impl RunsFile {
         if count == 0 || count > MAX_SHARDS || index >= count {
             return Err(format!("shard {index}/{count}: at most {MAX_SHARDS} shards, numbered from 0"));
         }
-        if !(self.resolution_s.is_finite() && self.resolution_s > 0.0 && self.resolution_s <= MAX_RESOLUTION_S) {
+        // A bucket is at least 1 ns (the clock's tick) and at most a year.
+        if !(self.resolution_s.is_finite() && self.resolution_s >= 1e-9 && self.resolution_s <= MAX_RESOLUTION_S) {
             return Err(format!(
                 "resolution_s {} is not a positive number of seconds up to {MAX_RESOLUTION_S}",
                 self.resolution_s
@@ -244,6 +267,7 @@ impl RunsFile {
             if r.p99_series.len().max(r.success_series.len()) as u64 > crate::model::budget::MAX_BUCKETS {
                 return Err(format!("run {} has more than {} time buckets", r.job, crate::model::budget::MAX_BUCKETS));
             }
+            r.check_ranges().map_err(|what| format!("run {}: {what}", r.job))?;
         }
         Ok(())
     }

@@ -72,7 +72,10 @@ fn flow_depth_exceeds(yaml: &str, max: usize) -> bool {
             _ if comment => comment = c != '\n',
             (Some(q), _) if c == q => quote = None,
             (Some(_), _) => {}
-            (None, '"' | '\'') => quote = Some(c),
+            // A quote opens a scalar only where one can start (not `don't`).
+            (None, '"' | '\'') if prev.is_whitespace() || matches!(prev, ':' | '[' | '{' | ',' | '-') => {
+                quote = Some(c)
+            }
             (None, '#') if prev.is_whitespace() => comment = true,
             (None, '[' | '{') => {
                 depth += 1;
@@ -268,7 +271,15 @@ impl Cx {
         self.unknown(
             t,
             &format!("{at}.circuit_breakers.thresholds[0]"),
-            &["priority", "max_connections", "max_pending_requests", "max_requests", "max_retries", "retry_budget"],
+            &[
+                "priority",
+                "max_connections",
+                "max_pending_requests",
+                "max_requests",
+                "max_retries",
+                "retry_budget",
+                "track_remaining",
+            ],
         );
         self.ignored(
             t,
@@ -448,7 +459,14 @@ impl Cx {
         self.unknown(
             rp,
             &format!("{at}.retry_policy"),
-            &["retry_on", "num_retries", "per_try_timeout", "retry_back_off", "retry_host_predicate"],
+            &[
+                "retry_on",
+                "num_retries",
+                "per_try_timeout",
+                "retry_back_off",
+                "retry_host_predicate",
+                "host_selection_retry_max_attempts",
+            ],
         );
         self.ignored(
             rp,

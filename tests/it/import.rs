@@ -110,6 +110,7 @@ fn envoy_fields_read_past_are_warned_and_valid_envoy_values_import() {
     ] {
         assert!(stderr.contains(warning), "{warning} in {stderr}");
     }
+    assert_eq!(stderr.matches("track_remaining").count(), 1, "each field is told once: {stderr}");
     assert!(stdout.contains("thresholds: (max_connections: 100, max_pending_requests: 50"), "{stdout}");
     assert!(!stdout.contains("max_connections: 7"), "{stdout}");
     assert!(stdout.contains("enforcing_consecutive_5xx: 100"), "{stdout}");

@@ -350,6 +350,10 @@ fn issue15_crafted_results_files_are_refused() {
         ("\"resolution_s\": 1.0", "\"resolution_s\": 1e308", "resolution_s"),
         ("\"resolution_s\": 1.0", "\"resolution_s\": -1.0", "resolution_s"),
         ("\"input\": 0", "\"input\": 99", "out of range"),
+        ("\"resolution_s\": 1.0", "\"resolution_s\": 1e-300", "resolution_s"),
+        // A share above 1 ("1" before the digits) and a negative rate.
+        ("\"success_rate\": ", "\"success_rate\": 1", "not a share"),
+        ("\"goodput_rps\": ", "\"goodput_rps\": -", "not a finite number at least 0"),
     ];
     for (from, to, says) in crafted {
         assert!(runs.contains(from), "runs.json has {from}");
