@@ -60,12 +60,20 @@ impl RunMetrics {
         for v in &self.success_series {
             share("success_series value", *v)?;
         }
-        let optional = [self.recovery_s, self.failure_latency_ms_p50, self.failure_latency_ms_p99];
-        let figures =
-            [self.goodput_rps, self.latency_ms_mean, self.latency_ms_p50, self.latency_ms_p99, self.latency_ms_p999];
-        let all = figures.iter().chain(optional.iter().flatten()).chain(&self.p99_series);
-        match all.copied().find(|v| !(v.is_finite() && *v >= 0.0)) {
-            Some(v) => Err(format!("a figure of {v}: not a finite number at least 0")),
+        let figures = [
+            ("goodput_rps", Some(self.goodput_rps)),
+            ("latency_ms_mean", Some(self.latency_ms_mean)),
+            ("latency_ms_p50", Some(self.latency_ms_p50)),
+            ("latency_ms_p99", Some(self.latency_ms_p99)),
+            ("latency_ms_p999", Some(self.latency_ms_p999)),
+            ("recovery_s", self.recovery_s),
+            ("failure_latency_ms_p50", self.failure_latency_ms_p50),
+            ("failure_latency_ms_p99", self.failure_latency_ms_p99),
+        ];
+        let series = self.p99_series.iter().map(|v| ("p99_series value", Some(*v)));
+        let mut all = figures.into_iter().chain(series).filter_map(|(name, v)| v.map(|v| (name, v)));
+        match all.find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+            Some((name, v)) => Err(format!("{name} {v}: not a finite number at least 0")),
             None => Ok(()),
         }
     }

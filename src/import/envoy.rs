@@ -65,15 +65,19 @@ struct Cx {
 
 /// Whether `[` and `{` (outside quotes and comments) nest deeper than `max`.
 fn flow_depth_exceeds(yaml: &str, max: usize) -> bool {
-    let (mut depth, mut quote, mut comment) = (0usize, None::<char>, false);
+    let (mut depth, mut quote, mut comment, mut escaped) = (0usize, None::<char>, false, false);
     let mut prev = ' ';
     for c in yaml.chars() {
         match (quote, c) {
             _ if comment => comment = c != '\n',
+            // `\"` inside a double-quoted scalar is a quote, not its end
+            // (a single-quoted scalar writes `''`, which closes and reopens).
+            (Some('"'), _) if escaped => escaped = false,
+            (Some('"'), '\\') => escaped = true,
             (Some(q), _) if c == q => quote = None,
             (Some(_), _) => {}
             // A quote opens a scalar only where one can start (not `don't`).
-            (None, '"' | '\'') if prev.is_whitespace() || matches!(prev, ':' | '[' | '{' | ',' | '-') => {
+            (None, '"' | '\'') if prev.is_whitespace() || matches!(prev, ':' | '[' | '{' | ',' | '-' | '\'') => {
                 quote = Some(c)
             }
             (None, '#') if prev.is_whitespace() => comment = true,
@@ -124,6 +128,9 @@ fn number(v: &Value, key: &str) -> Option<f64> {
 fn duration(v: &Value, key: &str) -> Option<String> {
     let s = text(v, key)?;
     let secs: f64 = s.strip_suffix('s')?.parse().ok()?;
+    if !(secs.is_finite() && secs >= 0.0) {
+        return None;
+    }
     let us = (secs * 1e6).round() as u64;
     Some(if us.is_multiple_of(1_000_000) {
         format!("{}s", us / 1_000_000)
@@ -475,7 +482,8 @@ impl Cx {
             "a retry to another host picks once among the others",
         );
         let mut out = Vec::new();
-        if let Some(t) = duration(rp, "per_try_timeout") {
+        // Envoy: a per_try_timeout of 0 is none (each try waits for the route timeout).
+        if let Some(t) = duration(rp, "per_try_timeout").filter(|t| t != "0s") {
             out.push(format!("timeout: \"{t}\""));
         }
         let mut on = Vec::new();

@@ -37,6 +37,9 @@ pub fn timeseries_csv(run: &RunOutput) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 128 + 1024));
     w.write_record(&columns).expect("in-memory write");
     let res = run.cfg.resolution.as_secs_f64();
+    // Bucket starts to the millisecond, or to the nanosecond when the
+    // buckets are not whole milliseconds (so that no two share a time).
+    let decimals = if run.cfg.resolution.as_nanos().is_multiple_of(1_000_000) { 3 } else { 9 };
     // One cell buffer for the whole file: no allocation per cell.
     let mut cell = String::new();
     let mut put = |w: &mut csv::Writer<Vec<u8>>, args: std::fmt::Arguments<'_>| {
@@ -46,7 +49,7 @@ pub fn timeseries_csv(run: &RunOutput) -> Vec<u8> {
         w.write_field(&cell).expect("in-memory write");
     };
     for r in rows {
-        put(&mut w, format_args!("{:.3}", f64::from(r.bucket) * res));
+        put(&mut w, format_args!("{:.decimals$}", f64::from(r.bucket) * res));
         w.write_field(nodes[r.node as usize]).expect("in-memory write");
         put(&mut w, format_args!("{}", r.arrivals));
         put(&mut w, format_args!("{}", r.completed));

@@ -143,7 +143,7 @@ pub fn comparison_csv(c: &Comparison) -> Vec<u8> {
                 opt((e.n > 0).then_some(e.mean)),
                 opt(e.ci95.map(|_| e.low())),
                 opt(e.ci95.map(|_| e.high())),
-                opt(d.map(|d| d.mean)),
+                opt(d.filter(|d| d.n > 0).map(|d| d.mean)),
                 opt(d.and_then(|d| d.ci95.map(|_| d.low()))),
                 opt(d.and_then(|d| d.ci95.map(|_| d.high()))),
             ])

@@ -149,3 +149,24 @@ fn bad_envoy_files_exit_2_and_write_nothing() {
         assert!(!dest.exists(), "{name}: nothing is written");
     }
 }
+
+#[test]
+fn envoy_zero_timeouts_mean_none_and_quoted_brackets_are_text() {
+    // Envoy: per_try_timeout 0s and a route timeout 0s are both "none";
+    // brackets inside quoted strings (escaped quotes included) are text,
+    // not nesting.
+    let quoted: String = (0..70).map(|i| format!("# note {i}\n")).collect();
+    let text = read(&repo().join(FRONT))
+        .replace("timeout: 2s\n", "timeout: 0s\n")
+        .replace("per_try_timeout: 0.3s", "per_try_timeout: 0s")
+        .replace("  clusters:\n", &format!("{quoted}  clusters:\n"))
+        .replace("stat_prefix: ingress_http", &format!("stat_prefix: \"{}\"", "say \\\"hi\\\" [".repeat(70)));
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let file = tmp.path().join("envoy.yaml");
+    fs::write(&file, &text).unwrap();
+    let out = gatesim(&["import", file.to_str().unwrap()], &[]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let users = stdout.lines().skip_while(|l| !l.contains(r#"Route(prefix: "/api/users""#)).nth(1).unwrap();
+    assert!(users.contains("policy: (retries:"), "no total and no per-try timeout: {users}");
+}

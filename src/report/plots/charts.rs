@@ -5,7 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::data::{Col, OUTCOMES, PlotData};
+use super::data::{Col, OUTCOMES, PlotData, Series};
 use super::frame::{self, Area, Band, LegendItem, Line, Panel, Readout, Scale, Swatch};
 use super::interactive::Interactive;
 use crate::metrics::summary::ObjectiveName;
@@ -163,7 +163,7 @@ pub(crate) fn errors<DB: DrawingBackend>(
         .map(|k| (k, client_sum(data, Col::Outcome(k))))
         .filter(|(_, v)| v.iter().any(|x| *x > 0.0))
         .collect();
-    let stacks = stack(&s.times, s.bucket_s, &layers.iter().map(|(_, v)| v.as_slice()).collect::<Vec<_>>());
+    let stacks = stack(s, &layers.iter().map(|(_, v)| v.as_slice()).collect::<Vec<_>>());
     let top = stacks.tops.last().map_or(0.0, |t| t.iter().copied().fold(0.0, f64::max));
     let mut panel = Panel::new("client requests per second", Scale::Linear { max: frame::nice_ceil(top * 1.05) });
     for (li, (k, _)) in layers.iter().enumerate() {
@@ -174,7 +174,7 @@ pub(crate) fn errors<DB: DrawingBackend>(
     }
     for (k, v) in layers.iter().rev() {
         let label = OUTCOMES[*k].replace('_', " ");
-        let values = per_second(v, s.bucket_s);
+        let values = s.per_second(v);
         panel.readouts.push(Readout {
             label,
             unit: "/s",
@@ -221,13 +221,14 @@ struct Stacks {
 /// At most this many bins; a bin averages whole buckets.
 const MAX_BINS: usize = 720;
 
-fn stack(times: &[f64], bucket_s: f64, layers: &[&[f64]]) -> Stacks {
+fn stack(s: &Series, layers: &[&[f64]]) -> Stacks {
+    let (times, bucket_s) = (&s.times, s.bucket_s);
     let n = times.len();
     let per_bin = n.div_ceil(MAX_BINS).max(1);
     let bins = n.div_ceil(per_bin);
     let mut edges: Vec<f64> = (0..bins).map(|b| times[b * per_bin]).collect();
     if let Some(last) = times.last() {
-        edges.push(last + bucket_s);
+        edges.push(last + s.width(n - 1));
     }
     let mut tops = Vec::with_capacity(layers.len());
     let mut below = vec![0.0; bins];
@@ -236,7 +237,11 @@ fn stack(times: &[f64], bucket_s: f64, layers: &[&[f64]]) -> Stacks {
         for (b, t) in top.iter_mut().enumerate() {
             let (start, end) = (b * per_bin, ((b + 1) * per_bin).min(n));
             let sum: f64 = layer[start..end].iter().sum();
-            *t += sum / ((end - start) as f64 * bucket_s);
+            // The last point may be narrower (a run that does not divide into whole groups).
+            let short = end == n && s.last_s != bucket_s;
+            let width =
+                if short { (end - start - 1) as f64 * bucket_s + s.last_s } else { (end - start) as f64 * bucket_s };
+            *t += sum / width;
         }
         below.clone_from(&top);
         tops.push(top);
@@ -284,11 +289,6 @@ pub(super) fn share(s: f64) -> String {
     }
 }
 
-/// Per-bucket rate of `values` (counts per bucket) in per second.
-fn per_second(values: &[f64], bucket_s: f64) -> Vec<f64> {
-    values.iter().map(|v| v / bucket_s).collect()
-}
-
 /// Per node in drawing order: (node, arrivals/s, goodput/s); and the
 /// answers wasted per second over all nodes.
 #[allow(clippy::type_complexity)]
@@ -297,18 +297,18 @@ fn rates(data: &PlotData) -> (Vec<(usize, Vec<f64>, Vec<f64>)>, Vec<f64>) {
     let mut series = Vec::new();
     for i in draw_order(data) {
         let n = &s.nodes[i];
-        let mut good = per_second(n.col(Col::Outcome(0)), s.bucket_s);
+        let mut good = s.per_second(n.col(Col::Outcome(0)));
         for k in [1, 2] {
-            for (g, v) in good.iter_mut().zip(n.col(Col::Outcome(k))) {
-                *g += v / s.bucket_s;
+            for (g, v) in good.iter_mut().zip(s.per_second(n.col(Col::Outcome(k)))) {
+                *g += v;
             }
         }
-        series.push((i, per_second(n.col(Col::Arrivals), s.bucket_s), good));
+        series.push((i, s.per_second(n.col(Col::Arrivals)), good));
     }
     let mut wasted = vec![0.0; s.times.len()];
     for n in &s.nodes {
-        for (w, v) in wasted.iter_mut().zip(n.col(Col::Wasted)) {
-            *w += v / s.bucket_s;
+        for (w, v) in wasted.iter_mut().zip(s.per_second(n.col(Col::Wasted))) {
+            *w += v;
         }
     }
     (series, wasted)

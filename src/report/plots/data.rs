@@ -103,12 +103,27 @@ pub(crate) struct Series {
     pub bucket_s: f64,
     /// Buckets per point (1 unless the run has more than `MAX_POINTS`).
     pub group: usize,
+    /// The last point's width: fewer buckets than `group` when the run
+    /// does not divide evenly.
+    pub last_s: f64,
     pub nodes: Vec<NodeSeries>,
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct NodeSeries {
     cols: Vec<Vec<f64>>,
+}
+
+impl Series {
+    /// Point `i`'s width in seconds (the last may be narrower).
+    pub(crate) fn width(&self, i: usize) -> f64 {
+        if i + 1 == self.times.len() { self.last_s } else { self.bucket_s }
+    }
+
+    /// Counts per point as rates per second.
+    pub(crate) fn per_second(&self, values: &[f64]) -> Vec<f64> {
+        values.iter().enumerate().map(|(i, v)| v / self.width(i)).collect()
+    }
 }
 
 impl NodeSeries {
@@ -237,8 +252,12 @@ impl PlotData {
         let expected = (self.summary.duration_s / self.summary.resolution_s).ceil().max(1.0) as usize;
         let group = expected.div_ceil(MAX_POINTS).max(1);
         let n = self.node_count();
-        let mut acc =
-            Grouped { group, nodes: vec![NodeSeries { cols: vec![Vec::new(); N_COLS] }; n], ..Default::default() };
+        let mut acc = Grouped {
+            group,
+            most: expected + 1,
+            nodes: vec![NodeSeries { cols: vec![Vec::new(); N_COLS] }; n],
+            ..Default::default()
+        };
         let mut index: std::collections::BTreeMap<String, usize> = Default::default();
         timeseries::for_each_row(csv, |row| {
             let node = match index.get(row.node) {
@@ -257,6 +276,10 @@ impl PlotData {
             acc.add(node, &row)
         })?;
         let bucket_s = acc.bucket_s(self.summary.resolution_s);
+        let last_s = match acc.buckets % group {
+            0 => bucket_s,
+            k => bucket_s / group as f64 * k as f64,
+        };
         let times = std::mem::take(&mut acc.times);
         let mut nodes = acc.nodes;
         for (n, counts) in nodes.iter_mut().zip(&acc.counts) {
@@ -266,7 +289,7 @@ impl PlotData {
                 }
             }
         }
-        self.series = Series { times, bucket_s, group, nodes };
+        self.series = Series { times, bucket_s, group, last_s, nodes };
         Ok(())
     }
 }
@@ -283,6 +306,9 @@ const MAX_POINTS: usize = 1000;
 #[derive(Default)]
 struct Grouped {
     group: usize,
+    /// Most buckets summary.json's duration and resolution allow (one
+    /// more for rounding): a crafted file with more is refused.
+    most: usize,
     nodes: Vec<NodeSeries>,
     /// Buckets folded into each node's points (for the means).
     counts: Vec<Vec<u32>>,
@@ -299,7 +325,7 @@ impl Grouped {
         match self.last {
             Some(t) if row.time < t => return Err(format!("timeseries.csv: time {} comes after {t}", row.time)),
             Some(t) if row.time == t => {}
-            _ => self.new_bucket(row.time),
+            _ => self.new_bucket(row.time)?,
         }
         let point = (self.buckets - 1) / self.group;
         let successes: f64 = (0..3)
@@ -320,7 +346,13 @@ impl Grouped {
         Ok(())
     }
 
-    fn new_bucket(&mut self, time: f64) {
+    fn new_bucket(&mut self, time: f64) -> Result<(), String> {
+        if self.buckets >= self.most {
+            return Err(format!(
+                "timeseries.csv has more bucket times than summary.json's duration / resolution allows ({})",
+                self.most
+            ));
+        }
         if self.first.len() < 2 {
             self.first.push(time);
         }
@@ -336,6 +368,7 @@ impl Grouped {
             self.counts.iter_mut().for_each(|c| c.push(0));
         }
         self.buckets += 1;
+        Ok(())
     }
 
     /// A point's width in seconds.

@@ -63,6 +63,12 @@ fn malformed_files_say_which_and_what() {
     assert!(e.starts_with("timeseries.csv line 2") && e.contains("arrivals"), "{e}");
     let e = PlotData::from_outputs(&json, b"a,b\n1,2\n").unwrap_err().to_string();
     assert!(e.starts_with("timeseries.csv"), "{e}");
+    // More bucket times than summary.json's duration / resolution allow
+    // (a crafted file that would make the pictures grow without bound).
+    let last = text.lines().last().unwrap();
+    let extra: String = (10..20).map(|t| format!("{}\n", last.replacen("3.000", &format!("{t}.000"), 1))).collect();
+    let e = PlotData::from_outputs(&json, format!("{text}{extra}").as_bytes()).unwrap_err().to_string();
+    assert!(e.contains("more bucket times than"), "{e}");
     let stranger = text.replacen(",app,", ",ghost,", 1);
     let e = PlotData::from_outputs(&json, stranger.as_bytes()).unwrap_err().to_string();
     assert!(e.contains("ghost"), "{e}");
@@ -195,6 +201,9 @@ fn a_long_series_is_drawn_with_groups_of_buckets_that_keep_totals_and_peaks() {
     let d = PlotData::from_outputs(&json, &csv).expect("reads");
     assert_eq!(d.series.times.len(), 834);
     assert!((d.series.bucket_s - 0.006).abs() < 1e-12, "{}", d.series.bucket_s);
+    // 2500 = 833 x 3 + 1: the last point is one bucket wide, and its rate
+    // is divided by that, not by three buckets.
+    assert!((d.series.width(833) - 0.002).abs() < 1e-12 && (d.series.width(832) - 0.006).abs() < 1e-12);
     // From the CSV itself: the api's arrivals in all, and its worst p99.
     let text = String::from_utf8(csv).unwrap();
     let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
