@@ -103,7 +103,11 @@ pub(crate) fn latency<DB: DrawingBackend>(
         })
         .collect();
     items.push(LegendItem::note("solid: p99, faint: p50"));
-    items.push(LegendItem::note("per bucket of the time series"));
+    if s.group > 1 {
+        items.push(LegendItem::note(&format!("the worst of each {} buckets", s.group)));
+    } else {
+        items.push(LegendItem::note("per bucket of the time series"));
+    }
     items.push(LegendItem::note("a gap: no successful answer"));
     let below = scale.below_floor(values());
     if below > 0 {
