@@ -113,15 +113,10 @@ pub enum WriteError {
     Io(#[from] io::Error),
 }
 
-/// Whether `write_folder` would refuse `dir` (a file, or a folder holding
-/// anything gatesim did not write): asked before a long run, so that the
-/// refusal does not come after it. `write_folder` asks again.
+/// Refuses to replace a file, or a folder holding anything gatesim did not
+/// write. `run` asks before a long run, so that the refusal does not come
+/// after it; `write_folder` asks again when it writes.
 pub fn check_target(dir: &Path) -> Result<(), WriteError> {
-    refuse_foreign(dir)
-}
-
-/// Refuses to replace a file, or a folder holding anything gatesim did not write.
-fn refuse_foreign(dir: &Path) -> Result<(), WriteError> {
     let Ok(meta) = fs::symlink_metadata(dir) else { return Ok(()) };
     let refuse = |why: String| Err(WriteError::Refused { path: dir.to_path_buf(), why });
     if !meta.is_dir() {
@@ -189,7 +184,7 @@ pub fn write_folder<N: AsRef<str>>(dir: &Path, files: &[(N, Vec<u8>)]) -> Result
     // Two runs into one `--out` at once take turns: each one's check and
     // swap see the other's finished folder, never a half-swapped one.
     let _turn = lock(parent)?;
-    refuse_foreign(&dir)?;
+    check_target(&dir)?;
     remove_leftovers(parent, name);
     // The process id in the name tells a concurrent run's folder from a killed one's.
     let prefix = format!(".{name}.tmp-{}-", std::process::id());

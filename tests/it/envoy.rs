@@ -325,30 +325,33 @@ fn adaptive_concurrency_keeps_admitted_latency_near_the_baseline_at_3x_overload(
     assert!(adaptive.latency_ms.p99 < 2.0 * baseline, "{} vs {baseline}", adaptive.latency_ms.p99);
 }
 
-#[test]
-fn priority_shedding_keeps_the_critical_class_whole_under_overload() {
-    // A gateway of 20 workers held 10 ms per request: 2000 requests a
-    // second. Four clients of 1000/s each, one per class (Stripe's four).
-    let text = |shed: &str| {
-        let client = |name: &str, method: &str, priority: &str| {
-            format!(
-                r#"Clients(name: "{name}", target: "gw", load: Poisson(rps: 1000), policy: (timeout: "2s"),
-                           mix: [(method: {method}, path: "/{name}"{priority})]),"#
-            )
-        };
+/// A gateway of 20 workers before a service holding each request 10 ms
+/// (2000 requests a second), and four clients of 1000/s, one per class of
+/// Stripe's four; `gateway` is the gateway's fields after its name.
+fn four_classes(name: &str, client_timeout: &str, gateway: &str) -> String {
+    let client = |client: &str, method: &str, priority: &str| {
         format!(
-            r#"Scenario(name: "shed", seed: 5, duration: "30s", warmup: "5s", network: (latency: Const("0ms")),
-            nodes: [
-                {} {} {} {}
-                Gateway(name: "gw", workers: 20, queue: 200{shed}, routes: [Route(prefix: "/", to: "s", policy: (timeout: "1s"))]),
-                Service(name: "s", workers: 1000, queue: 0, work: Const("10ms")),
-            ])"#,
-            client("critical", "Get", ", priority: Critical"),
-            client("post", "Post", ""),
-            client("get", "Get", ""),
-            client("test", "Get", ", priority: Test"),
+            r#"Clients(name: "{client}", target: "gw", load: Poisson(rps: 1000), policy: (timeout: "{client_timeout}"),
+                       mix: [(method: {method}, path: "/{client}"{priority})]),"#
         )
     };
+    format!(
+        r#"Scenario(name: "{name}", seed: 5, duration: "30s", warmup: "5s", network: (latency: Const("0ms")),
+        nodes: [
+            {} {} {} {}
+            Gateway(name: "gw", {gateway}, routes: [Route(prefix: "/", to: "s", policy: (timeout: "1s"))]),
+            Service(name: "s", workers: 1000, queue: 0, work: Const("10ms")),
+        ])"#,
+        client("critical", "Get", ", priority: Critical"),
+        client("post", "Post", ""),
+        client("get", "Get", ""),
+        client("test", "Get", ", priority: Test"),
+    )
+}
+
+#[test]
+fn priority_shedding_keeps_the_critical_class_whole_under_overload() {
+    let text = |shed: &str| four_classes("shed", "2s", &format!("workers: 20, queue: 200{shed}"));
     let plain = run_text(&text(""));
     let ok = |s: &gatesim::metrics::Summary, n: &str| node(s, n).success_rate;
     // Without shedding the full queue refuses every class alike.
@@ -370,25 +373,10 @@ fn shedding_on_queue_delay_drops_the_least_important_class_first() {
     // wait sheds. Critical and POST traffic together fill the gateway
     // exactly, so GET and test traffic must go; a class is shed once the
     // head of the queue has waited its threshold.
-    let client = |name: &str, method: &str, priority: &str| {
-        format!(
-            r#"Clients(name: "{name}", target: "gw", load: Poisson(rps: 1000), policy: (timeout: "5s"),
-                       mix: [(method: {method}, path: "/{name}"{priority})]),"#
-        )
-    };
-    let text = format!(
-        r#"Scenario(name: "shed-delay", seed: 5, duration: "30s", warmup: "5s", network: (latency: Const("0ms")),
-        nodes: [
-            {} {} {} {}
-            Gateway(name: "gw", workers: 20, queue: 20000,
-                    shed: (test_delay: "20ms", get_delay: "100ms", post_delay: "300ms"),
-                    routes: [Route(prefix: "/", to: "s", policy: (timeout: "1s"))]),
-            Service(name: "s", workers: 1000, queue: 0, work: Const("10ms")),
-        ])"#,
-        client("critical", "Get", ", priority: Critical"),
-        client("post", "Post", ""),
-        client("get", "Get", ""),
-        client("test", "Get", ", priority: Test"),
+    let text = four_classes(
+        "shed-delay",
+        "5s",
+        r#"workers: 20, queue: 20000, shed: (test_delay: "20ms", get_delay: "100ms", post_delay: "300ms")"#,
     );
     let s = run_text(&text);
     let ok = |n: &str| node(&s, n).success_rate;

@@ -49,18 +49,25 @@ fn the_envoy_example_imports_validates_and_runs() {
     assert_eq!(gatesim(&["import", FRONT, "--rps", "1500"], &[]).stdout, out.stdout);
 }
 
+/// `gatesim import` of an Envoy bootstrap given as text: it must succeed;
+/// (stdout, stderr).
+fn import_ok(text: &str) -> (String, String) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let file = tmp.path().join("envoy.yaml");
+    fs::write(&file, text).unwrap();
+    let out = gatesim(&["import", file.to_str().unwrap()], &[]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    (stdout.into_owned(), stderr.into_owned())
+}
+
 #[test]
 fn fields_it_does_not_model_are_listed_as_warnings() {
     let text = read(&repo().join(FRONT)).replace(
         "    connect_timeout: 0.25s\n    type: STRICT_DNS\n    lb_policy: LEAST_REQUEST",
         "    connect_timeout: 0.25s\n    type: STRICT_DNS\n    lb_policy: MAGLEV\n    dns_refresh_rate: 5s",
     );
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let file = tmp.path().join("envoy.yaml");
-    fs::write(&file, text).unwrap();
-    let out = gatesim(&["import", file.to_str().unwrap()], &[]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (_, stderr) = import_ok(&text);
     assert!(stderr.contains("cluster users.dns_refresh_rate: not imported"), "{stderr}");
     assert!(stderr.contains("lb_policy MAGLEV is not modelled"), "{stderr}");
     // A route matching headers too is told, and Envoy's local rate limit
@@ -72,10 +79,7 @@ fn fields_it_does_not_model_are_listed_as_warnings() {
     let text: String = text.lines().take_while(|l| !l.contains("filter_enabled")).collect::<Vec<_>>().join("\n")
         + "\n"
         + &text.lines().skip_while(|l| !l.contains("- name: envoy.filters.http.router")).collect::<Vec<_>>().join("\n");
-    fs::write(&file, text).unwrap();
-    let out = gatesim(&["import", file.to_str().unwrap()], &[]);
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (stdout, stderr) = import_ok(&text);
     assert!(stderr.contains("route match.headers: not imported"), "{stderr}");
     assert!(stderr.contains("default to 0% of requests: the limit is off"), "{stderr}");
     assert!(!stdout.contains("RateLimit("), "{stdout}");
@@ -96,12 +100,7 @@ fn envoy_fields_read_past_are_warned_and_valid_envoy_values_import() {
             "                    - name: envoy.retry_host_predicates.omit_canary_hosts\n                    - name: envoy.retry_host_predicates.previous_hosts\n",
         )
         .replace("      max_ejection_percent: 50\n", "      max_ejection_percent: 50\n      enforcing_consecutive_5xx: 30\n");
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let file = tmp.path().join("envoy.yaml");
-    fs::write(&file, &text).unwrap();
-    let out = gatesim(&["import", file.to_str().unwrap()], &[]);
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (stdout, stderr) = import_ok(&text);
     for warning in [
         "circuit_breakers: the HIGH priority thresholds are not imported",
         "circuit_breakers.track_remaining: not imported",
@@ -116,6 +115,7 @@ fn envoy_fields_read_past_are_warned_and_valid_envoy_values_import() {
     assert!(stdout.contains("enforcing_consecutive_5xx: 100"), "{stdout}");
     assert!(stdout.contains(r#"policy: (timeout: "300ms""#), "no total timeout: {stdout}");
     // What it wrote validates.
+    let tmp = tempfile::tempdir().expect("temp dir");
     let ron = tmp.path().join("envoy.ron");
     fs::write(&ron, stdout.as_bytes()).unwrap();
     let v = gatesim(&["validate", ron.to_str().unwrap()], &[]);
@@ -161,12 +161,7 @@ fn envoy_zero_timeouts_mean_none_and_quoted_brackets_are_text() {
         .replace("per_try_timeout: 0.3s", "per_try_timeout: 0s")
         .replace("  clusters:\n", &format!("{quoted}  clusters:\n"))
         .replace("stat_prefix: ingress_http", &format!("stat_prefix: \"{}\"", "say \\\"hi\\\" [".repeat(70)));
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let file = tmp.path().join("envoy.yaml");
-    fs::write(&file, &text).unwrap();
-    let out = gatesim(&["import", file.to_str().unwrap()], &[]);
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (stdout, _) = import_ok(&text);
     let users = stdout.lines().skip_while(|l| !l.contains(r#"Route(prefix: "/api/users""#)).nth(1).unwrap();
     assert!(users.contains("policy: (retries:"), "no total and no per-try timeout: {users}");
 }

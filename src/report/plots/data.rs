@@ -256,6 +256,7 @@ impl PlotData {
             group,
             most: expected + 1,
             nodes: vec![NodeSeries { cols: vec![Vec::new(); N_COLS] }; n],
+            counts: vec![Vec::new(); n],
             ..Default::default()
         };
         let mut index: std::collections::BTreeMap<String, usize> = Default::default();
@@ -318,6 +319,8 @@ struct Grouped {
     first: Vec<f64>,
     last: Option<f64>,
     buckets: usize,
+    /// The CSV columns of the success outcomes (ok, partial, fallback).
+    success_cols: Option<Vec<usize>>,
 }
 
 impl Grouped {
@@ -328,9 +331,11 @@ impl Grouped {
             _ => self.new_bucket(row.time)?,
         }
         let point = (self.buckets - 1) / self.group;
-        let successes: f64 = (0..3)
-            .filter_map(|k| row.cols.iter().position(|c| *c == Some(Col::Outcome(k))).map(|i| row.values[i]))
-            .sum();
+        // Where the success outcomes are among the CSV's columns (found once).
+        let success_cols = self.success_cols.get_or_insert_with(|| {
+            (0..3).filter_map(|k| row.cols.iter().position(|c| *c == Some(Col::Outcome(k)))).collect()
+        });
+        let successes: f64 = success_cols.iter().map(|&i| row.values[i]).sum();
         self.counts[node][point] += 1;
         for (&col, &v) in row.cols.iter().zip(row.values) {
             let Some(col) = col else { continue };
@@ -364,7 +369,6 @@ impl Grouped {
                     c.push(ALL_COLS[i].missing());
                 }
             }
-            self.counts.resize(self.nodes.len(), Vec::new());
             self.counts.iter_mut().for_each(|c| c.push(0));
         }
         self.buckets += 1;
