@@ -493,11 +493,7 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
     let out_dir = out.map(Path::to_path_buf).unwrap_or_else(|| Path::new("output").join(&loaded.model.name));
     // Refuse a foreign --out now, not after a long run.
     if let Err(e) = report::check_target(&out_dir) {
-        o.stderr.push_str(&format!(
-            "error: cannot write {}: {e}
-",
-            out_dir.display()
-        ));
+        o.stderr.push_str(&format!("error: cannot write {}: {e}\n", out_dir.display()));
         o.code = write_failed(&e);
         return o;
     }
