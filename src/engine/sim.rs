@@ -80,12 +80,7 @@ pub fn run<M: Model>(
     // Events within the current simulated millisecond window.
     let (mut window_end, mut in_window) = (SimTime::ZERO, 0u64);
     let mut compact_at = MIN_COMPACT;
-    loop {
-        match queue.peek_time() {
-            Some(t) if t < until => {}
-            _ => break,
-        }
-        let (now, event) = queue.pop().expect("peeked");
+    while let Some((now, event)) = queue.pop_before(until) {
         if now == instant {
             at_instant += 1;
             if at_instant > limits.max_events_per_instant {
