@@ -457,6 +457,10 @@ impl CallTable {
 
     /// Checks what must always hold, panicking with the invariant's name.
     pub(super) fn check_invariants(&self, cfg: &super::config::ModelConfig) {
+        for c in self.calls.values() {
+            let live = c.live.iter().flatten().count();
+            assert_eq!(c.outstanding as usize, live, "invariant: a call's outstanding count is its live attempts");
+        }
         let mut permits = vec![0u32; self.edges.len()];
         let mut out = vec![0u32; self.edges.len()];
         for a in self.attempts.values() {
@@ -581,7 +585,7 @@ impl World<'_> {
         let cfg = self.cfg;
         let call = &self.calls.calls[key];
         let (edge, state, caller, mut ctx) = (&cfg.edges[call.edge as usize], call.state, call.caller, call.ctx);
-        let until = call.until;
+        let (until, retries, hedges) = (call.until, call.retries, call.hedges);
         if ctx.deadline.passed(now) || until.passed(now) {
             // gRPC fails a call past its deadline without sending it (and
             // Envoy a route past its timeout).
@@ -600,7 +604,7 @@ impl World<'_> {
         if let (true, Some(tracer)) = (ctx.trace != 0, &mut self.tracer) {
             ctx.span = tracer.pair();
         }
-        let retry = u16::try_from(self.calls.calls[key].retries).unwrap_or(u16::MAX);
+        let retry = u16::try_from(retries).unwrap_or(u16::MAX);
         let attempt = self.calls.attempts.insert(Attempt {
             call: key,
             ctx,
@@ -626,10 +630,9 @@ impl World<'_> {
             q.schedule(now + t, Ev::Timeout { attempt });
         }
         if let Some(h) = edge.policy.hedge
-            && self.calls.calls[key].hedges < h.max_extra
+            && hedges < h.max_extra
         {
-            let round = self.calls.calls[key].retries;
-            q.schedule(now + h.after, Ev::Hedge { call: key, round });
+            q.schedule(now + h.after, Ev::Hedge { call: key, round: retries });
         }
         if waits {
             // No connection free: it waits (its timeout runs meanwhile).
@@ -889,32 +892,46 @@ impl World<'_> {
         key: CallKey,
         q: &mut EventQueue<Ev>,
     ) -> Option<(Parent, bool, SimDuration, Ctx, InstId)> {
-        if !self.calls.calls.contains_key(key) {
-            return None;
-        }
-        self.calls.release_retry_slot(key);
-        let call = self.calls.calls.remove(key).expect("just found");
+        let call = self.calls.calls.remove(key)?;
         let edge = &self.cfg.edges[call.edge as usize];
-        for attempt in call.live.iter().flatten() {
-            if let Some(f) = self.calls.forget_attempt(*attempt) {
-                let t = Try { parent: call.ctx.span, retry: f.retry, hedge: f.hedge, edge_state: call.state };
-                let e = Ended { start: f.sent, end: now, outcome: Outcome::Timeout, answered: false, cancelled: true };
-                self.trace_attempt(&f.ctx, call.caller, t, e);
-                let t = self.calls.release(edge, call.state, *attempt, f.target, f.permit, now, None);
-                debug_assert!(t.is_none(), "releasing an unused permit changes no state");
-                if let Some(job) = f.reset {
-                    self.reset_job(now, job, q);
-                }
+        if call.retry_slot {
+            let es = &mut self.calls.edges[call.state as usize];
+            es.thresholds.as_mut().expect("a retry slot implies thresholds").retry_done();
+        }
+        if call.outstanding > 0 {
+            for attempt in call.live.iter().flatten() {
+                self.cancel_attempt(now, &call, edge, *attempt, q);
             }
         }
         self.dispatch_waiting(now, call.state, q);
         Some((call.parent, call.last_answered, call.last_retry_after, call.ctx, call.caller))
     }
 
+    /// The caller gives up on attempt `attempt` of `call` (being cancelled).
+    fn cancel_attempt(&mut self, now: SimTime, call: &Call, edge: &Edge, attempt: AttemptKey, q: &mut EventQueue<Ev>) {
+        let Some(f) = self.calls.forget_attempt(attempt) else { return };
+        let t = Try { parent: call.ctx.span, retry: f.retry, hedge: f.hedge, edge_state: call.state };
+        let e = Ended { start: f.sent, end: now, outcome: Outcome::Timeout, answered: false, cancelled: true };
+        self.trace_attempt(&f.ctx, call.caller, t, e);
+        let t = self.calls.release(edge, call.state, attempt, f.target, f.permit, now, None);
+        debug_assert!(t.is_none(), "releasing an unused permit changes no state");
+        if let Some(job) = f.reset {
+            self.reset_job(now, job, q);
+        }
+    }
+
     /// Connections freed on caller edge `state`: send the attempts waiting
     /// for one, first come first served (a `max_requests` overflow fails one
-    /// with an overloaded 503).
+    /// with an overloaded 503). Nothing to do on an edge without thresholds.
+    #[inline]
     fn dispatch_waiting(&mut self, now: SimTime, state: u32, q: &mut EventQueue<Ev>) {
+        if self.calls.edges[state as usize].thresholds.is_some() {
+            self.dispatch_pending(now, state, q);
+        }
+    }
+
+    #[inline(never)]
+    fn dispatch_pending(&mut self, now: SimTime, state: u32, q: &mut EventQueue<Ev>) {
         loop {
             let es = &mut self.calls.edges[state as usize];
             let (Some(th), Some(limits)) = (&mut es.thresholds, &self.cfg.edges[es.edge as usize].policy.thresholds)
