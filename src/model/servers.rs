@@ -356,8 +356,18 @@ impl World<'_> {
         }
     }
 
-    /// A worker takes the job: spend its CPU time.
+    /// A free worker takes the job: spend its CPU time.
     fn start_job(&mut self, now: SimTime, key: JobKey, q: &mut EventQueue<Ev>) {
+        let inst = self.servers.jobs[key].inst;
+        let inst = &mut self.servers.insts[inst as usize];
+        inst.busy += 1;
+        self.rec.levels(inst.node, now, 1, 0);
+        self.run_job(now, key, q);
+    }
+
+    /// The job has a worker (a fresh one, or the one its predecessor freed):
+    /// spend its CPU time.
+    fn run_job(&mut self, now: SimTime, key: JobKey, q: &mut EventQueue<Ev>) {
         let cfg = self.cfg;
         let job = &mut self.servers.jobs[key];
         if cfg.check_invariants {
@@ -365,9 +375,7 @@ impl World<'_> {
         }
         job.phase = Phase::Cpu;
         let inst = &mut self.servers.insts[job.inst as usize];
-        inst.busy += 1;
         let node = inst.node;
-        self.rec.levels(node, now, 1, 0);
         let server = cfg.server(node);
         let base = match server {
             Server::Service(s) => s.work.sample(&mut inst.rng),
@@ -548,7 +556,9 @@ impl World<'_> {
             self.rec.answer(node, job.arrived, now, outcome, true);
             let e = Ended { start: job.arrived, end: now, outcome, answered: true, cancelled: false };
             self.trace_serve(&job.ctx, inst, e);
-            if let (Some(route), Server::Gateway(_)) = (job.route, self.cfg.server(node)) {
+            if let Some(route) = job.route
+                && matches!(self.cfg.server(node), Server::Gateway(_))
+            {
                 self.rec.route_answer(node, route as usize, job.arrived, now, outcome);
             }
             if !self.calls.has_attempt(job.reply_to) {
@@ -560,17 +570,15 @@ impl World<'_> {
     }
 
     /// A worker of `inst` is free: it takes the next queued job whose
-    /// deadline has not passed (those that have are answered at once).
+    /// deadline has not passed (those that have are answered at once), or
+    /// goes idle. A worker passing from one job to the next stays busy.
     fn free_worker(&mut self, now: SimTime, inst: InstId, q: &mut EventQueue<Ev>) {
-        let state = &mut self.servers.insts[inst as usize];
-        let node = state.node;
-        state.busy -= 1;
-        self.rec.levels(node, now, -1, 0);
+        let node = self.servers.insts[inst as usize].node;
         while let Some(next) = self.servers.insts[inst as usize].queue.pop_front() {
             self.rec.levels(node, now, 0, -1);
             let job = &self.servers.jobs[next];
             if !job.ctx.deadline.passed(now) {
-                return self.start_job(now, next, q);
+                return self.run_job(now, next, q);
             }
             // Queued past its deadline: gRPC's server skips it.
             let job = self.servers.jobs.remove(next).expect("queued jobs exist");
@@ -580,6 +588,8 @@ impl World<'_> {
             self.trace_serve(&job.ctx, inst, e);
             self.reply(now, inst, job.caller, job.reply_to, Outcome::Timeout, SimDuration::ZERO, q);
         }
+        self.servers.insts[inst as usize].busy -= 1;
+        self.rec.levels(node, now, -1, 0);
     }
 
     /// The caller of job `key` gave up and reset it (Envoy resets the
