@@ -343,7 +343,7 @@ impl World<'_> {
         if state.busy < state.workers {
             let key = self.servers.jobs.insert(job);
             self.calls.served_by(attempt, key);
-            self.start_job(now, key, q);
+            self.start_job(now, inst, key, q);
         } else if (state.queue.len() as u64) < u64::from(state.queue_cap) {
             let key = self.servers.jobs.insert(job);
             self.calls.served_by(attempt, key);
@@ -356,9 +356,8 @@ impl World<'_> {
         }
     }
 
-    /// A free worker takes the job: spend its CPU time.
-    fn start_job(&mut self, now: SimTime, key: JobKey, q: &mut EventQueue<Ev>) {
-        let inst = self.servers.jobs[key].inst;
+    /// A free worker of `inst` takes the job: spend its CPU time.
+    fn start_job(&mut self, now: SimTime, inst: InstId, key: JobKey, q: &mut EventQueue<Ev>) {
         let inst = &mut self.servers.insts[inst as usize];
         inst.busy += 1;
         self.rec.levels(inst.node, now, 1, 0);
