@@ -97,7 +97,7 @@ pub fn background_events_per_s(cfg: &ModelConfig) -> f64 {
 }
 
 /// An open-loop load's highest rate (`None` for closed-loop users).
-fn open_rps(load: &Load) -> Option<f64> {
+pub fn open_rps(load: &Load) -> Option<f64> {
     match load {
         Load::Poisson { rps } => Some(*rps),
         Load::Profile(steps) => Some(steps.iter().map(|s| s.1).fold(0.0, f64::max)),

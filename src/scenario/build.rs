@@ -173,9 +173,11 @@ impl<'a> Builder<'a> {
                 c if c >= 1_000_000_000 => c.div_ceil(1_000_000_000) * 1_000_000_000,
                 c => c.div_ceil(1_000_000) * 1_000_000,
             });
+            // Point at the resolution if it was written, else at the duration.
+            let at = if f.report.as_ref().is_some_and(|r| r.resolution.is_some()) { "report" } else { "duration" };
             self.errors.push(
                 Problem::field(
-                    "report",
+                    at,
                     format!(
                         "too many time buckets: {buckets} buckets x {} nodes = {rows} rows of time series (resolution {res}); at most {MAX_BUCKETS} buckets and {MAX_ROWS} rows",
                         f.nodes.len()

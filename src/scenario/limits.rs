@@ -67,16 +67,28 @@ pub(super) fn check_load(model: &ModelConfig, errors: &mut Vec<Problem>) {
         }
         parts.join(", ")
     };
+    // Point at the busiest client's load (the likeliest cause), or at
+    // `limits` when background events alone are too many.
+    let busiest = model
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.kind {
+            crate::model::config::NodeKind::Clients(c) => Some((n.name.as_str(), budget::open_rps(&c.load)?)),
+            _ => None,
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .filter(|(_, rps)| *rps * MIN_EVENTS_PER_REQUEST > background);
+    let problem = |message: String| match busiest {
+        Some((name, _)) => Problem::node(name, message).at("rps"),
+        None => Problem::field("limits", message),
+    };
     if per_ms > model.max_events_per_ms as f64 {
         errors.push(
-            Problem::field(
-                "limits",
-                format!(
-                    "each simulated millisecond has {}: at least {per_ms:.0} events, above max_events_per_ms ({})",
-                    causes(1e-3),
-                    model.max_events_per_ms
-                ),
-            )
+            problem(format!(
+                "each simulated millisecond has {}: at least {per_ms:.0} events, above max_events_per_ms ({})",
+                causes(1e-3),
+                model.max_events_per_ms
+            ))
             .hint(
                 "lower the clients' rps (a model of a slice of the traffic scales), lengthen health-check \
                  intervals or chaos mtbf, or raise limits: (max_events_per_ms: ...)",
@@ -89,7 +101,7 @@ pub(super) fn check_load(model: &ModelConfig, errors: &mut Vec<Problem>) {
     if events > model.max_events as f64 {
         errors.push(
             Problem::field(
-                "limits",
+                "duration",
                 format!(
                     "the run would take at least {events:.3e} events ({}), above max_events ({})",
                     causes(secs),

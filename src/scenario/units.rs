@@ -19,6 +19,9 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
     const HINT: &str =
         "write a number and a unit, e.g. \"250us\", \"0.5ms\", \"2s\", \"1m\" (units: ns, us, ms, s, m, h)";
     let s = text.trim();
+    if s.starts_with('-') {
+        return Err(format!("duration \"{text}\" is negative: a duration is 0 or more; {HINT}"));
+    }
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .ok_or_else(|| format!("duration \"{text}\" has no unit: {HINT}"))?;
@@ -151,5 +154,8 @@ mod tests {
             let err = parse_duration(bad).unwrap_err();
             assert!(err.contains("duration"), "{bad}: {err}");
         }
+        // The sign is the problem, not the unit.
+        let err = parse_duration("-20s").unwrap_err();
+        assert!(err.contains("negative") && !err.contains("unknown unit"), "{err}");
     }
 }
