@@ -110,7 +110,8 @@ pub fn comparison_table(c: &Comparison) -> String {
         "\n{} replications per scenario, seeds {}..{} (replication i of every scenario uses the same seed);\n\
          mean ± 95% CI (Student t); differences are paired by seed; * = interval excludes 0;\n\
          time to recover is over the runs that recovered (\"never (k/K)\": k of K did not),\n\
-         failure latency over the runs that answered a failure (\"-\": none did).",
+         failure latency over the runs that answered a failure (\"-\": none did);\n\
+         blast radius: the distinct nodes the cascade found unhealthy under any fault, however briefly.",
         c.replications,
         c.base_seed,
         c.base_seed.wrapping_add(u64::from(c.replications.saturating_sub(1)))

@@ -89,7 +89,11 @@ pub fn explore_table(e: &Exploration) -> String {
     } else {
         let _ = writeln!(out, "\nminimal fault sets that break the SLO (metastable first):");
         for m in &e.minimal {
-            let stays = if m.metastable { "stays down (metastable)" } else { "recovers after" };
+            let stays = if m.metastable {
+                "stays down (metastable)".to_string()
+            } else {
+                format!("recovery {}", recovery(&m.trial))
+            };
             let _ = writeln!(
                 out,
                 "  {}: {}  -> success {} %, SLO {}, {stays}",
