@@ -153,7 +153,8 @@ pub struct FaultStory {
     /// The faulted node first (the root cause), then the others in the
     /// order they became unhealthy.
     pub unhealthy: Vec<Onset>,
-    /// Share of the clients' answers that failed from the fault's start to
+    /// Share of the clients' answers (less their 401/404/429s, as the SLO
+    /// counts them) that failed from the fault's start to
     /// the clients' recovery (or to the end of the grace period).
     pub client_failure_share: f64,
     /// The number of those failed requests.
@@ -293,7 +294,8 @@ fn fault_story(
     let Some(base) = base else {
         return no_baseline_story(grid, input, f, start, rules);
     };
-    let end = grid.at_or_after(attribution_end).max(start + 1).min(grid.buckets);
+    // The bucket in which the next fault starts is that fault's to explain.
+    let end = grid.containing(attribution_end).max(start + 1).min(grid.buckets);
     let roots = f.nodes();
     let is_root = |n: usize| roots.contains(&input.nodes[n].0.as_str());
     let onsets = onsets(grid, base, start..end, &is_root, rules);
@@ -328,8 +330,8 @@ fn fault_story(
         client_failure_share: sums.failure_share(),
         client_failures: sums.client_failed,
         breakers_opened: breakers_opened(input.breaker_openings, f.at_s, episode_end.min(attribution_end.max(f.at_s))),
-        limiter_shed: sums.rate_limited,
-        fallbacks_served: sums.fallback,
+        limiter_shed: sums.limit_rejections,
+        fallbacks_served: sums.fallbacks,
         ejections: ejections(input.ejections, f, episode_end),
         recovery: recovered
             .iter()
@@ -451,8 +453,8 @@ fn no_baseline_story(grid: &Grid, input: &Input, f: &FaultSummary, start: usize,
         client_failure_share: sums.failure_share(),
         client_failures: sums.client_failed,
         breakers_opened: breakers_opened(input.breaker_openings, f.at_s, f.until_s),
-        limiter_shed: sums.rate_limited,
-        fallbacks_served: sums.fallback,
+        limiter_shed: sums.limit_rejections,
+        fallbacks_served: sums.fallbacks,
         ejections: ejections(input.ejections, f, f.until_s),
         recovery: Vec::new(),
         recovered_at_s: None,
@@ -463,31 +465,34 @@ fn no_baseline_story(grid: &Grid, input: &Input, f: &FaultSummary, start: usize,
     }
 }
 
-/// Totals over an episode's buckets.
+/// Totals over an episode's buckets. Rejections and fallbacks are counted
+/// where they happened (the limiting node, the caller that served the
+/// fallback), so an answer passed on through several hops counts once.
 struct Sums {
     client_failed: u64,
-    client_answered: u64,
-    rate_limited: u64,
-    fallback: u64,
+    /// The clients' answers less their 4xx (as the SLO counts them).
+    client_judged: u64,
+    limit_rejections: u64,
+    fallbacks: u64,
     wasted: u64,
 }
 
 impl Sums {
-    /// Share of the clients' answers that failed.
+    /// Share of the clients' answers that failed, 4xx left out.
     fn failure_share(&self) -> f64 {
-        if self.client_answered == 0 { 0.0 } else { round(self.client_failed as f64 / self.client_answered as f64, 4) }
+        if self.client_judged == 0 { 0.0 } else { round(self.client_failed as f64 / self.client_judged as f64, 4) }
     }
 
     fn over(grid: &Grid, episode: std::ops::Range<usize>) -> Sums {
-        let mut s = Sums { client_failed: 0, client_answered: 0, rate_limited: 0, fallback: 0, wasted: 0 };
+        let mut s = Sums { client_failed: 0, client_judged: 0, limit_rejections: 0, fallbacks: 0, wasted: 0 };
         for (n, cells) in grid.cells.iter().enumerate() {
             for c in &cells[episode.clone()] {
+                s.limit_rejections += c.limit_rejections;
+                s.fallbacks += c.fallbacks;
                 if grid.clients[n] {
                     s.client_failed += c.failures;
-                    s.client_answered += c.completed;
+                    s.client_judged += c.completed - c.client_errors;
                 } else {
-                    s.rate_limited += c.rate_limited;
-                    s.fallback += c.fallback;
                     s.wasted += c.wasted;
                 }
             }
@@ -560,8 +565,8 @@ fn amplification(grid: &Grid, base: &Baseline) -> Amplification {
 /// The analysis as sentences, one per line.
 fn tell(stories: &[FaultStory], not_analysed: u64, amp: &Amplification) -> Vec<String> {
     let mut out = Vec::new();
-    for f in stories {
-        tell_fault(f, &mut out);
+    for (i, f) in stories.iter().enumerate() {
+        tell_fault(f, stories.get(i + 1).map(|n| n.at_s), &mut out);
     }
     if not_analysed > 0 {
         out.push(format!("({not_analysed} later faults are listed in summary.json but not analysed)"));
@@ -586,7 +591,13 @@ pub fn story_header(f: &FaultStory) -> String {
     format!("{} {} from {} to {}:", f.kind, f.target, seconds(f.at_s), seconds(f.until_s))
 }
 
-fn tell_fault(f: &FaultStory, out: &mut Vec<String>) {
+/// `next_at_s`: when the next fault began. A recovery after a next fault
+/// that began once this one was over is told as such: the time is when the
+/// node was back, not what this fault alone cost. (Faults that overlap are
+/// not told apart.)
+fn tell_fault(f: &FaultStory, next_at_s: Option<f64>, out: &mut Vec<String>) {
+    let next_at_s = next_at_s.filter(|n| *n >= f.until_s);
+    let after_next = |t: f64| if next_at_s.is_some_and(|n| t > n) { " (after the next fault began)" } else { "" };
     out.push(story_header(f));
     if f.verdict == Verdict::Inconclusive && f.goodput.baseline_rps <= 0.0 {
         out.push(
@@ -625,7 +636,7 @@ fn tell_fault(f: &FaultStory, out: &mut Vec<String>) {
         .recovery
         .iter()
         .map(|r| match r.at_s {
-            Some(t) => format!("{} at {t:.1}s", r.node),
+            Some(t) => format!("{} at {t:.1}s{}", r.node, after_next(t)),
             None => format!("{} never", r.node),
         })
         .collect();
@@ -636,12 +647,17 @@ fn tell_fault(f: &FaultStory, out: &mut Vec<String>) {
     let back = match (f.verdict, f.recovered_at_s, f.recovery_s) {
         (Verdict::Contained, _, _) => "never out of their normal band".to_string(),
         (Verdict::Overlapped, _, _) => "already unhealthy when it began".to_string(),
-        (_, Some(t), Some(d)) if d > 0.0 => format!("back to normal at {t:.1}s ({d:.1}s after the fault ended)"),
+        (_, Some(t), Some(d)) if d > 0.0 => match next_at_s.filter(|n| t > *n) {
+            Some(n) => {
+                format!("back to normal at {t:.1}s ({d:.1}s after the fault ended, the next fault began at {n:.1}s)")
+            }
+            None => format!("back to normal at {t:.1}s ({d:.1}s after the fault ended)"),
+        },
         (_, Some(t), _) => format!("back to normal at {t:.1}s, before the fault ended"),
         _ => "not back to normal by the end of the run".into(),
     };
     out.push(format!(
-        "  clients: goodput {:.0}/s before, {:.0}/s at worst; {back}; {} of their requests failed ({:.1}%)",
+        "  clients: goodput {:.0}/s before, {:.0}/s at worst; {back}; {} of their requests failed ({:.1}%, 4xx left out)",
         g.baseline_rps,
         g.min_rps,
         f.client_failures,
@@ -669,5 +685,104 @@ fn verdict_words(verdict: Verdict, after: Option<f64>) -> String {
         }
         Verdict::Inconclusive => "inconclusive: no pre-fault level, or the run ends too soon after the fault".into(),
         Verdict::None => "no fault".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::outcome::{Outcome, OutcomeCounts};
+
+    /// A bucket of `node`: 100 answers, `failed` of them errors, p99 10 ms.
+    fn row(bucket: u32, node: u32, failed: u64, fault: bool) -> Row {
+        let mut outcomes = OutcomeCounts::default();
+        outcomes.0[Outcome::Ok as usize] = 100 - failed;
+        outcomes.0[Outcome::Error as usize] = failed;
+        Row {
+            bucket,
+            node,
+            arrivals: 100,
+            completed: 100,
+            outcomes,
+            latency_ms_p50: 5.0,
+            latency_ms_p99: 10.0,
+            queue_len: 0.0,
+            utilization: 0.5,
+            breakers_open: 0,
+            fault_active: fault,
+            attempts: 100,
+            wasted: 0,
+            failure_latency_ms_p50: 0.0,
+            failure_latency_ms_p99: 0.0,
+            failures_timed: false,
+            dropped: 0,
+            fallbacks: 0,
+            limit_rejections: 0,
+        }
+    }
+
+    #[test]
+    fn the_bucket_where_the_next_fault_starts_is_that_faults_to_explain() {
+        // A harmless fault on `svc` at 10-11 s; a second one at 15.5-16 s
+        // makes every answer of bucket 15 fail, at the service and the clients.
+        let faults = [(10.0, 11.0), (15.5, 16.0)].map(|(at_s, until_s)| FaultSummary {
+            target: "svc".into(),
+            kind: FaultKindName::Errors,
+            at_s,
+            until_s,
+        });
+        let mut rows = Vec::new();
+        for b in 0..30u32 {
+            let failed = if b == 15 { 100 } else { 0 };
+            let fault = (10..11).contains(&b) || b == 15;
+            rows.extend([row(b, 0, failed, false), row(b, 1, failed, fault)]);
+        }
+        let input = Input {
+            rows: &rows,
+            nodes: vec![("web".into(), true), ("svc".into(), false)],
+            resolution_s: 1.0,
+            warmup_s: 0.0,
+            duration_s: 30.0,
+            faults: &faults,
+            breaker_openings: &[],
+            ejections: &[],
+        };
+        let stories = analyze(&input, Rules::default()).cascade.faults;
+        assert_eq!(stories[0].verdict, Verdict::Contained, "{:?}", stories[0].unhealthy);
+        assert!(stories[0].unhealthy.iter().all(|o| o.at_s < 15.0), "{:?}", stories[0].unhealthy);
+        assert_eq!(stories[1].verdict, Verdict::Spread);
+        let hurt: Vec<(&str, f64)> = stories[1].unhealthy.iter().map(|o| (o.node.as_str(), o.at_s)).collect();
+        assert_eq!(hurt, [("svc", 15.0), ("web", 15.0)]);
+    }
+
+    #[test]
+    fn a_recovery_after_the_next_fault_began_is_told_as_such() {
+        // `svc` fails from the first fault (10-11 s) until 20 s, past the
+        // start of a second fault at 15.5 s: its recovery at 20 s is no
+        // measure of what the first fault alone cost.
+        let faults = [(10.0, 11.0), (15.5, 16.0)].map(|(at_s, until_s)| FaultSummary {
+            target: "svc".into(),
+            kind: FaultKindName::Errors,
+            at_s,
+            until_s,
+        });
+        let rows: Vec<Row> = (0..40u32)
+            .flat_map(|b| [row(b, 0, 0, false), row(b, 1, if (10..20).contains(&b) { 50 } else { 0 }, false)])
+            .collect();
+        let input = Input {
+            rows: &rows,
+            nodes: vec![("web".into(), true), ("svc".into(), false)],
+            resolution_s: 1.0,
+            warmup_s: 0.0,
+            duration_s: 40.0,
+            faults: &faults,
+            breaker_openings: &[],
+            ejections: &[],
+        };
+        let story = analyze(&input, Rules::default()).cascade.story;
+        let lines: Vec<&String> = story.iter().filter(|l| l.contains("back to normal: svc")).collect();
+        // The second fault found `svc` already unhealthy: not its onset.
+        assert_eq!(lines.len(), 1, "{story:#?}");
+        assert!(lines[0].contains("svc at 20.0s (after the next fault began)"), "{story:#?}");
     }
 }

@@ -8,19 +8,22 @@
 //! - *failing*: the share of what it accepted that failed (server failures:
 //!   error, timeout, 503, short-circuit, unavailable; plus requests it
 //!   swallowed or lost: hang, crash, partition) exceeds its baseline share
-//!   by more than `error_rate`; 4xx are the caller's doing and do not count;
+//!   by more than `error_rate`; 4xx (401, 404, 429) are the caller's doing,
+//!   neither success nor failure, and are left out of the share, as the SLO
+//!   leaves them out by default;
 //! - *slow*: the p99 of its successful answers exceeds `latency_factor` x
 //!   its baseline p99 (+1 ms, so sub-millisecond noise is no alarm);
 //! - for Clients only, *goodput dip*: successes per second below
 //!   `recovered_goodput` of the baseline (at low rates, below 4 standard
 //!   deviations of a bucket's Poisson count, so noise is no dip).
 //!
-//! Buckets with fewer than `min_requests` requests are healthy unless the
-//! first rule applies.
+//! A bucket with fewer than `min_requests` requests to judge by is healthy,
+//! unless the first rule applies or a fault is active on the node: a hung
+//! or crashed node that its callers' breakers keep traffic away from is
+//! still down (*faulted*, too little traffic to judge it by).
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::outcome::Outcome;
 use crate::model::record::Row;
 
 /// Rounds to `d` decimals, so printed floats are short and stable.
@@ -71,14 +74,26 @@ pub struct Cell {
     pub completed: u64,
     pub dropped: u64,
     pub failures: u64,
+    /// Answers that were 401, 404 or 429 (left out of failure shares).
+    pub client_errors: u64,
     pub goodput: u64,
-    pub rate_limited: u64,
-    pub fallback: u64,
+    /// Rejections by this node's own rate limits.
+    pub limit_rejections: u64,
+    /// Fallbacks this node served (for a call of its own that failed).
+    pub fallbacks: u64,
     pub attempts: u64,
     pub wasted: u64,
     /// p99 of successful answers (0 when there were none).
     pub p99: f64,
     pub fault: bool,
+}
+
+impl Cell {
+    /// The requests a failure share is taken over: those it accepted
+    /// (answered, swallowed or lost), 4xx answers left out.
+    pub fn judged(&self) -> u64 {
+        self.completed - self.client_errors + self.dropped
+    }
 }
 
 impl Grid {
@@ -92,9 +107,10 @@ impl Grid {
                 completed: r.completed,
                 dropped: r.dropped,
                 failures: o.server_failures(),
+                client_errors: o.client_errors(),
                 goodput: o.successes(),
-                rate_limited: o.get(Outcome::RateLimited),
-                fallback: o.get(Outcome::Fallback),
+                limit_rejections: r.limit_rejections,
+                fallbacks: r.fallbacks,
                 attempts: r.attempts,
                 wasted: r.wasted,
                 p99: r.latency_ms_p99,
@@ -170,8 +186,8 @@ impl Baseline {
             .collect();
         let failure_share = (0..grid.nodes())
             .map(|n| {
-                let (bad, all) = per_node(n)
-                    .fold((0u64, 0u64), |(bad, all), c| (bad + c.failures + c.dropped, all + c.completed + c.dropped));
+                let (bad, all) =
+                    per_node(n).fold((0u64, 0u64), |(bad, all), c| (bad + c.failures + c.dropped, all + c.judged()));
                 if all == 0 { 0.0 } else { bad as f64 / all as f64 }
             })
             .collect();
@@ -185,10 +201,26 @@ impl Baseline {
 /// What is wrong with a node in one bucket.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Problem {
-    NoAnswers { requests: u64 },
-    Failing { share: f64, usual: f64 },
-    Slow { p99_ms: f64, usual_ms: f64 },
-    GoodputDip { rps: f64, usual_rps: f64 },
+    NoAnswers {
+        requests: u64,
+    },
+    Failing {
+        share: f64,
+        usual: f64,
+    },
+    Slow {
+        p99_ms: f64,
+        usual_ms: f64,
+    },
+    GoodputDip {
+        rps: f64,
+        usual_rps: f64,
+    },
+    /// A fault is active on the node and too few requests reached it to
+    /// judge it by (its callers' breakers keep traffic away, say).
+    Faulted {
+        requests: u64,
+    },
 }
 
 impl Problem {
@@ -201,7 +233,7 @@ impl Problem {
     /// failed (no answers at all is worst), or how many times the usual p99.
     fn severity(&self) -> f64 {
         match *self {
-            Problem::NoAnswers { .. } => 2.0,
+            Problem::NoAnswers { .. } | Problem::Faulted { .. } => 2.0,
             Problem::Failing { share, .. } => share,
             Problem::GoodputDip { rps, usual_rps } => 1.0 - rps / usual_rps.max(1e-9),
             Problem::Slow { p99_ms, usual_ms } => p99_ms / usual_ms.max(0.001),
@@ -211,6 +243,7 @@ impl Problem {
     pub fn describe(&self) -> String {
         match self {
             Problem::NoAnswers { requests } => format!("{requests} requests, no answers"),
+            Problem::Faulted { requests } => format!("fault active, {requests} requests: too few to judge by"),
             Problem::Failing { share, usual } if *usual >= 0.0005 => {
                 format!("{:.0}% of requests failed, usually {:.1}%", share * 100.0, usual * 100.0)
             }
@@ -237,10 +270,16 @@ fn dip_threshold(baseline_rps: f64, res: f64, rules: Rules) -> f64 {
 /// Why node `n` is unhealthy in bucket `b`, if it is (module docs).
 pub fn judge(grid: &Grid, base: &Baseline, n: usize, b: usize, rules: Rules) -> Option<Problem> {
     let c = grid.cells[n][b];
-    let accepted = c.completed + c.dropped;
+    let accepted = c.judged();
     if c.completed == 0 {
-        let requests = c.arrivals.max(accepted);
-        return (requests >= rules.min_requests).then_some(Problem::NoAnswers { requests });
+        let requests = c.arrivals.max(c.completed + c.dropped);
+        if requests >= rules.min_requests {
+            return Some(Problem::NoAnswers { requests });
+        }
+        return c.fault.then_some(Problem::Faulted { requests });
+    }
+    if accepted < rules.min_requests && c.fault {
+        return Some(Problem::Faulted { requests: accepted });
     }
     if accepted >= rules.min_requests {
         let share = (c.failures + c.dropped) as f64 / accepted as f64;
@@ -350,5 +389,40 @@ impl Baseline {
             goodput_rps: vec![0.0; nodes],
             buckets: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One node, one bucket holding `cell`; a baseline with no failures.
+    fn judge_one(cell: Cell) -> Option<Problem> {
+        let grid = Grid { buckets: 1, res: 1.0, duration: 1.0, cells: vec![vec![cell]], clients: vec![false] };
+        judge(&grid, &Baseline::absolute(1), 0, 0, Rules::default())
+    }
+
+    #[test]
+    fn answers_4xx_are_left_out_of_the_failure_share() {
+        // 100 answers: 60 were 429s, the other 40 all failed. Of the
+        // requests a failure share is about (as the SLO counts them), every
+        // one failed: 100%, not 40%.
+        let cell = Cell { arrivals: 100, completed: 100, failures: 40, client_errors: 60, ..Cell::default() };
+        assert_eq!(judge_one(cell), Some(Problem::Failing { share: 1.0, usual: 0.0 }));
+        // Only 4xx: nothing to judge a failure share by, and nothing failed.
+        let cell = Cell { arrivals: 100, completed: 100, client_errors: 100, ..Cell::default() };
+        assert_eq!(judge_one(cell), None);
+    }
+
+    #[test]
+    fn a_faulted_node_with_too_little_traffic_to_judge_is_unhealthy() {
+        // A hung node whose callers' breakers let 2 probes through: no
+        // evidence either way, but a fault is on it: unhealthy.
+        let quiet = Cell { arrivals: 2, dropped: 2, ..Cell::default() };
+        assert_eq!(judge_one(Cell { fault: true, ..quiet }), Some(Problem::Faulted { requests: 2 }));
+        assert_eq!(judge_one(quiet), None, "no fault, too few requests: healthy");
+        // Enough traffic: judged by what it did, fault or not.
+        let busy = Cell { arrivals: 50, completed: 50, goodput: 50, p99: 5.0, fault: true, ..Cell::default() };
+        assert_eq!(judge_one(busy), None);
     }
 }

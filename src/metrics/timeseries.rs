@@ -21,6 +21,8 @@ const AFTER: &[&str] = &[
     "dropped",
     "failure_latency_ms_p50",
     "failure_latency_ms_p99",
+    "fallbacks",
+    "limit_rejections",
 ];
 
 /// timeseries.csv of a finished run: rows in (bucket, node) order, floats
@@ -68,14 +70,18 @@ pub fn timeseries_csv(run: &RunOutput) -> Vec<u8> {
         put(&mut w, format_args!("{}", u8::from(r.fault_active)));
         put(&mut w, format_args!("{}", r.attempts));
         put(&mut w, format_args!("{}", r.wasted));
-        // Server failures (error, timeout, 503, short-circuit, unavailable) per answer.
+        // Server failures (error, timeout, 503, short-circuit, unavailable)
+        // per answer, 4xx left out: the share `health` judges and the SLO counts.
         let failures = r.outcomes.server_failures();
-        let rate = if r.completed == 0 { 0.0 } else { failures as f64 / r.completed as f64 };
+        let judged = r.completed - r.outcomes.client_errors();
+        let rate = if judged == 0 { 0.0 } else { failures as f64 / judged as f64 };
         put(&mut w, format_args!("{rate:.4}"));
         put(&mut w, format_args!("{}", r.dropped));
         for v in [r.failure_latency_ms_p50, r.failure_latency_ms_p99] {
             if r.failures_timed { put(&mut w, format_args!("{v:.3}")) } else { put(&mut w, format_args!("")) }
         }
+        put(&mut w, format_args!("{}", r.fallbacks));
+        put(&mut w, format_args!("{}", r.limit_rejections));
         w.write_record(None::<&[u8]>).expect("in-memory write");
     }
     w.into_inner().expect("in-memory flush")

@@ -62,7 +62,7 @@ impl World<'_> {
     /// Checks rate limits from `first` on; a shared store means a call.
     fn check_limits(&mut self, now: SimTime, key: JobKey, g: &GatewayConfig, first: usize, q: &mut EventQueue<Ev>) {
         let job = self.servers.job(key);
-        let (inst, node, ctx) = (job.inst, job.node, job.ctx);
+        let (inst, node, ctx, arrived) = (job.inst, job.node, job.ctx, job.arrived);
         for (i, limit) in g.rate_limits.iter().enumerate().skip(first) {
             let slot = match &limit.scope {
                 LimitScope::PerUser => ctx.user,
@@ -81,7 +81,7 @@ impl World<'_> {
                 return self.start_call(now, Parent::Job(key), edge, inst, ctx, q);
             }
             if let Decision::Reject { retry_after } = limit.config.check(self.servers.local_limit(inst, i, slot), now) {
-                self.rec.limit_rejected(node, i, slot, now);
+                self.rec.limit_rejected(node, i, slot, arrived);
                 return self.respond(now, key, Outcome::RateLimited, retry_after, q);
             }
         }
@@ -102,7 +102,7 @@ impl World<'_> {
         job.successes = 0;
         job.retry_after = SimDuration::ZERO;
         job.best = Outcome::Ok;
-        let (node, ctx) = (job.node, job.ctx);
+        let (node, ctx, arrived) = (job.node, job.ctx, job.arrived);
         let limit = &g.rate_limits[i];
         if !store_ok {
             if limit.store.is_some_and(|(_, open)| open) {
@@ -113,7 +113,7 @@ impl World<'_> {
         }
         let slot = if matches!(limit.scope, LimitScope::PerUser) { ctx.user } else { 0 };
         if let Decision::Reject { retry_after } = limit.config.check(self.servers.shared_limit(node, i, slot), now) {
-            self.rec.limit_rejected(node, i, slot, now);
+            self.rec.limit_rejected(node, i, slot, arrived);
             return self.respond(now, key, Outcome::RateLimited, retry_after, q);
         }
         self.check_limits(now, key, g, i + 1, q);

@@ -68,6 +68,13 @@ impl Outcome {
         )
     }
 
+    /// A client error (401, 404, 429): the caller's doing, neither a
+    /// success nor a server failure.
+    #[inline]
+    const fn is_client_error(self) -> bool {
+        matches!(self, Outcome::RateLimited | Outcome::Unauthorized | Outcome::NotFound)
+    }
+
     /// What a node that composes answers (a service, an aggregate) reports
     /// when a dependency failed: a timeout stays a timeout (504), anything
     /// else becomes a 5xx error.
@@ -126,6 +133,11 @@ impl OutcomeCounts {
     /// Error, timeout, 503, short-circuit, unavailable: the callee's fault.
     pub fn server_failures(&self) -> u64 {
         Outcome::ALL.iter().filter(|o| o.is_server_failure()).map(|o| self.get(*o)).sum()
+    }
+    /// The caller's own faults (401, 404, 429): neither a success nor a
+    /// failure of the server, left out of failure shares (as the SLO does).
+    pub fn client_errors(&self) -> u64 {
+        Outcome::ALL.iter().filter(|o| o.is_client_error()).map(|o| self.get(*o)).sum()
     }
     pub fn successes(&self) -> u64 {
         Outcome::ALL.iter().filter(|o| o.is_success()).map(|o| self.get(*o)).sum()

@@ -72,6 +72,8 @@ struct Bucket {
     before_warmup: Option<(u128, u128)>,
     attempts: u64,
     wasted: u64,
+    fallbacks: u64,
+    limit_rejections: u64,
     fault_active: bool,
     breaker_opened: bool,
 }
@@ -90,6 +92,8 @@ impl Bucket {
             before_warmup: None,
             attempts: 0,
             wasted: 0,
+            fallbacks: 0,
+            limit_rejections: 0,
             fault_active: false,
             breaker_opened: false,
         }
@@ -121,6 +125,12 @@ pub struct Row {
     pub failures_timed: bool,
     /// Requests swallowed (hang, partition) or lost (crash) in this bucket.
     pub dropped: u64,
+    /// Calls this node made that ended in their fallback: counted where the
+    /// fallback was served, so a fallback passed on by callers counts once.
+    pub fallbacks: u64,
+    /// Requests this node's own rate limits rejected (a 429 passed on by a
+    /// caller is not counted again there).
+    pub limit_rejections: u64,
 }
 
 /// Outcomes and latencies of one gateway route.
@@ -337,9 +347,12 @@ impl Recorder {
         }
     }
 
+    /// A rate limit of `node` rejected a request that arrived at `arrived`
+    /// (counted in the summary, like its outcome, if it arrived after the warm-up).
     #[inline]
-    pub fn limit_rejected(&mut self, node: u32, limit: usize, key: u32, now: SimTime) {
-        if self.counted(now) {
+    pub fn limit_rejected(&mut self, node: u32, limit: usize, key: u32, arrived: SimTime) {
+        self.buckets[node as usize].limit_rejections += 1;
+        if self.counted(arrived) {
             self.limit_rejections[node as usize][limit] += 1;
             *self.limit_rejections_by_key[node as usize][limit].get_mut(key) += 1;
         }
@@ -347,6 +360,7 @@ impl Recorder {
 
     #[inline]
     pub fn fallback(&mut self, node: u32, started: SimTime) {
+        self.buckets[node as usize].fallbacks += 1;
         if self.counted(started) {
             self.nodes[node as usize].fallbacks += 1;
         }
@@ -457,6 +471,8 @@ impl Recorder {
                 failure_latency_ms_p99,
                 failures_timed,
                 dropped: b.dropped,
+                fallbacks: b.fallbacks,
+                limit_rejections: b.limit_rejections,
             });
             b.clear();
             let started_at_boundary = std::mem::take(&mut self.fault_next[node]);
@@ -512,6 +528,8 @@ impl Bucket {
         self.before_warmup = None;
         self.attempts = 0;
         self.wasted = 0;
+        self.fallbacks = 0;
+        self.limit_rejections = 0;
         self.fault_active = false;
         self.breaker_opened = false;
     }

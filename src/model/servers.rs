@@ -50,7 +50,7 @@ pub(super) struct Job {
     reply_to: AttemptKey,
     caller: InstId,
     pub(super) ctx: Ctx,
-    arrived: SimTime,
+    pub(super) arrived: SimTime,
     pub(super) phase: Phase,
     pub(super) pending: u32,
     pub(super) successes: u32,

@@ -322,3 +322,33 @@ mod review {
         assert_eq!(s.cascade.faults[0].verdict, Verdict::Contained, "{:#?}", s.cascade.story);
     }
 }
+
+/// A fallback is served by one caller, whatever the hops it travels back
+/// through (dashboard -> ingress -> clients): the episode counts it once.
+#[test]
+fn the_cascade_counts_each_fallback_once_where_it_was_served() {
+    let s = run_text(&read(&scenario("arch-mesh.ron")));
+    let f = story(&s, 0);
+    // The fallbacks served in the whole run after the warm-up bound those of
+    // one episode (before: every hop's `fallback` answers were added up,
+    // about twice this).
+    let served: u64 = s.nodes.0.iter().map(|(_, n)| n.fallbacks_served).sum();
+    assert!(f.fallbacks_served > 0, "the dashboard's breaker serves fallbacks: {:#?}", s.cascade.story);
+    assert!(f.fallbacks_served <= served, "{} fallbacks in the episode, {served} in the run", f.fallbacks_served);
+}
+
+/// A hung node stays unhealthy for the whole hang, also in the seconds its
+/// caller's breaker lets almost nothing through (too little traffic to
+/// judge it by what it answers: it is judged by its fault).
+#[test]
+fn a_hung_node_is_unhealthy_while_it_hangs_even_behind_an_open_breaker() {
+    let text = read(&scenario("retry-storm-guarded.ron")).replace(
+        r#"Fault(target: "api", at: "30s", duration: "10s", kind: Slow(factor: 4))"#,
+        r#"Fault(target: "api", at: "30s", duration: "40s", kind: Hang)"#,
+    );
+    assert!(text.contains("kind: Hang"));
+    let s = run_text(&text);
+    assert!(!story(&s, 0).breakers_opened.is_empty(), "the breaker keeps traffic away: {:#?}", s.cascade.story);
+    let api = crate::util::node(&s, "api");
+    assert!(api.health.unhealthy_s >= 40.0, "api hung for 40 s, unhealthy {} s", api.health.unhealthy_s);
+}

@@ -492,8 +492,8 @@ fn cascade(s: &mut String, sum: &Summary) {
     if c.faults.is_empty() {
         none(s, "No faults: nothing to tell.");
     }
-    for f in &c.faults {
-        sections::fault_timeline(s, f);
+    for (i, f) in c.faults.iter().enumerate() {
+        sections::fault_timeline(s, f, c.faults.get(i + 1).map(|n| n.at_s));
     }
     if c.faults_not_analysed > 0 {
         none(s, &format!("{} more faults were not analysed (at most 200 are).", int(c.faults_not_analysed)));

@@ -88,8 +88,12 @@ pub(super) fn verdict_class(v: Verdict) -> &'static str {
 }
 
 /// One fault's timeline: what happened when, from its start to the
-/// clients' recovery, then its tally and verdict.
-pub(super) fn fault_timeline(s: &mut String, f: &FaultStory) {
+/// clients' recovery, then its tally and verdict. `next_at_s`: when the
+/// next fault began; a recovery after it (once this fault was over) is
+/// marked, as in the text story.
+pub(super) fn fault_timeline(s: &mut String, f: &FaultStory, next_at_s: Option<f64>) {
+    let next_at_s = next_at_s.filter(|n| *n >= f.until_s);
+    let after_next = |t: f64| if next_at_s.is_some_and(|n| t > n) { " (after the next fault began)" } else { "" };
     let _ = writeln!(
         s,
         "<div class=\"fault\"><h3>{} {} <small>{}–{} s</small> <span class=\"badge {}\">{}</span></h3>\n<ol class=\"timeline\">",
@@ -114,7 +118,7 @@ pub(super) fn fault_timeline(s: &mut String, f: &FaultStory) {
     rows.push((f.until_s, 3, format!("<b>{} {} ends</b>", f.kind, escape(&f.target))));
     for r in &f.recovery {
         if let Some(t) = r.at_s {
-            rows.push((t, 4, format!("{} back to normal", escape(&r.node))));
+            rows.push((t, 4, format!("{} back to normal{}", escape(&r.node), after_next(t))));
         }
     }
     rows.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -123,14 +127,14 @@ pub(super) fn fault_timeline(s: &mut String, f: &FaultStory) {
         let _ = writeln!(s, "<li class=\"{class}\"><span class=\"t\">{} s</span>{text}</li>", secs(t));
     }
     s.push_str("</ol>\n");
-    fault_tally(s, f);
+    fault_tally(s, f, next_at_s);
     s.push_str("</div>\n");
 }
 
-fn fault_tally(s: &mut String, f: &FaultStory) {
+fn fault_tally(s: &mut String, f: &FaultStory, next_at_s: Option<f64>) {
     let never: Vec<&str> = f.recovery.iter().filter(|r| r.at_s.is_none()).map(|r| r.node.as_str()).collect();
     let mut facts = vec![format!(
-        "clients: {} of their requests failed ({}); goodput {}/s before, {}/s at worst",
+        "clients: {} of their requests failed ({}, 4xx left out); goodput {}/s before, {}/s at worst",
         int(f.client_failures),
         pct(f.client_failure_share),
         num(f.goodput.baseline_rps),
@@ -138,7 +142,11 @@ fn fault_tally(s: &mut String, f: &FaultStory) {
     )];
     match (f.recovered_at_s, f.recovery_s) {
         (Some(t), Some(d)) if d > 0.0 => {
-            facts.push(format!("clients back to normal at {} s, {} s after the fault ended", secs(t), num(d)))
+            let next = match next_at_s.filter(|n| t > *n) {
+                Some(n) => format!(" (the next fault began at {} s)", secs(n)),
+                None => String::new(),
+            };
+            facts.push(format!("clients back to normal at {} s, {} s after the fault ended{next}", secs(t), num(d)))
         }
         (Some(_), _) if f.verdict != Verdict::Contained => {
             facts.push("clients back to normal before the fault ended".into())
