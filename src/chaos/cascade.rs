@@ -233,6 +233,9 @@ pub struct NodeHealthSummary {
     pub grade: Grade,
     /// Time after the warm-up spent unhealthy.
     pub unhealthy_s: f64,
+    /// When it first became unhealthy (at any grade: slow before failing).
+    #[serde(default)]
+    pub first_unhealthy_s: Option<f64>,
     /// When it first reached its grade.
     #[serde(default)]
     pub since_s: Option<f64>,
@@ -272,6 +275,7 @@ pub fn analyze(input: &Input, rules: Rules) -> Analysis {
             NodeHealthSummary {
                 grade: h.grade,
                 unhealthy_s: round(h.unhealthy_buckets as f64 * grid.res, 6),
+                first_unhealthy_s: h.first.map(|b| round(grid.t(b), 6)),
                 since_s: h.since.map(|b| round(grid.t(b), 6)),
                 worst_at_s: h.worst.as_ref().map(|(b, _)| round(grid.t(*b), 6)),
                 worst: h.worst.map(|(_, p)| p.describe()),

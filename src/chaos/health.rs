@@ -345,10 +345,23 @@ pub enum Grade {
     Failing,
 }
 
+impl Grade {
+    /// The grade as summary.json spells it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Grade::Healthy => "healthy",
+            Grade::Slow => "slow",
+            Grade::Failing => "failing",
+        }
+    }
+}
+
 /// A node's grade, the time it spent unhealthy, and its worst moment.
 pub struct NodeHealth {
     pub grade: Grade,
     pub unhealthy_buckets: usize,
+    /// The first unhealthy bucket, whatever the grade.
+    pub first: Option<usize>,
     /// The first bucket at its (final) grade.
     pub since: Option<usize>,
     /// Its worst bucket: the worst grade, the worst problem within it.
@@ -357,10 +370,11 @@ pub struct NodeHealth {
 
 /// Judges node `n` over every bucket after the warm-up.
 pub fn node_health(grid: &Grid, base: &Baseline, n: usize, warmup_s: f64, rules: Rules) -> NodeHealth {
-    let mut h = NodeHealth { grade: Grade::Healthy, unhealthy_buckets: 0, since: None, worst: None };
+    let mut h = NodeHealth { grade: Grade::Healthy, unhealthy_buckets: 0, first: None, since: None, worst: None };
     for b in grid.at_or_after(warmup_s)..grid.buckets {
         let Some(p) = judge(grid, base, n, b, rules) else { continue };
         h.unhealthy_buckets += 1;
+        h.first.get_or_insert(b);
         let grade = if p.is_failure() { Grade::Failing } else { Grade::Slow };
         // The worst bucket: the worst grade, then the worst within it (the
         // first of equals).

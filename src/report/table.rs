@@ -158,9 +158,15 @@ fn nodes_block(s: &Summary, out: &mut String) {
     }
     for (name, n) in unwell {
         let h = &n.health;
+        // A node slow before it failed (unhealthy before its final grade,
+        // which can only be a lower one): when it became slow, too.
+        let first = match (h.first_unhealthy_s, h.since_s) {
+            (Some(first), Some(since)) if first < since => format!("slow from {}, ", seconds(first)),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "  {name}: {} from {}, worst at {} ({}), unhealthy {} in all",
+            "  {name}: {first}{} from {}, worst at {} ({}), unhealthy {} in all",
             grade_word(h.grade),
             seconds(h.since_s.unwrap_or(0.0)),
             seconds(h.worst_at_s.unwrap_or(0.0)),

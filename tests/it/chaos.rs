@@ -352,3 +352,14 @@ fn a_hung_node_is_unhealthy_while_it_hangs_even_behind_an_open_breaker() {
     let api = crate::util::node(&s, "api");
     assert!(api.health.unhealthy_s >= 40.0, "api hung for 40 s, unhealthy {} s", api.health.unhealthy_s);
 }
+
+/// `users` is slow from the first second of its 20x slowdown and fails only
+/// later: its health says when it first became unhealthy, not only when it
+/// reached its final grade.
+#[test]
+fn a_node_slow_before_it_fails_says_when_it_first_became_unhealthy() {
+    let s = run_text(&read(&scenario("quickstart.ron")));
+    let h = &crate::util::node(&s, "users").health;
+    assert_eq!(h.first_unhealthy_s, Some(20.0), "the slowdown starts at 20 s");
+    assert!(h.since_s.is_some_and(|since| since >= 20.0), "{h:?}");
+}

@@ -352,7 +352,13 @@ fn nodes(s: &mut String, data: &PlotData) {
         let util = if n.kind.has_workers() { pct(n.utilization) } else { "–".to_string() };
         let why = match (&n.health.worst, n.health.worst_at_s, n.health.since_s) {
             (Some(w), Some(at), Some(since)) => {
-                format!("<br><small>from {} s; worst at {} s: {}</small>", secs(since), secs(at), escape(w))
+                let from = match n.health.first_unhealthy_s {
+                    Some(first) if first < since => {
+                        format!("slow from {} s, {} from {} s", secs(first), n.health.grade.key(), secs(since))
+                    }
+                    _ => format!("from {} s", secs(since)),
+                };
+                format!("<br><small>{from}; worst at {} s: {}</small>", secs(at), escape(w))
             }
             _ => String::new(),
         };

@@ -107,7 +107,10 @@ pub(super) fn fault_timeline(s: &mut String, f: &FaultStory, next_at_s: Option<f
     let mut rows: Vec<(f64, u8, String)> = vec![(f.at_s, 0, format!("<b>{} {} begins</b>", f.kind, escape(&f.target)))];
     for o in &f.unhealthy {
         let root = if o.root_cause { " <i>(the faulted node)</i>" } else { "" };
-        rows.push((o.at_s, 1, format!("<b>{}</b> unhealthy: {}{root}", escape(&o.node), escape(&o.reason))));
+        // An onset is the start of its bucket, which may be a little before
+        // the fault's exact start: it is told after the fault begins.
+        let at = o.at_s.max(f.at_s);
+        rows.push((at, 1, format!("<b>{}</b> unhealthy: {}{root}", escape(&o.node), escape(&o.reason))));
     }
     for b in &f.breakers_opened {
         rows.push((b.at_s, 2, format!("breaker {} → {} <b>opened</b>", escape(&b.caller), escape(&b.target))));
