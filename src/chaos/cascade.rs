@@ -304,7 +304,7 @@ fn fault_story(
     let is_root = |n: usize| roots.contains(&input.nodes[n].0.as_str());
     let onsets = onsets(grid, base, start..end, &is_root, rules);
     let window_end = grid.at_or_after(f.until_s);
-    let recovered = recoveries(grid, base, &onsets, &is_root, window_end, rules);
+    let recovered = recoveries(grid, base, &onsets, window_end, rules);
     let (hurt, mut system) = system_recovery(grid, &recovered, f.at_s);
     let goodput = goodput(grid, base, f, grace, start);
     let overlapped = !hurt && clients_already_unhealthy(grid, base, start..end, rules);
@@ -378,24 +378,20 @@ fn clients_already_unhealthy(grid: &Grid, base: &Baseline, window: std::ops::Ran
     })
 }
 
-/// When each node that became unhealthy was back (`None`: never). A
-/// faulted node is not back while its fault lasts, even when its callers'
-/// breakers leave it too few requests to judge.
+/// When each node that became unhealthy was back (`None`: never), by the
+/// one health rule: a faulted node that its callers' breakers leave too few
+/// requests to judge is unhealthy (`Problem::Faulted`) while its fault
+/// lasts, so it is not back before; one whose other replicas serve
+/// normally (the balancer ejected the faulted one) is back when they do,
+/// as its health says.
 fn recoveries(
     grid: &Grid,
     base: &Baseline,
     onsets: &[(usize, usize, Problem)],
-    is_root: &dyn Fn(usize) -> bool,
     window_end: usize,
     rules: Rules,
 ) -> Vec<(usize, Option<usize>)> {
-    onsets
-        .iter()
-        .map(|&(onset, n, _)| {
-            let back = health::recovery(grid, base, n, onset, window_end, rules);
-            (n, if is_root(n) { back.map(|b| b.max(window_end.min(grid.buckets))) } else { back })
-        })
-        .collect()
+    onsets.iter().map(|&(onset, n, _)| (n, health::recovery(grid, base, n, onset, window_end, rules))).collect()
 }
 
 /// When every client node was healthy again (held for `stable_buckets`)
