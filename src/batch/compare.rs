@@ -50,6 +50,7 @@ pub const METRICS: &[Metric] = &[
     Metric { key: "retries", label: "retries", decimals: 0, read: |r| Some(r.retries as f64) },
     Metric { key: "recovery_s", label: "time to recover s", decimals: 1, read: |r| r.recovery_s },
     Metric { key: "blast_radius", label: "blast radius (nodes)", decimals: 1, read: |r| Some(r.blast_radius as f64) },
+    Metric { key: "unhealthy_node_s", label: "unhealthy node-s", decimals: 1, read: |r| Some(r.unhealthy_node_s) },
 ];
 
 #[derive(Clone, Debug, Serialize, PartialEq)]

@@ -110,6 +110,10 @@ pub struct RunMetrics {
     pub recovered: Option<bool>,
     /// Distinct nodes that became unhealthy because of any fault.
     pub blast_radius: u64,
+    /// Seconds each node spent unhealthy after the warm-up, summed over the
+    /// nodes: how wide and how long. Absent from older runs.json files.
+    #[serde(default)]
+    pub unhealthy_node_s: f64,
     pub verdict: String,
     /// The clients' p99 (ms) and success share per time bucket.
     pub p99_series: Vec<f64>,
@@ -202,6 +206,7 @@ fn metrics(job: &Job, s: &Summary, (p99_series, success_series): (Vec<f64>, Vec<
         recovery_s,
         recovered,
         blast_radius: unhealthy.len() as u64,
+        unhealthy_node_s: s.nodes.0.iter().map(|(_, n)| n.health.unhealthy_s).sum(),
         verdict: c.verdict.to_string(),
         p99_series,
         success_series,

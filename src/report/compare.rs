@@ -111,7 +111,8 @@ pub fn comparison_table(c: &Comparison) -> String {
          mean ± 95% CI (Student t); differences are paired by seed; * = interval excludes 0;\n\
          time to recover is over the runs that recovered (\"never (k/K)\": k of K did not),\n\
          failure latency over the runs that answered a failure (\"-\": none did);\n\
-         blast radius: the distinct nodes the cascade found unhealthy under any fault, however briefly.",
+         blast radius: the distinct nodes the cascade found unhealthy under any fault, however briefly;\n\
+         unhealthy node-s: the seconds each node was unhealthy after the warm-up, summed over the nodes.",
         c.replications,
         c.base_seed,
         c.base_seed.wrapping_add(u64::from(c.replications.saturating_sub(1)))

@@ -161,7 +161,7 @@ fn nodes_block(s: &Summary, out: &mut String) {
         // A node slow before it failed (unhealthy before its final grade,
         // which can only be a lower one): when it became slow, too.
         let first = match (h.first_unhealthy_s, h.since_s) {
-            (Some(first), Some(since)) if first < since => format!("slow from {}, ", seconds(first)),
+            (Some(first), Some(since)) if first < since => format!("slow at {}, ", seconds(first)),
             _ => String::new(),
         };
         let _ = writeln!(

@@ -354,7 +354,7 @@ fn nodes(s: &mut String, data: &PlotData) {
             (Some(w), Some(at), Some(since)) => {
                 let from = match n.health.first_unhealthy_s {
                     Some(first) if first < since => {
-                        format!("slow from {} s, {} from {} s", secs(first), n.health.grade.key(), secs(since))
+                        format!("slow at {} s, {} from {} s", secs(first), n.health.grade.key(), secs(since))
                     }
                     _ => format!("from {} s", secs(since)),
                 };
