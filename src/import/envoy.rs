@@ -161,7 +161,7 @@ impl Cx {
             let k = k.as_str().unwrap_or("?");
             if !known.contains(&k) {
                 let at = if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
-                self.warn(format!("{at}: not imported (gatesim has no model of it)"));
+                self.warn(format!("{at}: not imported (the importer does not read it)"));
             }
         }
     }
@@ -192,6 +192,7 @@ impl Cx {
                 "connect_timeout",
                 "type",
                 "lb_policy",
+                "least_request_lb_config",
                 "load_assignment",
                 "circuit_breakers",
                 "outlier_detection",
@@ -209,12 +210,20 @@ impl Cx {
             self.ignored(c, &at, &["type"], "endpoints are taken as listed, without DNS resolution");
         }
         self.ignored(c, &at, &["dns_lookup_family"], "no DNS in gatesim");
-        let endpoints: usize = field(c, "load_assignment")
-            .map(|la| list(la, "endpoints").iter().map(|e| list(e, "lb_endpoints").len()).sum())
-            .unwrap_or(0);
+        let endpoints = field(c, "load_assignment").map_or(0, |la| self.endpoints(la, &at));
         let balance = match text(c, "lb_policy").as_deref() {
             None | Some("ROUND_ROBIN") => Some("RoundRobin"),
-            Some("LEAST_REQUEST") => Some("LeastOutstanding"),
+            // Envoy's LEAST_REQUEST picks the less loaded of `choice_count`
+            // random hosts, 2 unless set: gatesim's PowerOfTwo
+            // (envoyproxy.io, least_request.proto: "Defaults to 2 so that we
+            // perform two-choice selection").
+            Some("LEAST_REQUEST") => {
+                let choices = field(c, "least_request_lb_config").and_then(|l| number(l, "choice_count"));
+                if let Some(n) = choices.filter(|n| *n != 2.0) {
+                    self.warn(format!("{at}.least_request_lb_config.choice_count: {n} imported as 2 (PowerOfTwo)"));
+                }
+                Some("PowerOfTwo")
+            }
             Some("RANDOM") => Some("Random"),
             Some(other) => {
                 self.warn(format!("{at}: lb_policy {other} is not modelled; callers pick round robin"));
@@ -229,6 +238,31 @@ impl Cx {
         let limits = vec![self.circuit_breakers(c, &at)];
         let hosts: Vec<String> = field(c, "outlier_detection").map(|o| self.outlier(o, &at)).into_iter().collect();
         Cluster { name, replicas: endpoints.max(1), balance, limits, hosts, health_check }
+    }
+
+    /// The replicas of a cluster: its priority-0 endpoints. Failover
+    /// priorities and endpoint weights are not modelled, and said so.
+    fn endpoints(&mut self, la: &Value, at: &str) -> usize {
+        let mut replicas = 0;
+        for group in list(la, "endpoints") {
+            let hosts = list(group, "lb_endpoints");
+            let priority = number(group, "priority").unwrap_or(0.0);
+            if priority > 0.0 {
+                self.warn(format!(
+                    "{at}.load_assignment: {} endpoints at priority {priority} left out (Envoy sends them traffic \
+                     only when priority 0 fails; gatesim has no failover between priorities)",
+                    hosts.len()
+                ));
+                continue;
+            }
+            if hosts.iter().any(|h| field(h, "load_balancing_weight").is_some()) {
+                self.warn(format!(
+                    "{at}.load_assignment: load_balancing_weight not imported (replicas share the load equally)"
+                ));
+            }
+            replicas += hosts.len();
+        }
+        replicas
     }
 
     /// Envoy's active health check as a LoadBalancer's `health_check`.
@@ -391,10 +425,12 @@ impl Cx {
         let mut routes = Vec::new();
         for vh in list(rc, "virtual_hosts") {
             let vh_at = format!("virtual host {}", text(vh, "name").unwrap_or_default());
-            self.unknown(vh, &vh_at, &["name", "domains", "routes"]);
+            self.unknown(vh, &vh_at, &["name", "domains", "routes", "retry_policy"]);
+            // A virtual host's retry policy applies to its routes that set none.
+            let vh_retry = field(vh, "retry_policy");
             for r in list(vh, "routes") {
                 self.unknown(r, &format!("{vh_at} route"), &["name", "match", "route"]);
-                routes.extend(self.route(r));
+                routes.extend(self.route(r, vh_retry));
             }
         }
         if routes.is_empty() {
@@ -430,7 +466,7 @@ impl Cx {
         Some(format!("RateLimit(scope: Global, limit: {fill}, per: \"{per}\", algorithm: TokenBucket(burst: {burst}))"))
     }
 
-    fn route(&mut self, r: &Value) -> Option<RouteOut> {
+    fn route(&mut self, r: &Value, vh_retry: Option<&Value>) -> Option<RouteOut> {
         let m = field(r, "match")?;
         self.unknown(m, "route match", &["prefix", "path"]);
         let path = match (text(m, "prefix"), text(m, "path")) {
@@ -456,7 +492,7 @@ impl Cx {
             t if t == "0s" => Vec::new(),
             t => vec![format!("total_timeout: \"{t}\"")],
         };
-        if let Some(rp) = field(action, "retry_policy") {
+        if let Some(rp) = field(action, "retry_policy").or(vh_retry) {
             policy.extend(self.retry_policy(rp, &at));
         }
         Some(RouteOut { path, cluster, policy })

@@ -25,7 +25,7 @@ fn the_envoy_example_imports_validates_and_runs() {
                       policy: (total_timeout: "1s", thresholds: () /* Envoy's defaults"#,
         r#"LoadBalancer(name: "orders-lb", targets: ["orders"], balance: RoundRobin, health_check: Some((interval: "5s", timeout: "1s", unhealthy_after: 3, healthy_after: 2))"#,
         r#"Service(name: "users", replicas: 3"#,
-        "balance: LeastOutstanding",
+        "balance: PowerOfTwo",
         r#"Service(name: "orders", replicas: 2"#,
         r#"RateLimit(scope: Global, limit: 4000, per: "1s", algorithm: TokenBucket(burst: 400))"#,
         "load: Poisson(rps: 1500)",
@@ -164,4 +164,29 @@ fn envoy_zero_timeouts_mean_none_and_quoted_brackets_are_text() {
     let (stdout, _) = import_ok(&text);
     let users = stdout.lines().skip_while(|l| !l.contains(r#"Route(prefix: "/api/users""#)).nth(1).unwrap();
     assert!(users.contains("policy: (retries:"), "no total and no per-try timeout: {users}");
+}
+
+/// Envoy sends a failover priority no traffic while priority 0 is healthy,
+/// and weights skew the split: neither is modelled, so the failover hosts
+/// are left out (not counted as capacity) and both are told. A virtual
+/// host's retry policy applies to its routes that set none.
+#[test]
+fn envoy_failover_priorities_and_weights_are_told_and_virtual_host_retries_apply() {
+    let text = read(&repo().join(FRONT))
+        .replace(
+            "        - endpoint: { address: { socket_address: { address: orders-2, port_value: 80 } } }\n",
+            "        - endpoint: { address: { socket_address: { address: orders-2, port_value: 80 } } }\n          load_balancing_weight: 5\n      - priority: 1\n        lb_endpoints:\n        - endpoint: { address: { socket_address: { address: orders-3, port_value: 80 } } }\n",
+        )
+        .replace(
+            "              domains: [\"*\"]\n",
+            "              domains: [\"*\"]\n              retry_policy: { retry_on: 5xx, num_retries: 4 }\n",
+        );
+    assert!(text.contains("priority: 1") && text.contains("num_retries: 4"), "the fixture changed");
+    let (stdout, stderr) = import_ok(&text);
+    assert!(stderr.contains("1 endpoints at priority 1 left out"), "{stderr}");
+    assert!(stderr.contains("load_balancing_weight not imported"), "{stderr}");
+    assert!(stdout.contains(r#"Service(name: "orders", replicas: 2"#), "orders-3 is failover only: {stdout}");
+    // /api/orders sets no retry policy: the virtual host's (4 retries) applies.
+    assert!(stdout.contains("retries: (max: 4"), "{stdout}");
+    assert!(!stderr.contains("virtual host backend.retry_policy: not imported"), "{stderr}");
 }

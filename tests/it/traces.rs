@@ -338,3 +338,67 @@ fn issue12_overlapping_exports_count_each_span_once() {
     assert!(text.contains("from 500 traces (3312 spans)"), "{text}");
     shop(&model(&text));
 }
+
+/// A gateway that retries (10 ms back-off) a service failing 30% of the
+/// time: the back-off between a call and its retry is waiting, not the
+/// gateway's work (0.2 ms), and the retries are told with their most
+/// resends of one call (the route allows 2).
+#[test]
+fn retries_in_traces_are_told_and_their_back_off_is_not_work() {
+    let text = r#"Scenario(name: "rtr", seed: 1, duration: "30s", warmup: "0s",
+        network: (latency: Const("0.5ms")), report: (trace: 1.0),
+        nodes: [
+            Clients(name: "c", target: "gw", load: Poisson(rps: 100), mix: [(path: "/x")], policy: (timeout: "2s")),
+            Gateway(name: "gw", workers: 100, queue: 10, overhead: Const("0.2ms"),
+                routes: [Route(prefix: "/x", to: "s",
+                               policy: (timeout: "500ms", retries: (max: 2, backoff: Constant("10ms"))))]),
+            Service(name: "s", replicas: 2, workers: 10, queue: 10, work: Exp(mean: "5ms"), errors: 0.3),
+        ])"#;
+    let loaded = gatesim::scenario::parse(text).expect("valid");
+    let run = gatesim::model::simulate(loaded.model, &mut |_| {}).expect("runs");
+    let json = gatesim::metrics::trace::otlp_json(&run).expect("tracing was on");
+    let imported = import_bytes(&[&json], Options::default());
+    let m = model(&imported.scenario);
+    let (median, p99) = work(&m, "gw");
+    assert!(close(median, 0.2, 0.05) && close(p99, 0.2, 0.05), "gw work {median} / {p99} ms:\n{}", imported.scenario);
+    let told: Vec<&String> = imported.warnings.iter().filter(|w| w.contains("retried its calls to s")).collect();
+    assert_eq!(told.len(), 1, "{:?}", imported.warnings);
+    assert!(told[0].contains("up to 2 resends of one call"), "{}", told[0]);
+}
+
+/// Requests that begin at two services (no client spans): both are load,
+/// each at its own rate over the same window; none is dropped.
+#[test]
+fn every_service_where_requests_begin_gets_its_clients() {
+    // Span ids: 16 hex digits, distinct across both services.
+    let spans = |base: u64, n: u64| -> Vec<(String, String, u64, u64)> {
+        (0..n)
+            .map(|i| (format!("{:016x}", base + i + 1), String::new(), i * 100_000_000, i * 100_000_000 + 1_000_000))
+            .collect()
+    };
+    // `b`'s 50 requests spread over the same 9.9 s as `a`'s 100.
+    let b: Vec<(String, String, u64, u64)> =
+        spans(0x1000, 50).into_iter().map(|(id, p, s, e)| (id, p, s * 99 / 49, e * 99 / 49)).collect();
+    let a = spans(0, 100);
+    fn as_ref(v: &[(String, String, u64, u64)]) -> Vec<(&str, &str, u64, u64)> {
+        v.iter().map(|(id, p, s, e)| (id.as_str(), p.as_str(), *s, *e)).collect()
+    }
+    let files = [otlp("a", &as_ref(&a)), otlp("b", &as_ref(&b))];
+    let imported = import_bytes(&[files[0].as_bytes(), files[1].as_bytes()], Options::default());
+    let m = model(&imported.scenario);
+    let rates: Vec<(String, f64)> = m
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.kind {
+            NodeKind::Clients(c) => match c.load {
+                gatesim::model::config::Load::Poisson { rps } => Some((n.name.clone(), rps)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rates.len(), 2, "{}", imported.scenario);
+    // 100 requests over 9.9 s at `a`, 50 over the same window at `b`.
+    assert!(close(rates[0].1, 99.0 / 9.9, 0.01), "{rates:?}");
+    assert!(close(rates[1].1, 49.0 / 9.9, 0.01), "{rates:?}");
+}

@@ -74,6 +74,8 @@ pub(super) struct ServiceStats {
     pub(super) last_start: u64,
     /// Durations of its front spans (the latency it served).
     pub(super) latency: Hist,
+    /// Per callee: retries it sent (resends) and the highest resend number.
+    pub(super) resends_to: BTreeMap<u32, (u64, u32)>,
 }
 
 impl Default for ServiceStats {
@@ -93,6 +95,7 @@ impl Default for ServiceStats {
             first_start: u64::MAX,
             last_start: 0,
             latency: histogram(),
+            resends_to: BTreeMap::new(),
         }
     }
 }
@@ -243,8 +246,12 @@ impl Stats {
     fn entry(&mut self, tree: &Tree, i: usize) {
         let s = tree.spans[i];
         let mut calls = self.calls(tree, i);
-        let own = s.duration().saturating_sub(covered(&calls, s.start, s.end));
+        let resends: Vec<(u32, u32)> =
+            calls.iter().filter(|c| c.resend > 0 && c.target != NONE).map(|c| (c.target, c.resend)).collect();
+        // Joined first, so that the back-off between a call and its retry
+        // is waiting, not the service's own work.
         merge_retries(&mut calls);
+        let own = s.duration().saturating_sub(covered(&calls, s.start, s.end));
         let signature = signature(&calls);
         let front = tree.is_front(i);
         let idx = s.service as usize;
@@ -253,6 +260,10 @@ impl Stats {
         }
         let st = &mut self.services[idx];
         st.spans += 1;
+        for (target, n) in resends {
+            let r = st.resends_to.entry(target).or_default();
+            (r.0, r.1) = (r.0 + 1, r.1.max(n));
+        }
         st.errors += u64::from(s.error);
         st.own_errors += u64::from(s.error && !calls.iter().any(|c| c.error));
         record(&mut st.own, own);
@@ -419,6 +430,8 @@ mod tests {
         merge_retries(&mut calls);
         assert_eq!(calls.len(), 2);
         assert_eq!((calls[0].start, calls[0].end), (0, 20));
+        // The back-off (10..12) is covered: waiting on the call, not own work.
+        assert_eq!(covered(&calls, 0, 30), 24);
     }
 
     #[test]

@@ -58,6 +58,9 @@ struct Cx<'a> {
     opts: &'a Options,
     names: Vec<String>,
     warnings: Vec<String>,
+    /// When the first and the last request began, over every entry point:
+    /// the time the traces cover, over which each entry point's rate is taken.
+    window: (u64, u64),
 }
 
 impl<'a> Cx<'a> {
@@ -70,9 +73,11 @@ impl<'a> Cx<'a> {
     }
 
     /// Requests per second from `n` start times between `first` and `last`.
-    fn rate(&self, n: u64, first: u64, last: u64) -> f64 {
-        let span_s = last.saturating_sub(first) as f64 / 1e9;
-        let raw = if n > 1 && span_s > 0.0 { (n - 1) as f64 / span_s } else { 1.0 };
+    /// Requests per second of `n` requests that began over the traces' window
+    /// (an entry point seen a few times is rare, not fast).
+    fn rate(&self, n: u64) -> f64 {
+        let span_s = self.window.1.saturating_sub(self.window.0) as f64 / 1e9;
+        let raw = if span_s > 0.0 { n.saturating_sub(1).max(1) as f64 / span_s } else { 1.0 };
         (raw / self.opts.sampled * 1000.0).round().max(1.0) / 1000.0
     }
 
@@ -104,7 +109,10 @@ impl<'a> Cx<'a> {
 
 /// Writes the scenario.
 pub(super) fn scenario(f: &Finished, name: &str, opts: &Options) -> Written {
-    let mut cx = Cx { f, opts, names: unique_names(&f.services), warnings: Vec::new() };
+    let starts = f.stats.clients.values().map(|c| (c.first_start, c.last_start));
+    let starts = starts.chain(f.stats.services.iter().filter(|s| s.front > 0).map(|s| (s.first_start, s.last_start)));
+    let window = starts.fold((u64::MAX, 0), |(a, b), (first, last)| (a.min(first), b.max(last)));
+    let mut cx = Cx { f, opts, names: unique_names(&f.services), warnings: Vec::new(), window };
     let front = front(f);
     let gateway = front.filter(|&s| cx.stats(s).is_some_and(is_proxy));
     let edges = acyclic_calls(&mut cx, gateway);
@@ -138,7 +146,23 @@ pub(super) fn scenario(f: &Finished, name: &str, opts: &Options) -> Written {
         node_name(name),
         nodes.join("\n"),
     );
+    retries_seen(&mut cx);
     Written { text, warnings: cx.warnings }
+}
+
+/// Retries the traces show (`http.request.resend_count`) are not written as
+/// a policy (their back-off and conditions cannot be read off spans): said
+/// per caller and callee, with the most resends of one call.
+fn retries_seen(cx: &mut Cx) {
+    for (s, st) in cx.f.stats.services.iter().enumerate() {
+        for (t, (n, most)) in &st.resends_to {
+            cx.warnings.push(format!(
+                "{} retried its calls to {} {n} times (up to {most} resends of one call): the scenario has no \
+                 retry policy there; add retries: (max: {most}, ...) to that call or route",
+                cx.names[s], cx.names[*t as usize]
+            ));
+        }
+    }
 }
 
 /// Distinct node names for the services, in the order they were first seen.
@@ -271,24 +295,35 @@ fn clients(cx: &mut Cx, front: Option<u32>) -> Vec<String> {
             cs.requests,
             quantiles(&cs.latency),
             cx.names[target as usize],
-            cx.rate(cs.requests, cs.first_start, cs.last_start),
+            cx.rate(cs.requests),
             mix(cx, &cs.routes),
         ));
     }
-    if let (true, Some(f)) = (out.is_empty(), front) {
-        let st = cx.stats(f).expect("the front service has spans");
-        let routes: BTreeMap<u32, u64> = st.front_routes.iter().map(|(r, sigs)| (*r, sigs.values().sum())).collect();
-        out.push(format!(
-            "        // {} requests began at {} (measured{sampled}); latency there {}\n        \
-             // default: no timeout or retries (traces do not show them)\n        \
-             Clients(name: \"clients\", target: {:?}, load: Poisson(rps: {}),\n                mix: [{}]),",
-            st.front,
-            cx.names[f as usize],
-            quantiles(&st.latency),
-            cx.names[f as usize],
-            cx.rate(st.front, st.first_start, st.last_start),
-            mix(cx, &routes),
-        ));
+    if out.is_empty() {
+        // One Clients node per service where requests began, the busiest
+        // (`front`) first and named "clients".
+        let mut entries: Vec<u32> = (0..cx.f.services.len() as u32)
+            .filter(|&s| Some(s) != front && cx.stats(s).is_some_and(|st| st.front > 0))
+            .collect();
+        entries.sort_by_key(|&s| std::cmp::Reverse(cx.stats(s).map_or(0, |st| st.front)));
+        for s in front.into_iter().chain(entries) {
+            let st = cx.stats(s).expect("an entry service has spans");
+            let name =
+                if Some(s) == front { "clients".to_string() } else { format!("{}-clients", cx.names[s as usize]) };
+            let routes: BTreeMap<u32, u64> =
+                st.front_routes.iter().map(|(r, sigs)| (*r, sigs.values().sum())).collect();
+            out.push(format!(
+                "        // {} requests began at {} (measured{sampled}); latency there {}\n        \
+                 // default: no timeout or retries (traces do not show them)\n        \
+                 Clients(name: {name:?}, target: {:?}, load: Poisson(rps: {}),\n                mix: [{}]),",
+                st.front,
+                cx.names[s as usize],
+                quantiles(&st.latency),
+                cx.names[s as usize],
+                cx.rate(st.front),
+                mix(cx, &routes),
+            ));
+        }
     }
     out
 }
