@@ -259,13 +259,17 @@ pub fn analyze(input: &Input, rules: Rules) -> Analysis {
     faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
     let first_fault = faults.first().map_or(input.duration_s, |f| f.at_s);
     let base = Baseline::new(&grid, input.warmup_s, first_fault, rules);
-    let judged = base.clone().unwrap_or_else(|| Baseline::absolute(grid.nodes()));
+    let usual = base.clone().unwrap_or_else(|| Baseline::absolute(grid.nodes()));
+    // Without a fault there is no "before" to compare with: a node failing
+    // all run long is failing, not "as usual". Nodes are then judged by the
+    // absolute rules (no answers; failures above `error_rate`, beyond noise).
+    let judged = if faults.is_empty() { Baseline::absolute(grid.nodes()) } else { usual.clone() };
     let mut stories = Vec::new();
     for (i, f) in faults.iter().enumerate().take(MAX_STORIES) {
         let attribution_end = faults.get(i + 1).map_or(input.duration_s, |n| n.at_s.max(f.at_s));
         stories.push(fault_story(&grid, input, base.as_ref(), f, attribution_end, rules));
     }
-    let amplification = amplification(&grid, &judged);
+    let amplification = amplification(&grid, &usual);
     let verdict = stories.iter().map(|s| s.verdict).min().unwrap_or(Verdict::None);
     let faults_not_analysed = faults.len().saturating_sub(MAX_STORIES) as u64;
     let story = tell(&stories, faults_not_analysed, &amplification);

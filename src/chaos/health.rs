@@ -17,6 +17,11 @@
 //!   `recovered_goodput` of the baseline (at low rates, below 4 standard
 //!   deviations of a bucket's Poisson count, so noise is no dip).
 //!
+//! Without a fault (or with none after a whole bucket past the warm-up)
+//! there is no usual level: the failure share is then judged against 0 and
+//! must also stand 3 standard deviations above `error_rate` (a binomial
+//! count), so that a few failures among few requests are not a failing node.
+//!
 //! A bucket with fewer than `min_requests` requests to judge by is healthy,
 //! unless the first rule applies or a fault is active on the node: a hung
 //! or crashed node that its callers' breakers keep traffic away from is
@@ -282,9 +287,17 @@ pub fn judge(grid: &Grid, base: &Baseline, n: usize, b: usize, rules: Rules) -> 
         return Some(Problem::Faulted { requests: accepted });
     }
     if accepted >= rules.min_requests {
-        let share = (c.failures + c.dropped) as f64 / accepted as f64;
+        let failed = c.failures + c.dropped;
+        let share = failed as f64 / accepted as f64;
         let usual = base.failure_share[n];
-        if share > usual + rules.error_rate {
+        // Against no usual level (no fault, or none before the first), a
+        // few failures among few requests are noise, not a failing node:
+        // they must also be 3 standard deviations above `error_rate`.
+        let beyond_noise = !base.buckets.is_empty() || {
+            let (n, p) = (accepted as f64, rules.error_rate);
+            failed as f64 >= n * p + 3.0 * (n * p * (1.0 - p)).sqrt()
+        };
+        if share > usual + rules.error_rate && beyond_noise {
             return Some(Problem::Failing { share, usual });
         }
     }
@@ -438,5 +451,29 @@ mod tests {
         // Enough traffic: judged by what it did, fault or not.
         let busy = Cell { arrivals: 50, completed: 50, goodput: 50, p99: 5.0, fault: true, ..Cell::default() };
         assert_eq!(judge_one(busy), None);
+    }
+}
+
+#[cfg(test)]
+mod no_usual_level {
+    use super::*;
+
+    #[test]
+    fn without_a_usual_level_failures_must_stand_above_noise() {
+        let grid = |failures: u64, completed: u64| Grid {
+            buckets: 1,
+            res: 1.0,
+            duration: 1.0,
+            cells: vec![vec![Cell { arrivals: completed, completed, failures, ..Cell::default() }]],
+            clients: vec![false],
+        };
+        let judge_abs = |g: &Grid| judge(g, &Baseline::absolute(1), 0, 0, Rules::default());
+        // 1 failure in 10 (10%) from a service that fails 1%: noise. The bar
+        // is 10 x 0.05 + 3 sd = 0.5 + 2.07 = 2.57 failures.
+        assert_eq!(judge_abs(&grid(1, 10)), None);
+        assert_eq!(judge_abs(&grid(2, 10)), None);
+        assert!(matches!(judge_abs(&grid(3, 10)), Some(Problem::Failing { .. })));
+        // Everything failing is failing, however usual.
+        assert!(matches!(judge_abs(&grid(100, 100)), Some(Problem::Failing { .. })));
     }
 }

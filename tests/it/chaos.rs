@@ -363,3 +363,22 @@ fn a_node_slow_before_it_fails_says_when_it_first_became_unhealthy() {
     assert_eq!(h.first_unhealthy_s, Some(20.0), "the slowdown starts at 20 s");
     assert!(h.since_s.is_some_and(|since| since >= 20.0), "{h:?}");
 }
+
+/// Without a fault there is no "before" to compare with: a service whose
+/// every answer is an error, all run long, is failing, not healthy "as
+/// usual"; one that fails 1% of the time is healthy.
+#[test]
+fn without_a_fault_a_node_failing_all_run_long_is_failing() {
+    let text = |errors: &str| {
+        format!(
+            r#"Scenario(name: "nofault", seed: 1, duration: "30s", warmup: "5s",
+            nodes: [Clients(name: "c", target: "s", load: Poisson(rps: 100), mix: [(path: "/x")]),
+                    Service(name: "s", workers: 16, queue: 100, work: Exp(mean: "5ms"), errors: {errors})])"#
+        )
+    };
+    let broken = run_text(&text("1.0"));
+    assert_eq!(crate::util::node(&broken, "s").health.grade, gatesim::chaos::health::Grade::Failing);
+    assert_eq!(crate::util::node(&broken, "c").health.grade, gatesim::chaos::health::Grade::Failing);
+    let fine = run_text(&text("0.01"));
+    assert_eq!(crate::util::node(&fine, "s").health.grade, gatesim::chaos::health::Grade::Healthy);
+}
