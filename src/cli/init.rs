@@ -24,7 +24,7 @@ impl Template {
             Template::Bff => include_str!("../../scenarios/templates/bff.ron"),
             Template::Mesh => include_str!("../../scenarios/templates/mesh.ron"),
             Template::Ha => include_str!("../../scenarios/templates/ha.ron"),
-            Template::Chaos => include_str!("../../scenarios/chaos-random.ron"),
+            Template::Chaos => include_str!("../../scenarios/templates/chaos.ron"),
         }
     }
 }

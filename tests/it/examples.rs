@@ -50,7 +50,7 @@ fn init_prints_each_template_and_it_validates() {
         ("bff", "scenarios/templates/bff.ron"),
         ("mesh", "scenarios/templates/mesh.ron"),
         ("ha", "scenarios/templates/ha.ron"),
-        ("chaos", "scenarios/chaos-random.ron"),
+        ("chaos", "scenarios/templates/chaos.ron"),
     ] {
         let out = crate::util::gatesim(&["init", name], &[]);
         assert_eq!(out.status.code(), Some(0), "init {name}");
@@ -60,6 +60,13 @@ fn init_prints_each_template_and_it_validates() {
         let v = crate::util::gatesim(&["validate", path.to_str().unwrap()], &[]);
         assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stderr));
     }
+    // The chaos template is scenarios/chaos-random.ron under its own name: the same system.
+    let body = |f: &str| {
+        let text = read(&repo().join(f));
+        let from = text.find("Scenario(").expect("a scenario");
+        text[from..].lines().filter(|l| !l.trim_start().starts_with("name:")).collect::<Vec<_>>().join("\n")
+    };
+    assert_eq!(body("scenarios/templates/chaos.ron"), body("scenarios/chaos-random.ron"));
     let default = crate::util::gatesim(&["init"], &[]);
     assert_eq!(String::from_utf8_lossy(&default.stdout), read(&repo().join("scenarios/templates/single.ron")));
 }
