@@ -48,24 +48,35 @@ pub(super) fn import(files: &[PathBuf], out: Option<&Path>, opts: &Opts) -> Outc
         o.stderr.push_str(&format!("warning: {origin}: {w}\n"));
     }
     // What the importer wrote must be a valid scenario like any other.
-    if let Err(problems) = gatesim::scenario::parse(&imported.scenario) {
-        let shown: Vec<String> = problems.iter().map(|p| format!("  {}", p.message)).collect();
-        return bad(format!(
-            "error: {origin}: the imported scenario does not validate:\n{}\n  hint: the values come from the input; check them\n",
-            shown.join("\n")
-        ));
-    }
-    write(o, &imported, out)
+    let checked = match gatesim::scenario::parse(&imported.scenario) {
+        Ok(loaded) => loaded.warnings.len(),
+        Err(problems) => {
+            let shown: Vec<String> = problems.iter().map(|p| format!("  {}", p.message)).collect();
+            return bad(format!(
+                "error: {origin}: the imported scenario does not validate:\n{}\n  hint: the values come from the input; check them\n",
+                shown.join("\n")
+            ));
+        }
+    };
+    write(o, &imported, out, checked)
 }
 
-fn write(mut o: Outcome, imported: &Imported, out: Option<&Path>) -> Outcome {
+/// `checked`: the warnings `gatesim validate` gives the scenario written.
+fn write(mut o: Outcome, imported: &Imported, out: Option<&Path>, checked: usize) -> Outcome {
     match out {
         None => o.stdout = imported.scenario.clone(),
         Some(path) if path.exists() => {
             return bad(format!("error: {} exists; import writes a new file only\n", path.display()));
         }
         Some(path) => match std::fs::write(path, &imported.scenario) {
-            Ok(()) => o.stderr.push_str(&format!("wrote {} ({} warnings)\n", path.display(), imported.warnings.len())),
+            Ok(()) => {
+                let validate = match checked {
+                    0 => String::new(),
+                    n => format!("; `gatesim validate {}` has {n} more about the scenario itself", path.display()),
+                };
+                let n = imported.warnings.len();
+                o.stderr.push_str(&format!("wrote {} ({n} import warnings{validate})\n", path.display()));
+            }
             Err(e) => {
                 return Outcome {
                     stderr: format!("error: {}: {e}\n", path.display()),

@@ -381,7 +381,9 @@ fn nodes(s: &mut String, data: &PlotData) {
     s.push_str(
         "</tbody></table>\n<p class=\"meta\">Worst first. Success: ok, partial or fallback answers over everything \
         the node accepted (requests it swallowed or lost count as failures). p50/p99: of its successful answers. \
-        Health: judged per time bucket against the node's own level before the first fault.</p>\n",
+        Health: judged per time bucket against the node's own level before the first fault (without a fault: \
+        failing when more than 5% of what it accepted failed, beyond chance); 401, 404 and 429 answers are left \
+        out of failure shares.</p>\n",
     );
 }
 
