@@ -227,6 +227,19 @@ pub struct Amplification {
     pub peak_at_s: f64,
 }
 
+impl FaultStory {
+    /// When the next fault (beginning at `next_at_s`) began, if it began
+    /// once this one was over and before `t`: a recovery at `t` is then no
+    /// measure of what this fault alone cost. (Faults that overlap are not
+    /// told apart.)
+    pub fn next_fault_before(&self, next_at_s: Option<f64>, t: f64) -> Option<f64> {
+        next_at_s.filter(|n| *n >= self.until_s && t > *n)
+    }
+}
+
+/// How a recovery after a later, separate fault began is marked.
+pub const AFTER_NEXT_FAULT: &str = " (after the next fault began)";
+
 /// The health of one node over the run, for tables and pictures.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct NodeHealthSummary {
@@ -242,6 +255,17 @@ pub struct NodeHealthSummary {
     /// Its worst bucket, and why.
     pub worst_at_s: Option<f64>,
     pub worst: Option<String>,
+}
+
+impl NodeHealthSummary {
+    /// When it first became unhealthy, if that was before it reached its
+    /// grade (only a lower grade comes first: slow before failing).
+    pub fn slow_before_grade(&self) -> Option<f64> {
+        match (self.first_unhealthy_s, self.since_s) {
+            (Some(first), Some(since)) if first < since => Some(first),
+            _ => None,
+        }
+    }
 }
 
 /// The cascade story and every node's health.
@@ -595,13 +619,9 @@ pub fn story_header(f: &FaultStory) -> String {
     format!("{} {} from {} to {}:", f.kind, f.target, seconds(f.at_s), seconds(f.until_s))
 }
 
-/// `next_at_s`: when the next fault began. A recovery after a next fault
-/// that began once this one was over is told as such: the time is when the
-/// node was back, not what this fault alone cost. (Faults that overlap are
-/// not told apart.)
+/// `next_at_s`: when the next fault began (`FaultStory::next_fault_before`).
 fn tell_fault(f: &FaultStory, next_at_s: Option<f64>, out: &mut Vec<String>) {
-    let next_at_s = next_at_s.filter(|n| *n >= f.until_s);
-    let after_next = |t: f64| if next_at_s.is_some_and(|n| t > n) { " (after the next fault began)" } else { "" };
+    let after_next = |t: f64| if f.next_fault_before(next_at_s, t).is_some() { AFTER_NEXT_FAULT } else { "" };
     out.push(story_header(f));
     if f.verdict == Verdict::Inconclusive && f.goodput.baseline_rps <= 0.0 {
         out.push(
@@ -651,7 +671,7 @@ fn tell_fault(f: &FaultStory, next_at_s: Option<f64>, out: &mut Vec<String>) {
     let back = match (f.verdict, f.recovered_at_s, f.recovery_s) {
         (Verdict::Contained, _, _) => "never out of their normal band".to_string(),
         (Verdict::Overlapped, _, _) => "already unhealthy when it began".to_string(),
-        (_, Some(t), Some(d)) if d > 0.0 => match next_at_s.filter(|n| t > *n) {
+        (_, Some(t), Some(d)) if d > 0.0 => match f.next_fault_before(next_at_s, t) {
             Some(n) => {
                 format!("back to normal at {t:.1}s ({d:.1}s after the fault ended, the next fault began at {n:.1}s)")
             }
@@ -725,33 +745,40 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_bucket_where_the_next_fault_starts_is_that_faults_to_explain() {
-        // A harmless fault on `svc` at 10-11 s; a second one at 15.5-16 s
-        // makes every answer of bucket 15 fail, at the service and the clients.
+    /// The clients `web` (node 0) and `svc` (node 1) over `rows` in 1 s
+    /// buckets, with an `Errors` fault on `svc` at 10-11 s and another at
+    /// 15.5-16 s.
+    fn two_faults(rows: &[Row], duration_s: f64) -> Analysis {
         let faults = [(10.0, 11.0), (15.5, 16.0)].map(|(at_s, until_s)| FaultSummary {
             target: "svc".into(),
             kind: FaultKindName::Errors,
             at_s,
             until_s,
         });
+        let input = Input {
+            rows,
+            nodes: vec![("web".into(), true), ("svc".into(), false)],
+            resolution_s: 1.0,
+            warmup_s: 0.0,
+            duration_s,
+            faults: &faults,
+            breaker_openings: &[],
+            ejections: &[],
+        };
+        analyze(&input, Rules::default())
+    }
+
+    #[test]
+    fn the_bucket_where_the_next_fault_starts_is_that_faults_to_explain() {
+        // A harmless fault on `svc` at 10-11 s; a second one at 15.5-16 s
+        // makes every answer of bucket 15 fail, at the service and the clients.
         let mut rows = Vec::new();
         for b in 0..30u32 {
             let failed = if b == 15 { 100 } else { 0 };
             let fault = (10..11).contains(&b) || b == 15;
             rows.extend([row(b, 0, failed, false), row(b, 1, failed, fault)]);
         }
-        let input = Input {
-            rows: &rows,
-            nodes: vec![("web".into(), true), ("svc".into(), false)],
-            resolution_s: 1.0,
-            warmup_s: 0.0,
-            duration_s: 30.0,
-            faults: &faults,
-            breaker_openings: &[],
-            ejections: &[],
-        };
-        let stories = analyze(&input, Rules::default()).cascade.faults;
+        let stories = two_faults(&rows, 30.0).cascade.faults;
         assert_eq!(stories[0].verdict, Verdict::Contained, "{:?}", stories[0].unhealthy);
         assert!(stories[0].unhealthy.iter().all(|o| o.at_s < 15.0), "{:?}", stories[0].unhealthy);
         assert_eq!(stories[1].verdict, Verdict::Spread);
@@ -764,26 +791,10 @@ mod tests {
         // `svc` fails from the first fault (10-11 s) until 20 s, past the
         // start of a second fault at 15.5 s: its recovery at 20 s is no
         // measure of what the first fault alone cost.
-        let faults = [(10.0, 11.0), (15.5, 16.0)].map(|(at_s, until_s)| FaultSummary {
-            target: "svc".into(),
-            kind: FaultKindName::Errors,
-            at_s,
-            until_s,
-        });
         let rows: Vec<Row> = (0..40u32)
             .flat_map(|b| [row(b, 0, 0, false), row(b, 1, if (10..20).contains(&b) { 50 } else { 0 }, false)])
             .collect();
-        let input = Input {
-            rows: &rows,
-            nodes: vec![("web".into(), true), ("svc".into(), false)],
-            resolution_s: 1.0,
-            warmup_s: 0.0,
-            duration_s: 40.0,
-            faults: &faults,
-            breaker_openings: &[],
-            ejections: &[],
-        };
-        let story = analyze(&input, Rules::default()).cascade.story;
+        let story = two_faults(&rows, 40.0).cascade.story;
         let lines: Vec<&String> = story.iter().filter(|l| l.contains("back to normal: svc")).collect();
         // The second fault found `svc` already unhealthy: not its onset.
         assert_eq!(lines.len(), 1, "{story:#?}");

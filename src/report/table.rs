@@ -158,12 +158,8 @@ fn nodes_block(s: &Summary, out: &mut String) {
     }
     for (name, n) in unwell {
         let h = &n.health;
-        // A node slow before it failed (unhealthy before its final grade,
-        // which can only be a lower one): when it became slow, too.
-        let first = match (h.first_unhealthy_s, h.since_s) {
-            (Some(first), Some(since)) if first < since => format!("slow at {}, ", seconds(first)),
-            _ => String::new(),
-        };
+        // A node slow before it failed: when it became slow, too.
+        let first = h.slow_before_grade().map_or(String::new(), |t| format!("slow at {}, ", seconds(t)));
         let _ = writeln!(
             out,
             "  {name}: {first}{} from {}, worst at {} ({}), unhealthy {} in all",

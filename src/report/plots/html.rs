@@ -352,11 +352,11 @@ fn nodes(s: &mut String, data: &PlotData) {
         let util = if n.kind.has_workers() { pct(n.utilization) } else { "–".to_string() };
         let why = match (&n.health.worst, n.health.worst_at_s, n.health.since_s) {
             (Some(w), Some(at), Some(since)) => {
-                let from = match n.health.first_unhealthy_s {
-                    Some(first) if first < since => {
+                let from = match n.health.slow_before_grade() {
+                    Some(first) => {
                         format!("slow at {} s, {} from {} s", secs(first), n.health.grade.key(), secs(since))
                     }
-                    _ => format!("from {} s", secs(since)),
+                    None => format!("from {} s", secs(since)),
                 };
                 format!("<br><small>{from}; worst at {} s: {}</small>", secs(at), escape(w))
             }

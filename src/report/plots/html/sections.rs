@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{escape, int, none, num, pct, secs};
 use crate::chaos::Verdict;
-use crate::chaos::cascade::FaultStory;
+use crate::chaos::cascade::{AFTER_NEXT_FAULT, FaultStory};
 use crate::metrics::Summary;
 
 /// Per gateway route: requests, success and latency, and its worst failure.
@@ -92,8 +92,7 @@ pub(super) fn verdict_class(v: Verdict) -> &'static str {
 /// next fault began; a recovery after it (once this fault was over) is
 /// marked, as in the text story.
 pub(super) fn fault_timeline(s: &mut String, f: &FaultStory, next_at_s: Option<f64>) {
-    let next_at_s = next_at_s.filter(|n| *n >= f.until_s);
-    let after_next = |t: f64| if next_at_s.is_some_and(|n| t > n) { " (after the next fault began)" } else { "" };
+    let after_next = |t: f64| if f.next_fault_before(next_at_s, t).is_some() { AFTER_NEXT_FAULT } else { "" };
     let _ = writeln!(
         s,
         "<div class=\"fault\"><h3>{} {} <small>{}–{} s</small> <span class=\"badge {}\">{}</span></h3>\n<ol class=\"timeline\">",
@@ -145,7 +144,7 @@ fn fault_tally(s: &mut String, f: &FaultStory, next_at_s: Option<f64>) {
     )];
     match (f.recovered_at_s, f.recovery_s) {
         (Some(t), Some(d)) if d > 0.0 => {
-            let next = match next_at_s.filter(|n| t > *n) {
+            let next = match f.next_fault_before(next_at_s, t) {
                 Some(n) => format!(" (the next fault began at {} s)", secs(n)),
                 None => String::new(),
             };
