@@ -95,6 +95,7 @@ impl Importer {
         let counted = [
             (f.bad_ids, "spans without a trace id or span id were skipped".to_string()),
             (f.unnamed, "spans of services beyond the first 10,000 were skipped".into()),
+            (f.backwards, "spans end before they begin: each was taken as lasting no time".into()),
             (
                 f.stats.missing_parent,
                 format!("spans name a parent that is not in the files: each begins a tree of its own{early}"),

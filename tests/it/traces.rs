@@ -310,6 +310,32 @@ fn issue12_missing_parents_and_clock_skew_are_warnings_with_a_best_effort() {
     assert!(matches!(gw.routes[0].kind, RouteKind::Forward { edge } if target(&m, edge) == "db"), "{stdout}");
 }
 
+/// Found by mutating the example exports: a span that ends before it
+/// begins (here at 2 ns, long before its start) made the import panic.
+#[test]
+fn spans_that_end_before_they_begin_or_at_the_end_of_time_are_warned_not_fatal() {
+    let ms = 1_000_000u64;
+    let api = otlp(
+        "api",
+        &[
+            ("00000000000000a1", "", 100 * ms, 110 * ms),
+            ("00000000000000a2", "", 300 * ms, 2),
+            ("00000000000000a3", "", u64::MAX - 5, u64::MAX),
+        ],
+    );
+    let db = otlp(
+        "db",
+        &[
+            ("00000000000000c1", "00000000000000a1", 101 * ms, 104 * ms),
+            ("00000000000000c2", "00000000000000a2", 301 * ms, 1),
+        ],
+    );
+    let (code, stdout, stderr) = import_text("backwards.json", &format!("{api}\n{db}\n"), &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("2 spans end before they begin"), "{stderr}");
+    model(&stdout);
+}
+
 #[test]
 fn issue12_spans_whose_parents_form_a_loop_end_the_import() {
     let ms = 1_000_000u64;

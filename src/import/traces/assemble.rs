@@ -28,6 +28,8 @@ pub(super) struct Assembler {
     pub(super) bad_ids: u64,
     /// Spans beyond the name caps (service, instance or route unknown).
     pub(super) unnamed: u64,
+    /// Spans that end before they begin (taken as lasting no time).
+    pub(super) backwards: u64,
     /// Traces analysed before all their spans could have arrived.
     pub(super) cut_short: u64,
     pub(super) stats: Stats,
@@ -45,12 +47,18 @@ impl Assembler {
             held: 0,
             bad_ids: 0,
             unnamed: 0,
+            backwards: 0,
             cut_short: 0,
             stats: Stats { track_busy, ..Stats::default() },
         }
     }
 
-    pub(super) fn push(&mut self, span: Span) {
+    pub(super) fn push(&mut self, mut span: Span) {
+        if span.end < span.start {
+            // A broken clock or file: every later step assumes end >= start.
+            self.backwards += 1;
+            span.end = span.start;
+        }
         if span.id == 0 || span.trace == 0 {
             self.bad_ids += 1;
             return;
@@ -90,6 +98,7 @@ impl Assembler {
             routes: self.routes.names,
             bad_ids: self.bad_ids,
             unnamed: self.unnamed,
+            backwards: self.backwards,
             cut_short: self.cut_short,
             stats: self.stats,
         }
@@ -103,6 +112,7 @@ pub(super) struct Finished {
     pub(super) routes: Vec<String>,
     pub(super) bad_ids: u64,
     pub(super) unnamed: u64,
+    pub(super) backwards: u64,
     pub(super) cut_short: u64,
     pub(super) stats: Stats,
 }

@@ -173,7 +173,7 @@ impl<'a> Tree<'a> {
                     children[p].push(i);
                     // A child may outlive its parent (a callee still working
                     // after its caller timed out); one that begins first is skew.
-                    if s.start + SKEW_TOLERANCE_NS < spans[p].start {
+                    if s.start.saturating_add(SKEW_TOLERANCE_NS) < spans[p].start {
                         stats.skewed += 1;
                     }
                 }
