@@ -55,6 +55,16 @@ pub fn import(yaml: &str, name: &str, opts: &Options) -> Result<Imported, String
     if let Some(r) = gateway.routes.iter().find(|r| !clusters.iter().any(|c| c.name == r.cluster)) {
         return Err(format!("route {} names cluster {}, which static_resources does not define", r.path, r.cluster));
     }
+    for c in used.iter().filter(|c| !c.limits.is_empty() || !c.hosts.is_empty()) {
+        let n = gateway.routes.iter().filter(|r| r.cluster == c.name).count();
+        if n > 1 {
+            cx.warn(format!(
+                "cluster {}: {n} routes use it; Envoy keeps one set of circuit breakers and one outlier detector per \
+                 cluster, gatesim one per route, so these {n} routes get {n} times the limits and split the detector's view",
+                c.name
+            ));
+        }
+    }
     let text = write(name, opts, &gateway, &used);
     Ok(Imported { scenario: text, warnings: cx.warnings })
 }
@@ -295,6 +305,10 @@ impl Cx {
     /// The DEFAULT-priority thresholds; Envoy applies its defaults (1024
     /// connections, pending and requests, 3 retries) when none are given.
     fn circuit_breakers(&mut self, c: &Value, at: &str) -> String {
+        if let Some(cb) = field(c, "circuit_breakers") {
+            // per_host_thresholds (max_connections per host) among them.
+            self.unknown(cb, &format!("{at}.circuit_breakers"), &["thresholds"]);
+        }
         let thresholds = field(c, "circuit_breakers").map(|cb| list(cb, "thresholds")).unwrap_or_default();
         let is_default = |t: &&Value| text(t, "priority").is_none_or(|p| p == "DEFAULT");
         for t in thresholds.iter().filter(|t| !is_default(t)) {
@@ -360,7 +374,8 @@ impl Cx {
         ];
         const TIMES: &[&str] = &["interval", "base_ejection_time", "max_ejection_time"];
         const REALS: &[&str] = &["max_ejection_percent", "failure_percentage_threshold"];
-        let known: Vec<&str> = COUNTS.iter().chain(TIMES).chain(REALS).copied().collect();
+        let known: Vec<&str> =
+            COUNTS.iter().chain(TIMES).chain(REALS).chain(&["always_eject_one_host"]).copied().collect();
         self.unknown(o, &format!("{at}.outlier_detection"), &known);
         let mut parts = Vec::new();
         for k in COUNTS {
@@ -378,6 +393,11 @@ impl Cx {
         }
         for k in REALS {
             parts.extend(number(o, k).map(|n| format!("{k}: {n:?}")));
+        }
+        // A BoolValue, bare or wrapped as `{value: true}`.
+        let one = field(o, "always_eject_one_host").map(|x| field(x, "value").unwrap_or(x));
+        if let Some(Value::Bool(one)) = one {
+            parts.push(format!("always_eject_one_host: {one}"));
         }
         format!("outlier_detection: ({})", parts.join(", "))
     }

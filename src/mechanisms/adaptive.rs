@@ -5,7 +5,7 @@
 //! limit gets a 503 at once.
 //!
 //! As Envoy documents it:
-//! - every `interval` (Envoy's `concurrency_update_interval`, 100 ms) the
+//! - every `interval` (Envoy's `concurrency_update_interval`; 100 ms unless set) the
 //!   `percentile` (p50) of the latencies sampled since is compared with the
 //!   baseline: `gradient = clamp((min_rtt x (1 + buffer)) / sample, 0.5, 2)`,
 //!   and `limit = gradient x limit + sqrt(gradient x limit)` (the headroom),

@@ -1,6 +1,6 @@
 //! Retry backoff delays: constant, capped exponential with the jitter
 //! variants of Brooker's "Exponential Backoff And Jitter" (AWS), or Envoy's
-//! router back-off (fully jittered, in `[0, (2^N - 1) x base)`, capped).
+//! router back-off (fully jittered, in `[0, 2^(N-1) x base)`, capped).
 //!
 //! Delays are integer nanoseconds; randomness comes only from the caller's
 //! RNG, drawn with `random_range` on `u64` so runs are reproducible.
@@ -31,16 +31,27 @@ pub enum Backoff {
     /// Doubling from `base`, capped at `cap`. If `base > cap` the cap wins:
     /// every delay is at most `cap`.
     Exponential { base: SimDuration, cap: SimDuration, jitter: Jitter },
-    /// Envoy's router: retry N waits uniformly in `[0, min(max, (2^N - 1) x base))`
-    /// (defaults 25 ms and 10 x base: the 1st retry 0-24 ms, the 2nd 0-74 ms,
-    /// the 3rd 0-174 ms; Envoy's router filter docs, "x-envoy-max-retries").
+    /// Envoy's router: retry N waits uniformly in `[0, interval)`, the
+    /// interval starting at `base` and doubling per retry up to `max`
+    /// (defaults 25 ms and 10 x base: 0-25, 0-50, 0-100, 0-200, then
+    /// 0-250 ms). This is Envoy's code, `JitteredExponentialBackOffStrategy`
+    /// in source/common/common/backoff_strategy.cc; the router docs' older
+    /// `(2^N - 1) x base` was its first implementation, since replaced.
     Envoy { base: SimDuration, max: SimDuration },
 }
 
-/// `min(max, base * (2^retry - 1))` without overflow (Envoy's interval).
+/// Envoy's interval for retry `retry` (1 = the first): `base`, then, per
+/// retry, doubled while below half of `max`, else `max`
+/// (`nextBackOffMs`, which never overflows).
 fn envoy_interval(base: u64, max: u64, retry: u32) -> u64 {
-    let factor = if retry >= 64 { u64::MAX } else { (1u64 << retry) - 1 };
-    base.saturating_mul(factor).min(max)
+    let mut next = base;
+    for _ in 1..retry {
+        if next >= max {
+            break;
+        }
+        next = if next < max / 2 { next * 2 } else { max };
+    }
+    next.min(max)
 }
 
 /// `min(cap, base * 2^(retry-1))` without overflow; retry 0 counts as 1.
@@ -165,12 +176,13 @@ mod tests {
     }
 
     #[test]
-    fn envoy_back_off_is_fully_jittered_in_2_to_the_n_minus_1_base() {
-        // Envoy's docs: with the default 25 ms, the first retry waits 0-24 ms,
-        // the 2nd 0-74 ms, the 3rd 0-174 ms; capped at 10 x base (250 ms).
+    fn envoy_back_off_is_fully_jittered_in_a_doubling_interval() {
+        // Envoy's nextBackOffMs with the default 25 ms: the interval is 25,
+        // 50, 100, 200 ms (each doubled while below max / 2 = 125 ms), then
+        // 10 x base (250 ms) from the 5th retry on.
         let b = Backoff::Envoy { base: ms(25), max: ms(250) };
         let mut rng = ChaCha8Rng::seed_from_u64(4);
-        for (retry, bound) in [(1, 25), (2, 75), (3, 175), (4, 250), (9, 250)] {
+        for (retry, bound) in [(1, 25), (2, 50), (3, 100), (4, 200), (5, 250), (9, 250)] {
             let draws: Vec<SimDuration> = (0..2000).map(|_| b.delay(retry, SimDuration::ZERO, &mut rng)).collect();
             assert!(draws.iter().all(|d| *d < ms(bound)), "retry {retry}");
             // Uniform: the mean is half the bound, within 5%.
@@ -178,6 +190,9 @@ mod tests {
             assert!((mean / (ms(bound).0 as f64 / 2.0) - 1.0).abs() < 0.05, "retry {retry}: mean {mean}");
         }
         assert_eq!(envoy_interval(u64::MAX, u64::MAX, 70), u64::MAX);
+        // 60 is not below 110 / 2: the next step is max itself.
+        assert_eq!([1, 2, 3, 4].map(|n| envoy_interval(30, 110, n)), [30, 60, 110, 110]);
+        assert_eq!(envoy_interval(1, u64::MAX, u32::MAX), u64::MAX);
     }
 
     #[test]
@@ -233,8 +248,8 @@ mod tests {
             prop_assert!(b.min_delay(retry).0 <= d && d <= b.max_delay(retry).0);
         }
 
-        // Envoy's back-off stays below min(max, (2^n - 1) x base), and
-        // below max at any retry.
+        // Envoy's back-off stays below its interval, at most
+        // min(max, 2^(n-1) x base), and below max at any retry.
         #[test]
         fn envoy_delays_stay_below_their_interval(
             base in 1u64..1u64 << 40, mult in 1u64..100, retry in 0u32..80, seed in any::<u64>(),
@@ -244,6 +259,8 @@ mod tests {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let d = b.delay(retry, SimDuration::ZERO, &mut rng);
             prop_assert!(d < b.max_delay(retry) && d.0 < max);
+            let doubled = base.checked_shl(retry.max(1) - 1).filter(|v| v >> (retry.max(1) - 1) == base);
+            prop_assert!(b.max_delay(retry).0 <= doubled.map_or(max, |v| v.min(max)));
         }
 
         // A decorrelated chain (each delay fed back as prev) stays within

@@ -17,8 +17,14 @@
 //!   `threshold`% (85) is ejected;
 //! - an ejection lasts `base_ejection_time` (30 s) x the number of times
 //!   the host was ejected, at most `max_ejection_time` (300 s);
-//! - no ejection while `max_ejection_percent` (10%) of the hosts are
-//!   ejected, except that one host may always be.
+//! - no ejection that would put more than `max_ejection_percent` (10%) of
+//!   the hosts out: `(ejected + 1) / hosts <= max`, so with the default
+//!   fewer than 10 hosts eject nothing, unless `always_eject_one_host`
+//!   lets the first one go (Envoy 1.27 and later; 1.31 added the flag);
+//! - reaching a consecutive-failure count tries to eject and starts the
+//!   count again either way; a host coming back starts both counts from
+//!   zero (`onConsecutiveErrorWorker`, `checkHostForUneject` in
+//!   outlier_detection_impl.cc).
 //!
 //! Pure: the caller reports results and sweeps; it schedules the returns.
 
@@ -63,6 +69,8 @@ pub struct OutlierConfig {
     pub base_ejection_time: SimDuration,
     pub max_ejection_time: SimDuration,
     pub max_ejection_percent: f64,
+    /// One host may be ejected whatever `max_ejection_percent` says.
+    pub always_eject_one_host: bool,
 }
 
 /// Envoy's defaults: the detectors it enforces by default are on.
@@ -77,6 +85,7 @@ impl Default for OutlierConfig {
             base_ejection_time: SimDuration::from_secs(30),
             max_ejection_time: SimDuration::from_secs(300),
             max_ejection_percent: 10.0,
+            always_eject_one_host: false,
         }
     }
 }
@@ -122,11 +131,13 @@ impl OutlierDetector {
         self.hosts.iter().filter(|h| h.until.is_some()).count()
     }
 
-    /// Whether one more ejection is allowed (`max_ejection_percent`, but
-    /// one host always may be).
+    /// Whether one more ejection is allowed: with it, at most
+    /// `max_ejection_percent` of the hosts are out (Envoy's `ejectHost`),
+    /// or it is the first and `always_eject_one_host` is set.
     fn may_eject(&self, cfg: &OutlierConfig) -> bool {
         let n = self.ejected();
-        n == 0 || (n as f64 / self.hosts.len() as f64) * 100.0 < cfg.max_ejection_percent
+        (n == 0 && cfg.always_eject_one_host)
+            || ((n + 1) as f64 / self.hosts.len() as f64) * 100.0 <= cfg.max_ejection_percent
     }
 
     /// Ejects `host` at `now` if allowed; returns until when.
@@ -161,12 +172,29 @@ impl OutlierDetector {
         }
         let five = cfg.consecutive_5xx.is_some_and(|n| h.consecutive_5xx >= n);
         let gateway = cfg.consecutive_gateway_failure.is_some_and(|n| h.consecutive_gateway >= n);
-        if five || gateway { self.eject(cfg, host, now) } else { None }
+        if !(five || gateway) || h.until.is_some() {
+            return None; // an ejected host's count only runs on
+        }
+        // Envoy tries the ejection, then starts the count that fired again,
+        // whether `max_ejection_percent` let the host go or not.
+        let until = self.eject(cfg, host, now);
+        let h = &mut self.hosts[host];
+        if five {
+            h.consecutive_5xx = 0;
+        }
+        if gateway {
+            h.consecutive_gateway = 0;
+        }
+        until
     }
 
-    /// The ejection of `host` is over (its time is up): it is back.
+    /// The ejection of `host` is over (its time is up): it is back, its
+    /// consecutive counts from zero (Envoy: "to avoid re-ejection on very
+    /// few new errors").
     pub fn release(&mut self, host: usize) {
-        self.hosts[host].until = None;
+        let h = &mut self.hosts[host];
+        h.until = None;
+        (h.consecutive_5xx, h.consecutive_gateway) = (0, 0);
     }
 
     /// The interval's sweep: success-rate and failure-percentage
@@ -216,9 +244,15 @@ mod tests {
         SimTime(x * 1_000_000_000)
     }
 
+    /// Envoy's defaults, but any share of the hosts may be ejected (at the
+    /// default 10%, fewer than ten hosts eject nothing).
+    fn open() -> OutlierConfig {
+        OutlierConfig { max_ejection_percent: 100.0, ..Default::default() }
+    }
+
     #[test]
     fn five_consecutive_5xx_eject_for_base_times_the_ejections() {
-        let cfg = OutlierConfig::default();
+        let cfg = open();
         let mut d = OutlierDetector::new(3);
         for _ in 0..4 {
             assert_eq!(d.record(&cfg, 0, Result::ServerError, s(1)), None);
@@ -241,7 +275,7 @@ mod tests {
     fn ejection_time_grows_with_the_ejections_up_to_max_ejection_time() {
         // Envoy: base_ejection_time x ejections, capped at max_ejection_time
         // (30 s and 300 s by default): 30, 60, ..., 300, then 300 again.
-        let cfg = OutlierConfig { consecutive_5xx: Some(1), ..Default::default() };
+        let cfg = OutlierConfig { consecutive_5xx: Some(1), ..open() };
         let mut d = OutlierDetector::new(1);
         let mut lengths = Vec::new();
         for k in 0..12 {
@@ -255,7 +289,7 @@ mod tests {
 
     #[test]
     fn gateway_failures_count_only_when_enforced() {
-        let cfg = OutlierConfig { consecutive_5xx: None, consecutive_gateway_failure: Some(3), ..Default::default() };
+        let cfg = OutlierConfig { consecutive_5xx: None, consecutive_gateway_failure: Some(3), ..open() };
         let mut d = OutlierDetector::new(2);
         for _ in 0..10 {
             assert_eq!(d.record(&cfg, 0, Result::ServerError, s(1)), None, "a 500 is no gateway failure");
@@ -267,7 +301,7 @@ mod tests {
 
     #[test]
     fn success_rate_ejects_the_host_below_mean_minus_stdev_factor_stdevs() {
-        let cfg = OutlierConfig { consecutive_5xx: None, ..Default::default() };
+        let cfg = OutlierConfig { consecutive_5xx: None, ..open() };
         let mut d = OutlierDetector::new(6);
         for host in 0..6 {
             let ok = if host == 5 { 50 } else { 99 + host as u32 % 2 };
@@ -284,12 +318,7 @@ mod tests {
     #[test]
     fn failure_percentage_needs_enough_hosts_and_volume() {
         let fp = FailurePercentage { threshold: 50.0, minimum_hosts: 2, request_volume: 10 };
-        let cfg = OutlierConfig {
-            consecutive_5xx: None,
-            success_rate: None,
-            failure_percentage: Some(fp),
-            ..Default::default()
-        };
+        let cfg = OutlierConfig { consecutive_5xx: None, success_rate: None, failure_percentage: Some(fp), ..open() };
         let mut d = OutlierDetector::new(2);
         for _ in 0..10 {
             d.record(&cfg, 0, Result::ServerError, s(1));
@@ -298,15 +327,68 @@ mod tests {
         assert_eq!(d.sweep(&cfg, s(10)), vec![(0, s(40))]);
     }
 
+    #[test]
+    fn at_the_default_ten_percent_fewer_than_ten_hosts_eject_nothing_unless_one_always_may() {
+        // Envoy 1.27+: (ejected + 1) / hosts <= max_ejection_percent.
+        let fails = |cfg: &OutlierConfig, hosts: usize| {
+            let mut d = OutlierDetector::new(hosts);
+            (0..5).filter_map(|_| d.record(cfg, 0, Result::ServerError, s(1))).count()
+        };
+        let cfg = OutlierConfig::default();
+        assert_eq!(fails(&cfg, 9), 0, "1 of 9 is 11%");
+        assert_eq!(fails(&cfg, 10), 1, "1 of 10 is 10%");
+        let one = OutlierConfig { always_eject_one_host: true, ..cfg };
+        assert_eq!(fails(&one, 3), 1);
+        // The second of three is 67%, over 50%, even with the flag.
+        let half = OutlierConfig { max_ejection_percent: 50.0, always_eject_one_host: true, ..cfg };
+        let mut d = OutlierDetector::new(3);
+        for h in [0, 1] {
+            for _ in 0..5 {
+                d.record(&half, h, Result::ServerError, s(1));
+            }
+        }
+        assert!(d.is_ejected(0) && !d.is_ejected(1));
+    }
+
+    #[test]
+    fn a_count_that_fired_starts_again_and_a_returning_host_starts_from_zero() {
+        // A refused ejection (10% of 3 hosts) starts the count again: the
+        // next four failures do not try again, the fifth does.
+        let cfg = OutlierConfig::default();
+        let mut d = OutlierDetector::new(3);
+        for _ in 0..5 {
+            d.record(&cfg, 0, Result::ServerError, s(1));
+        }
+        assert_eq!(d.hosts[0].consecutive_5xx, 0);
+        // Results of attempts still out when a host is ejected keep coming;
+        // once back, it needs five new failures in a row, not one.
+        let cfg = open();
+        let mut d = OutlierDetector::new(3);
+        for _ in 0..5 {
+            d.record(&cfg, 0, Result::ServerError, s(1));
+        }
+        assert!(d.is_ejected(0));
+        for _ in 0..10 {
+            assert_eq!(d.record(&cfg, 0, Result::ServerError, s(2)), None);
+        }
+        d.release(0);
+        for _ in 0..4 {
+            assert_eq!(d.record(&cfg, 0, Result::ServerError, s(40)), None);
+        }
+        assert!(d.record(&cfg, 0, Result::ServerError, s(40)).is_some());
+    }
+
     proptest! {
-        // Whatever the results: at most one host, or fewer than
-        // max_ejection_percent of them plus one, is ejected at a time.
+        // Whatever the results: at most max_ejection_percent of the hosts
+        // are ejected at a time, or one if one always may be.
         #[test]
         fn ejections_respect_max_ejection_percent(
-            hosts in 1usize..12, pct in 0.0f64..100.0,
+            hosts in 1usize..12, pct in 0.0f64..100.0, always in any::<bool>(),
             results in proptest::collection::vec((0usize..12, 0u8..4, any::<bool>()), 0..400),
         ) {
-            let cfg = OutlierConfig { consecutive_5xx: Some(2), max_ejection_percent: pct, ..Default::default() };
+            let cfg = OutlierConfig {
+                consecutive_5xx: Some(2), max_ejection_percent: pct, always_eject_one_host: always, ..Default::default()
+            };
             let mut d = OutlierDetector::new(hosts);
             for (h, r, release) in results {
                 let h = h % hosts;
@@ -314,7 +396,10 @@ mod tests {
                 let r = [Result::Success, Result::ServerError, Result::GatewayFailure][r as usize % 3];
                 d.record(&cfg, h, r, SimTime(0));
                 let n = d.ejected();
-                prop_assert!(n <= 1 || ((n - 1) as f64 / hosts as f64) * 100.0 < pct, "{n} of {hosts} at {pct}%");
+                prop_assert!(
+                    (n <= 1 && always) || (n as f64 / hosts as f64) * 100.0 <= pct,
+                    "{n} of {hosts} at {pct}%"
+                );
             }
         }
     }

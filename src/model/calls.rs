@@ -517,6 +517,18 @@ fn edge_state(cfg: &super::config::ModelConfig, e: EdgeId, caller: InstId, repli
     }
 }
 
+/// How an attempt ended, for its caller.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum End {
+    /// The callee answered.
+    Answered,
+    /// The caller's own connection pool refused it while it waited
+    /// (`max_requests`): a fast 503 that no callee sent.
+    Overflowed,
+    /// Its timeout fired: no answer.
+    TimedOut,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Send {
     First,
@@ -596,9 +608,13 @@ impl World<'_> {
         }
         let Some((permit, target)) = self.admit(now, key, edge, state, kind, q) else { return };
         let p = &edge.policy;
-        let timeout = until.attempt_timeout(ctx.deadline.attempt_timeout(p.timeout, now), now);
-        ctx.deadline = ctx.deadline.for_callee(p.timeout, p.start_deadline, now);
         let waits = permit.pool == Pool::Waiting;
+        // Envoy starts the per-try timeout once a connection is ready
+        // (`UpstreamRequest::onPoolReady`); only the call's deadline and
+        // total timeout run while an attempt waits for one.
+        let own = if waits { None } else { p.timeout };
+        let timeout = until.attempt_timeout(ctx.deadline.attempt_timeout(own, now), now);
+        ctx.deadline = ctx.deadline.for_callee(p.timeout, p.start_deadline, now);
         let es = &mut self.calls.edges[state as usize];
         es.outstanding[target] += 1;
         if let (true, Some(tracer)) = (ctx.trace != 0, &mut self.tracer) {
@@ -737,9 +753,10 @@ impl World<'_> {
         key: AttemptKey,
         outcome: Outcome,
         retry_after: SimDuration,
-        answered: bool,
+        end: End,
         q: &mut EventQueue<Ev>,
     ) {
+        let answered = end != End::TimedOut;
         let Some(Forgotten { call: call_key, target, sent, permit, reset, ctx, retry, hedge }) =
             self.calls.forget_attempt(key)
         else {
@@ -774,16 +791,18 @@ impl World<'_> {
         if call.outstanding > 0 {
             return; // a hedge is still out; it may yet succeed
         }
-        self.after_failure(now, call_key, outcome, retry_after, q);
+        self.after_failure(now, call_key, outcome, retry_after, end == End::Answered, q);
     }
 
-    /// The call's last attempt failed with `outcome`: retry, fall back, or fail.
+    /// The call's last attempt failed with `outcome`, answered by the
+    /// callee (`from_callee`) or not: retry, fall back, or fail.
     fn after_failure(
         &mut self,
         now: SimTime,
         key: CallKey,
         outcome: Outcome,
         retry_after: SimDuration,
+        from_callee: bool,
         q: &mut EventQueue<Ev>,
     ) {
         // The previous retry (if any) is decided on: Envoy frees its slot here.
@@ -795,7 +814,9 @@ impl World<'_> {
                 Parent::Client { client, .. } => self.clients.honors_retry_after(client),
                 Parent::Job(_) => false,
             };
-            let retryable = retry.on.contains(outcome) || (outcome == Outcome::RateLimited && honor);
+            let retryable = retry.on.contains(outcome)
+                || (from_callee && retry.on_answered.contains(outcome))
+                || (outcome == Outcome::RateLimited && honor);
             // No retry past the deadline: nobody waits for its answer.
             let late = call.ctx.deadline.passed(now) || call.until.passed(now);
             if retryable && call.retries < retry.max && !late {
@@ -880,7 +901,7 @@ impl World<'_> {
         // A call refused past its deadline got no answer to time.
         call.last_answered = outcome != Outcome::Timeout;
         call.last_retry_after = SimDuration::ZERO;
-        self.after_failure(now, key, outcome, SimDuration::ZERO, q);
+        self.after_failure(now, key, outcome, SimDuration::ZERO, false, q);
     }
 
     /// Removes a call and cancels its attempts still out (their callees may
@@ -946,10 +967,16 @@ impl World<'_> {
             if admission == Admission::Send {
                 permit.pool = Pool::Active;
                 let inst = edge.targets[attempt.target as usize];
+                // Its per-try timeout starts now, with the connection.
+                if let Some(t) = edge.policy.timeout {
+                    let call = &self.calls.calls[attempt.call];
+                    let bounded = call.until.attempt_timeout(call.ctx.deadline.attempt_timeout(Some(t), now), now);
+                    q.schedule(now + bounded.unwrap_or(t), Ev::Timeout { attempt: key });
+                }
                 self.transmit(now, key, inst, q);
             } else {
                 permit.pool = Pool::Unlimited;
-                q.schedule(now, Ev::Reply { attempt: key, outcome: Outcome::Rejected, retry_after_us: 0 });
+                q.schedule(now, Ev::Overflow { attempt: key });
             }
         }
     }

@@ -277,6 +277,10 @@ pub struct RetryPolicy {
     pub backoff: Backoff,
     pub budget: Option<BudgetConfig>,
     pub on: OutcomeSet,
+    /// Retried only when the callee answered them, never when the caller
+    /// refused its own attempt: Envoy retries an upstream's overloaded 503
+    /// under `5xx` and `gateway-error`, but not its own local overflow.
+    pub on_answered: OutcomeSet,
     /// Each retry avoids the instances already tried (Envoy's `previous_hosts`).
     pub other_host: bool,
 }

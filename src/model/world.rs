@@ -16,7 +16,7 @@ use slotmap::new_key_type;
 
 use crate::engine::{EventQueue, Model, RunLimits, SimDuration, SimTime, StopReason, run};
 
-use super::calls::CallTable;
+use super::calls::{CallTable, End};
 use super::clients::Clients;
 use super::config::{InstId, ModelConfig};
 use super::faults::{ChaosEpisode, Faults, HealthEvent};
@@ -53,6 +53,11 @@ pub enum Ev {
         attempt: AttemptKey,
         outcome: Outcome,
         retry_after_us: u32,
+    },
+    /// A waiting attempt found the caller's `max_requests` full when a
+    /// connection came free: the caller's own overloaded 503.
+    Overflow {
+        attempt: AttemptKey,
     },
     /// A job's CPU phase ends.
     CpuDone {
@@ -167,10 +172,15 @@ impl Model for World<'_> {
             Ev::Deliver { attempt, inst } => self.on_deliver(now, attempt, inst, q),
             Ev::Reply { attempt, outcome, retry_after_us } => {
                 let retry_after = SimDuration::from_micros(u64::from(retry_after_us));
-                self.on_attempt_end(now, attempt, outcome, retry_after, true, q);
+                self.on_attempt_end(now, attempt, outcome, retry_after, End::Answered, q);
+            }
+            Ev::Overflow { attempt } => {
+                self.on_attempt_end(now, attempt, Outcome::Rejected, SimDuration::ZERO, End::Overflowed, q);
             }
             Ev::CpuDone { job } => self.on_cpu_done(now, job, q),
-            Ev::Timeout { attempt } => self.on_attempt_end(now, attempt, Outcome::Timeout, SimDuration::ZERO, false, q),
+            Ev::Timeout { attempt } => {
+                self.on_attempt_end(now, attempt, Outcome::Timeout, SimDuration::ZERO, End::TimedOut, q);
+            }
             Ev::Retry { call } => self.on_retry(now, call, q),
             Ev::Hedge { call, round } => self.on_hedge(now, call, round, q),
             Ev::Refused { call, outcome } => self.on_refused(now, call, outcome, q),

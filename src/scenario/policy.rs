@@ -130,6 +130,7 @@ fn retries(r: &raw::Retries, problems: &mut Vec<String>) -> RetryPolicy {
             ttl: b.ttl.map_or(SimDuration::from_secs(10), |t| t.0),
         }),
         on: retry_on(r.on.as_deref()),
+        on_answered: retry_on_answered(r.on.as_deref()),
         other_host: r.other_host.unwrap_or(false),
     }
 }
@@ -168,9 +169,11 @@ fn backoff(b: Option<&raw::Backoff>, problems: &mut Vec<String>) -> Backoff {
 }
 
 /// Default: Error, Timeout, Unavailable (Envoy's 5xx, reset and
-/// connect-failure). An overloaded 503 (full queue, bulkhead, open breaker)
-/// carries `x-envoy-overloaded` and is not retried unless `Overloaded` (or
-/// `Rejected`, for a full queue or bulkhead only) is listed.
+/// connect-failure, less the overloaded 503s). An overloaded 503 (full
+/// queue, bulkhead, open breaker) is not retried unless `Overloaded` (or
+/// `Rejected`, for a full queue or bulkhead only) is listed, or, when the
+/// callee answered it, one of Envoy's classes `Http5xx` or `GatewayError`
+/// (see `retry_on_answered`).
 fn retry_on(on: Option<&[raw::RetryOn]>) -> OutcomeSet {
     let Some(list) = on else {
         return OutcomeSet::of(&[Outcome::Error, Outcome::Timeout, Outcome::Unavailable]);
@@ -188,7 +191,7 @@ fn retry_on(on: Option<&[raw::RetryOn]>) -> OutcomeSet {
                 set.insert(Outcome::ShortCircuited);
             }
             // Envoy's classes. `5xx`: any 5xx or no answer (reset, timeout,
-            // connect failure), but not an overloaded 503.
+            // connect failure); its overloaded 503s are in `retry_on_answered`.
             raw::RetryOn::Http5xx => {
                 set.insert(Outcome::Error);
                 set.insert(Outcome::Timeout);
@@ -210,6 +213,18 @@ fn retry_on(on: Option<&[raw::RetryOn]>) -> OutcomeSet {
         }
     }
     set
+}
+
+/// Overloaded 503s retried only when the callee answered them. Envoy
+/// retries a 503 carrying `x-envoy-overloaded` under `5xx` and
+/// `gateway-error` since 1.15 (envoyproxy/envoy PR 10847; the router
+/// docs: "Envoy retries requests when x-envoy-overloaded is present"), but
+/// never its own local overflow (`wouldRetryFromReset` refuses
+/// `StreamResetReason::Overflow`): the caller's own breaker, bulkhead or
+/// connection pool refusing an attempt is not retried under these classes.
+fn retry_on_answered(on: Option<&[raw::RetryOn]>) -> OutcomeSet {
+    let envoy = on.unwrap_or_default().iter().any(|o| matches!(o, raw::RetryOn::Http5xx | raw::RetryOn::GatewayError));
+    if envoy { OutcomeSet::of(&[Outcome::Rejected, Outcome::ShortCircuited]) } else { OutcomeSet::default() }
 }
 
 fn breaker(b: &raw::Breaker, problems: &mut Vec<String>) -> BreakerConfig {
@@ -321,6 +336,7 @@ fn outlier(o: &raw::OutlierDetection, problems: &mut Vec<String>) -> OutlierConf
         base_ejection_time: base,
         max_ejection_time: o.max_ejection_time.map_or(d.max_ejection_time, |m| m.0).max(base),
         max_ejection_percent: o.max_ejection_percent.map_or(d.max_ejection_percent, |p| p.0.min(100.0)),
+        always_eject_one_host: o.always_eject_one_host.unwrap_or(d.always_eject_one_host),
     }
 }
 

@@ -416,7 +416,8 @@ pub struct Policy {
     pub adaptive_concurrency: Option<AdaptiveConcurrency>,
 }
 
-/// Envoy's `GradientControllerConfig`, flattened; Envoy's defaults.
+/// Envoy's `GradientControllerConfig`, flattened; Envoy's defaults (100 ms for
+/// `concurrency_update_interval`, which Envoy requires: its example's value).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdaptiveConcurrency {
@@ -457,6 +458,8 @@ pub struct OutlierDetection {
     pub max_ejection_time: Option<Dur>,
     #[serde(default)]
     pub max_ejection_percent: Option<NonNegative>,
+    #[serde(default)]
+    pub always_eject_one_host: Option<bool>,
     #[serde(default)]
     pub success_rate_minimum_hosts: Option<u32>,
     #[serde(default)]

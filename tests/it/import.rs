@@ -99,13 +99,24 @@ fn envoy_fields_read_past_are_warned_and_valid_envoy_values_import() {
             "                    - name: envoy.retry_host_predicates.previous_hosts\n",
             "                    - name: envoy.retry_host_predicates.omit_canary_hosts\n                    - name: envoy.retry_host_predicates.previous_hosts\n",
         )
-        .replace("      max_ejection_percent: 50\n", "      max_ejection_percent: 50\n      enforcing_consecutive_5xx: 30\n");
+        .replace(
+            "      max_ejection_percent: 50\n",
+            "      max_ejection_percent: 50\n      enforcing_consecutive_5xx: 30\n      always_eject_one_host: { value: true }\n",
+        )
+        .replacen("    circuit_breakers:\n", "    circuit_breakers:\n      per_host_thresholds:\n      - max_connections: 10\n", 1)
+        // A second route to the users cluster.
+        .replace(
+            "              - match: { prefix: \"/api/orders\" }\n",
+            "              - match: { prefix: \"/v2/users\" }\n                route: { cluster: users }\n              - match: { prefix: \"/api/orders\" }\n",
+        );
     let (stdout, stderr) = import_ok(&text);
     for warning in [
         "circuit_breakers: the HIGH priority thresholds are not imported",
         "circuit_breakers.track_remaining: not imported",
         "retry_host_predicate envoy.retry_host_predicates.omit_canary_hosts: not imported",
         "enforcing_consecutive_5xx: 30% imported as 100%",
+        "circuit_breakers.per_host_thresholds: not imported",
+        "cluster users: 2 routes use it; Envoy keeps one set of circuit breakers",
     ] {
         assert!(stderr.contains(warning), "{warning} in {stderr}");
     }
@@ -113,6 +124,7 @@ fn envoy_fields_read_past_are_warned_and_valid_envoy_values_import() {
     assert!(stdout.contains("thresholds: (max_connections: 100, max_pending_requests: 50"), "{stdout}");
     assert!(!stdout.contains("max_connections: 7"), "{stdout}");
     assert!(stdout.contains("enforcing_consecutive_5xx: 100"), "{stdout}");
+    assert!(stdout.contains("always_eject_one_host: true"), "{stdout}");
     assert!(stdout.contains(r#"policy: (timeout: "300ms""#), "no total timeout: {stdout}");
     // What it wrote validates.
     let tmp = tempfile::tempdir().expect("temp dir");
