@@ -78,7 +78,8 @@ pub struct ScenarioResult {
     /// half-width of its 95% interval (0 with fewer than 2 values).
     pub p99_series: Vec<f64>,
     pub p99_ci95: Vec<f64>,
-    pub success_series: Vec<f64>,
+    /// `None` where no replication had a client request finish.
+    pub success_series: Vec<Option<f64>>,
     pub success_ci95: Vec<f64>,
     /// The faults replication 0 injected, and whether other replications
     /// injected different ones (random `chaos`).
@@ -131,6 +132,19 @@ fn series_estimates(series: &[&Vec<f64>], keep: fn(f64) -> bool) -> (Vec<f64>, V
         .unzip()
 }
 
+/// Per bucket: the mean (and CI half-width) of the replications that have
+/// a value there, `None` where none has.
+fn option_estimates(series: &[&Vec<Option<f64>>]) -> (Vec<Option<f64>>, Vec<f64>) {
+    let len = series.iter().map(|s| s.len()).min().unwrap_or(0);
+    (0..len)
+        .map(|i| {
+            let values: Vec<f64> = series.iter().filter_map(|s| s[i]).collect();
+            let e = Estimate::of(&values);
+            ((!values.is_empty()).then(|| round(e.mean, 4)), round(e.ci95.unwrap_or(0.0), 4))
+        })
+        .unzip()
+}
+
 pub fn compare(file: &RunsFile) -> Comparison {
     let base = runs_of(file, 0);
     let scenarios = (0..file.inputs.len())
@@ -154,7 +168,7 @@ pub fn compare(file: &RunsFile) -> Comparison {
             let (p99_series, p99_ci95) =
                 series_estimates(&runs.iter().map(|r| &r.p99_series).collect::<Vec<_>>(), |v| v > 0.0);
             let (success_series, success_ci95) =
-                series_estimates(&runs.iter().map(|r| &r.success_series).collect::<Vec<_>>(), |_| true);
+                option_estimates(&runs.iter().map(|r| &r.success_series).collect::<Vec<_>>());
             ScenarioResult {
                 name: file.inputs[i].clone(),
                 file: file.files.get(i).cloned().unwrap_or_default(),

@@ -115,6 +115,13 @@ pub fn prepare(text: &str, settings: &Settings) -> Result<Prepared, String> {
             "the scenario's own faults and chaos are left out: the search starts from the fault-free system".into(),
         );
     }
+    // The SLO is judged over one run, not a month: say how long that is.
+    let window = crate::engine::time::SimDuration(model.duration.0.saturating_sub(model.warmup.0));
+    notes.push(format!(
+        "the SLO is judged over each run's {window} after the warm-up, so one second of outage is {:.1}% of it; \
+         a longer `duration` weighs a short fault as a longer SLO window would",
+        100.0 / window.as_secs_f64().max(1e-9)
+    ));
     let mut base = crate::scenario::path::set(text, "faults", "[]")?;
     if model.chaos.is_some() {
         base = crate::scenario::path::set(&base, "chaos", "None")?;
@@ -132,8 +139,9 @@ pub fn baseline(ctx: &Context, notes: &mut Vec<String>) -> Result<Trial, String>
     let (t, _) = ctx.trial(&[], false)?;
     if t.breaks() {
         return Err(format!(
-            "the scenario misses its SLO without any fault (in {} of {} runs; success {:.2}%, p99 of successes {} ms):              there is nothing for faults to break
-  hint: fix the system or the SLO first (`gatesim run` shows which              objective is missed)",
+            "the scenario misses its SLO without any fault (in {} of {} runs; success {:.2}%, p99 of successes \
+             {:.1} ms): there is nothing for faults to break\n  hint: fix the system or the SLO first (`gatesim run` \
+             shows which objective is missed)",
             t.slo_missed_runs,
             t.runs,
             t.success_rate.mean * 100.0,

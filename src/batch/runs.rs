@@ -57,7 +57,7 @@ impl RunMetrics {
             if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(format!("{name} {v} is not a share from 0 to 1")) }
         };
         share("success_rate", self.success_rate)?;
-        for v in &self.success_series {
+        for v in self.success_series.iter().flatten() {
             share("success_series value", *v)?;
         }
         let figures = [
@@ -117,7 +117,9 @@ pub struct RunMetrics {
     pub verdict: String,
     /// The clients' p99 (ms) and success share per time bucket.
     pub p99_series: Vec<f64>,
-    pub success_series: Vec<f64>,
+    /// `None`: no client request finished in that bucket (an outage whose
+    /// requests are still waiting), drawn as a gap, never as 100%.
+    pub success_series: Vec<Option<f64>>,
     /// The faults this run injected (a scenario's `chaos` draws them per
     /// seed). Absent from runs.json files written before it existed.
     #[serde(default)]
@@ -175,13 +177,11 @@ pub fn execute(models: &[ModelConfig], jobs: &[Job], bar: &ProgressBar) -> Resul
         .collect()
 }
 
-fn metrics(job: &Job, s: &Summary, (p99_series, success_series): (Vec<f64>, Vec<f64>)) -> RunMetrics {
+fn metrics(job: &Job, s: &Summary, (p99_series, success_series): (Vec<f64>, Vec<Option<f64>>)) -> RunMetrics {
     let c = &s.cascade;
-    let recovered = (!c.faults.is_empty()).then(|| c.faults.iter().all(|f| f.recovery_s.is_some()));
-    let recovery_s = match recovered {
-        Some(true) => Some(c.faults.iter().filter_map(|f| f.recovery_s).fold(0.0, f64::max)),
-        _ => None,
-    };
+    let run_recovery = c.run_recovery();
+    let recovered = run_recovery.map(|r| r.is_some());
+    let recovery_s = run_recovery.flatten();
     let mut unhealthy: Vec<&str> = c.faults.iter().flat_map(|f| f.unhealthy.iter().map(|o| o.node.as_str())).collect();
     unhealthy.sort_unstable();
     unhealthy.dedup();
@@ -215,7 +215,7 @@ fn metrics(job: &Job, s: &Summary, (p99_series, success_series): (Vec<f64>, Vec<
 }
 
 /// The clients' (worst) p99 and success share per bucket.
-fn client_series(run: &crate::model::RunOutput) -> (Vec<f64>, Vec<f64>) {
+fn client_series(run: &crate::model::RunOutput) -> (Vec<f64>, Vec<Option<f64>>) {
     let cfg = &run.cfg;
     let clients: Vec<bool> = cfg.nodes.iter().map(|n| matches!(n.kind, NodeKind::Clients(_))).collect();
     let buckets = run.rec.rows.iter().map(|r| r.bucket as usize + 1).max().unwrap_or(0);
@@ -226,7 +226,7 @@ fn client_series(run: &crate::model::RunOutput) -> (Vec<f64>, Vec<f64>) {
         ok[b] += r.outcomes.successes();
         done[b] += r.outcomes.total();
     }
-    let success = ok.iter().zip(&done).map(|(o, d)| if *d == 0 { 1.0 } else { *o as f64 / *d as f64 }).collect();
+    let success = ok.iter().zip(&done).map(|(o, d)| (*d > 0).then(|| *o as f64 / *d as f64)).collect();
     (p99, success)
 }
 

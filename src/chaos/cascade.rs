@@ -144,6 +144,21 @@ pub struct Cascade {
     pub story: Vec<String>,
 }
 
+impl Cascade {
+    /// The run's time to recover: the longest over the faults whose own
+    /// effect could be judged (not overlapped by an earlier fault's, not
+    /// inconclusive, e.g. cut off by the end of the run). `None`: no fault
+    /// could be judged; `Some(None)`: one of them never recovered.
+    pub fn run_recovery(&self) -> Option<Option<f64>> {
+        let judged: Vec<&FaultStory> =
+            self.faults.iter().filter(|f| !matches!(f.verdict, Verdict::Overlapped | Verdict::Inconclusive)).collect();
+        if judged.is_empty() {
+            return None;
+        }
+        Some(judged.iter().map(|f| f.recovery_s).try_fold(0.0, |m, r| r.map(|r| f64::max(m, r))))
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FaultStory {
     pub target: String,
@@ -173,6 +188,10 @@ pub struct FaultStory {
     /// Answers given to callers that had already given up, during the episode.
     pub wasted: u64,
     pub verdict: Verdict,
+    /// The fault began before a pre-fault level could be measured (in or
+    /// right after the warm-up): nothing was compared, `goodput` is empty.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_baseline: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -225,9 +244,19 @@ pub struct Amplification {
     pub baseline: f64,
     pub peak: f64,
     pub peak_at_s: f64,
+    /// No bucket before the first fault to measure `baseline` in (it is 1).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_baseline: bool,
 }
 
 impl FaultStory {
+    /// Where a recovery at `t` (no later than the fault's end) falls:
+    /// "when the fault ended" or "before the fault ended". A recovery in
+    /// the very bucket the fault ended in is not before it.
+    pub fn ended_relative(&self, t: f64) -> &'static str {
+        if t + 1e-9 >= self.until_s { "when the fault ended" } else { "before the fault ended" }
+    }
+
     /// When the next fault (beginning at `next_at_s`) began, if it began
     /// once this one was over and before `t`: a recovery at `t` is then no
     /// measure of what this fault alone cost. (Faults that overlap are not
@@ -343,7 +372,10 @@ fn fault_story(
     }
     let verdict = verdict_of(hurt, overlapped, system, goodput.after_share, rules);
     let episode_end = system.unwrap_or(f.until_s + grace).max(f.until_s);
-    let episode = start..grid.at_or_after(episode_end).max(start + 1).min(grid.buckets);
+    // What happened after the next fault began is that fault's to tell:
+    // the tallies stop there, as the breakers' do.
+    let tally_end = episode_end.min(attribution_end.max(f.at_s));
+    let episode = start..grid.at_or_after(episode_end).min(end).max(start + 1).min(grid.buckets);
     let sums = Sums::over(grid, episode);
     FaultStory {
         target: f.target.clone(),
@@ -361,24 +393,30 @@ fn fault_story(
             .collect(),
         client_failure_share: sums.failure_share(),
         client_failures: sums.client_failed,
-        breakers_opened: breakers_opened(input.breaker_openings, f.at_s, episode_end.min(attribution_end.max(f.at_s))),
+        breakers_opened: breakers_opened(input.breaker_openings, f.at_s, tally_end),
         limiter_shed: sums.limit_rejections,
         fallbacks_served: sums.fallbacks,
         ejections: ejections(input.ejections, f, episode_end),
-        recovery: recovered
-            .iter()
-            .map(|&(n, at)| Recovery {
-                node: input.nodes[n].0.clone(),
-                at_s: at.map(|b| round(grid.t(b), 6)),
-                after_fault_s: at.map(|b| round((grid.t(b) - f.until_s).max(0.0), 6)),
-            })
-            .collect(),
+        recovery: recovery_list(grid, input, f, &recovered),
         recovered_at_s: system.map(|t| round(t, 6)),
         recovery_s: system.map(|t| round((t - f.until_s).max(0.0), 6)),
         goodput,
         wasted: sums.wasted,
         verdict,
+        no_baseline: false,
     }
+}
+
+/// Each node's return, as the story lists it.
+fn recovery_list(grid: &Grid, input: &Input, f: &FaultSummary, recovered: &[(usize, Option<usize>)]) -> Vec<Recovery> {
+    recovered
+        .iter()
+        .map(|&(n, at)| Recovery {
+            node: input.nodes[n].0.clone(),
+            at_s: at.map(|b| round(grid.t(b), 6)),
+            after_fault_s: at.map(|b| round((grid.t(b) - f.until_s).max(0.0), 6)),
+        })
+        .collect()
 }
 
 /// A fault's verdict from whether the clients were hurt (or already were),
@@ -490,6 +528,7 @@ fn no_baseline_story(grid: &Grid, input: &Input, f: &FaultSummary, start: usize,
         goodput: Goodput { baseline_rps: 0.0, min_rps: 0.0, after_share: None },
         wasted: sums.wasted,
         verdict: Verdict::Inconclusive,
+        no_baseline: true,
     }
 }
 
@@ -587,7 +626,12 @@ fn amplification(grid: &Grid, base: &Baseline) -> Amplification {
         if base_ratios.is_empty() { 1.0 } else { base_ratios.iter().sum::<f64>() / base_ratios.len() as f64 };
     let (peak_at, peak) =
         (0..grid.buckets).filter_map(|b| ratio(b).map(|r| (b, r))).fold((0, 0.0), |m, x| if x.1 > m.1 { x } else { m });
-    Amplification { baseline: round(baseline, 4), peak: round(peak, 4), peak_at_s: round(grid.t(peak_at), 6) }
+    Amplification {
+        baseline: round(baseline, 4),
+        peak: round(peak, 4),
+        peak_at_s: round(grid.t(peak_at), 6),
+        no_baseline: base_ratios.is_empty(),
+    }
 }
 
 /// The analysis as sentences, one per line.
@@ -600,9 +644,14 @@ fn tell(stories: &[FaultStory], not_analysed: u64, amp: &Amplification) -> Vec<S
         out.push(format!("({not_analysed} later faults are listed in summary.json but not analysed)"));
     }
     if amp.peak > amp.baseline * 1.2 {
+        let before = if amp.no_baseline {
+            "no pre-fault level to compare with".to_string()
+        } else {
+            format!("{:.2} before the faults", amp.baseline)
+        };
         out.push(format!(
-            "retry amplification: {:.2} attempts per client request at {:.0}s, {:.2} before the faults",
-            amp.peak, amp.peak_at_s, amp.baseline
+            "retry amplification: {:.2} attempts per client request at {:.0}s, {before}",
+            amp.peak, amp.peak_at_s
         ));
     }
     out
@@ -623,7 +672,7 @@ pub fn story_header(f: &FaultStory) -> String {
 fn tell_fault(f: &FaultStory, next_at_s: Option<f64>, out: &mut Vec<String>) {
     let after_next = |t: f64| if f.next_fault_before(next_at_s, t).is_some() { AFTER_NEXT_FAULT } else { "" };
     out.push(story_header(f));
-    if f.verdict == Verdict::Inconclusive && f.goodput.baseline_rps <= 0.0 {
+    if f.no_baseline {
         out.push(
             "  no pre-fault level to compare with (the fault starts before a whole bucket after the warm-up)".into(),
         );
@@ -667,7 +716,21 @@ fn tell_fault(f: &FaultStory, next_at_s: Option<f64>, out: &mut Vec<String>) {
     if !recovered.is_empty() {
         out.push(format!("  back to normal: {}", recovered.join(", ")));
     }
-    let g = &f.goodput;
+    out.push(clients_line(f, next_at_s));
+    out.push(format!("  verdict: {}", verdict_words(f.verdict, f.goodput.after_share)));
+}
+
+/// What the clients saw: goodput before and at worst, when they were back,
+/// what failed (no level to compare with: only what failed).
+fn clients_line(f: &FaultStory, next_at_s: Option<f64>) -> String {
+    let failed = format!(
+        "{} of their requests failed ({:.1}%, 4xx left out)",
+        f.client_failures,
+        f.client_failure_share * 100.0
+    );
+    if f.no_baseline {
+        return format!("  clients: {failed}");
+    }
     let back = match (f.verdict, f.recovered_at_s, f.recovery_s) {
         (Verdict::Contained, _, _) => "never out of their normal band".to_string(),
         (Verdict::Overlapped, _, _) => "already unhealthy when it began".to_string(),
@@ -677,17 +740,11 @@ fn tell_fault(f: &FaultStory, next_at_s: Option<f64>, out: &mut Vec<String>) {
             }
             None => format!("back to normal at {t:.1}s ({d:.1}s after the fault ended)"),
         },
-        (_, Some(t), _) => format!("back to normal at {t:.1}s, before the fault ended"),
+        (_, Some(t), _) => format!("back to normal at {t:.1}s, {}", f.ended_relative(t)),
         _ => "not back to normal by the end of the run".into(),
     };
-    out.push(format!(
-        "  clients: goodput {:.0}/s before, {:.0}/s at worst; {back}; {} of their requests failed ({:.1}%, 4xx left out)",
-        g.baseline_rps,
-        g.min_rps,
-        f.client_failures,
-        f.client_failure_share * 100.0
-    ));
-    out.push(format!("  verdict: {}", verdict_words(f.verdict, g.after_share)));
+    let g = &f.goodput;
+    format!("  clients: goodput {:.0}/s before, {:.0}/s at worst; {back}; {failed}", g.baseline_rps, g.min_rps)
 }
 
 fn verdict_words(verdict: Verdict, after: Option<f64>) -> String {

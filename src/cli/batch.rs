@@ -73,6 +73,15 @@ pub fn compare(files: &[PathBuf], opts: &BatchOptions) -> Outcome {
         o.code = EXIT_BAD_INPUT;
         return o;
     }
+    match comparable(files, &models) {
+        Ok(notes) => {
+            for (f, src) in files.iter().zip(&sources).filter(|(_, s)| !s.warnings.is_empty() && !opts.quiet) {
+                o.stderr.push_str(&super::render(&f.display().to_string(), &src.text, &src.warnings, "warning"));
+            }
+            o.stderr.extend(notes.iter().map(|n| format!("warning: {n}\n")));
+        }
+        Err(e) => return bad(&mut o, e),
+    }
     let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
     let seed = opts.seed.unwrap_or(models[0].seed);
     let header = RunsFile {
@@ -91,12 +100,74 @@ pub fn compare(files: &[PathBuf], opts: &BatchOptions) -> Outcome {
     run_batch(&models, &sources, header, &out, opts, &mut o)
 }
 
+/// What keeps `compare`'s inputs from being like for like. Refused: a
+/// different time grid (health, blast radius and the charts are judged per
+/// bucket, and the charts share one time axis) and a shared name (the
+/// columns could not be told apart). Told: a different duration, warm-up
+/// or client load, which every paired difference then includes.
+fn comparable(files: &[PathBuf], models: &[ModelConfig]) -> Result<Vec<String>, String> {
+    let file = |i: usize| files[i].display().to_string();
+    let (first, mut notes) = (&models[0], Vec::new());
+    for (i, m) in models.iter().enumerate().skip(1) {
+        if m.resolution != first.resolution {
+            return Err(format!(
+                "error: {} is reported in buckets of {}, {} in buckets of {}: compare judges health and blast radius \
+                 per bucket and draws every input on one time axis\n  hint: give every input the same `report: (resolution: ...)`\n",
+                file(0),
+                first.resolution,
+                file(i),
+                m.resolution
+            ));
+        }
+        if let Some(j) = models[..i].iter().position(|o| o.name == m.name) {
+            return Err(format!(
+                "error: {} and {} are both named {:?}: their columns could not be told apart\n  hint: give each \
+                 scenario its own `name`\n",
+                file(j),
+                file(i),
+                m.name
+            ));
+        }
+        if (m.duration, m.warmup) != (first.duration, first.warmup) {
+            notes.push(format!(
+                "{} runs {} after a {} warm-up, {} runs {} after {}: rates, percentiles and recoveries are measured \
+                 over different windows",
+                file(0),
+                first.duration,
+                first.warmup,
+                file(i),
+                m.duration,
+                m.warmup
+            ));
+        }
+        if client_loads(m) != client_loads(first) {
+            notes.push(format!(
+                "the clients of {} and {} differ (their names or load): every difference includes the load's",
+                file(0),
+                file(i)
+            ));
+        }
+    }
+    Ok(notes)
+}
+
+/// Each Clients node's name and load, in node order.
+fn client_loads(m: &ModelConfig) -> Vec<(String, String)> {
+    (0..m.nodes.len())
+        .filter(|&n| matches!(m.nodes[n].kind, gatesim::model::config::NodeKind::Clients(_)))
+        .map(|n| (m.nodes[n].name.clone(), format!("{:?}", m.clients(n as u32).load)))
+        .collect()
+}
+
 pub fn sweep(file: &Path, sets: &[String], opts: &BatchOptions) -> Outcome {
     let mut o = Outcome::default();
     let (text, loaded) = match load(file) {
         Ok(l) => l,
         Err(e) => return bad(&mut o, e),
     };
+    if !loaded.warnings.is_empty() && !opts.quiet {
+        o.stderr.push_str(&super::render(&file.display().to_string(), &text, &loaded.warnings, "warning"));
+    }
     let mut parameters = Vec::new();
     for s in sets {
         let Some((path, values)) = s.split_once('=') else {

@@ -41,7 +41,7 @@ const MAX_WINDOWS: usize = 60;
 /// compare's two charts over time: the clients' p99 of successes and
 /// success share, mean and 95% band per architecture.
 fn time_charts(c: &Comparison, resolution_s: f64) -> [TimeCompare<'_>; 2] {
-    let series = |pick: fn(&ScenarioResult) -> (&[f64], &[f64])| -> Vec<MeanSeries<'_>> {
+    let series = |pick: fn(&ScenarioResult) -> (Vec<f64>, &[f64])| -> Vec<MeanSeries<'_>> {
         c.scenarios
             .iter()
             .map(|s| {
@@ -71,7 +71,7 @@ fn time_charts(c: &Comparison, resolution_s: f64) -> [TimeCompare<'_>; 2] {
             "p99 of successes (ms)",
             "ms",
             true,
-            series(|s| (&s.p99_series, &s.p99_ci95)),
+            series(|s| (s.p99_series.clone(), &s.p99_ci95)),
         ),
         chart(
             "success",
@@ -79,7 +79,7 @@ fn time_charts(c: &Comparison, resolution_s: f64) -> [TimeCompare<'_>; 2] {
             "success (%)",
             "%",
             false,
-            series(|s| (&s.success_series, &s.success_ci95)),
+            series(|s| (s.success_series.iter().map(|v| v.unwrap_or(f64::NAN)).collect(), &s.success_ci95)),
         ),
     ]
 }
@@ -99,8 +99,9 @@ pub fn comparison_outputs(
     for (chart, caption) in charts.iter().zip([
         "The clients' p99 of successful answers per time bucket (the worst client node): the line is the mean over \
          replications that had a successful answer in the bucket, the band its 95% confidence interval. Shaded: fault windows.",
-        "The share of the clients' finished requests that succeeded, per time bucket: mean over replications and its \
-         95% confidence interval. Shaded: fault windows.",
+        "The share of the clients' finished requests that succeeded, per time bucket: mean over the replications in \
+         which some request finished, and its 95% confidence interval. A gap: no request finished in any replication \
+         (they all still wait, as on a hung node). Shaded: fault windows.",
     ]) {
         let (svg, png) = batch_charts::render(chart)?;
         files.push((format!("comparison_{}.svg", chart.id), svg));

@@ -105,11 +105,17 @@ pub fn comparison_table(c: &Comparison) -> String {
     }));
     rows.push(verdict);
     let mut out = aligned(&rows);
+    let intervals = if c.replications > 1 {
+        "mean ± 95% CI (Student t); differences are paired by seed; * = interval excludes 0;"
+    } else {
+        "one replication: no intervals, and differences are not tested;"
+    };
     let _ = writeln!(
         out,
         "\n{} replications per scenario, seeds {}..{} (replication i of every scenario uses the same seed);\n\
-         mean ± 95% CI (Student t); differences are paired by seed; * = interval excludes 0;\n\
-         time to recover is over the runs that recovered (\"never (k/K)\": k of K did not),\n\
+         {intervals}\n\
+         time to recover: the clients' slowest recovery over the faults judged on their own (not overlapped by\n\
+         another, not cut off by the end of the run), over the runs that recovered (\"never (k/K)\": k of K did not),\n\
          failure latency over the runs that answered a failure (\"-\": none did);\n\
          blast radius: the distinct nodes the cascade found unhealthy under any fault, however briefly;\n\
          unhealthy node-s: the seconds each node was unhealthy after the warm-up, summed over the nodes.",

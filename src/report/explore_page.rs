@@ -94,12 +94,14 @@ pub fn explore_table(e: &Exploration) -> String {
             } else {
                 format!("recovery {}", recovery(&m.trial))
             };
+            // Both objectives: a set may miss on its p99 alone.
             let _ = writeln!(
                 out,
-                "  {}: {}  -> success {} %, SLO {}, {stays}",
+                "  {}: {}  -> success {} %, p99 {} ms, SLO {}, {stays}",
                 m.repro,
                 faults(&m.trial),
                 pct(&m.trial.success_rate),
+                est(&m.trial.latency_ms_p99),
                 slo(&m.trial)
             );
         }

@@ -156,6 +156,13 @@ fn nodes_block(s: &Summary, out: &mut String) {
     if !unwell.is_empty() {
         let _ = writeln!(out, "(success: of everything a node accepted; p50/p99: of its successful answers)");
     }
+    if s.cascade.faults.first().is_some_and(|f| f.no_baseline) {
+        let _ = writeln!(
+            out,
+            "(health: the first fault began before a pre-fault level could be measured, so nodes are judged on \
+             failures only; a slow node, even the faulted one, can read healthy)"
+        );
+    }
     for (name, n) in unwell {
         let h = &n.health;
         // A node slow before it failed: when it became slow, too.

@@ -208,3 +208,45 @@ fn compare_times_answered_failures_apart_and_says_when_there_were_none() {
     assert_eq!(metric(0)["n"], 0);
     assert_eq!(metric(1)["n"], 3);
 }
+
+/// A newcomer's review: a total outage drew as 100% success in compare's
+/// chart, and inputs that differ in more than their architecture (time
+/// grid, name, duration, load) were compared without a word.
+#[test]
+fn compare_leaves_a_gap_where_nothing_finished_and_says_when_inputs_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = |name: &str, extra: &str, rps: u32, timeout: &str| {
+        let path = dir.path().join(format!("{name}.ron"));
+        let text = format!(
+            r#"Scenario(name: "{name}", duration: "20s", warmup: "2s", {extra} network: (latency: Const("0ms")),
+            nodes: [Clients(name: "c", target: "s", load: Poisson(rps: {rps}), mix: [(path: "/")], policy: (timeout: "{timeout}")),
+                    Service(name: "s", workers: 100, queue: 10, work: Const("5ms"))],
+            faults: [Fault(target: "s", at: "5s", duration: "5s", kind: Hang)])"#
+        );
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    // Clients that wait 30 s: nothing finishes while s hangs (5 s to 10 s).
+    let (short, long) = (scenario("short", "", 50, "1s"), scenario("long", "", 50, "30s"));
+    let out = dir.path().join("cmp");
+    let o = gatesim(&["compare", &short, &long, "-r", "2", "-q", "--out", out.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stderr.is_empty(), "like for like: {}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("comparison.json")).unwrap()).unwrap();
+    let series = |i: usize| json["scenarios"][i]["success_series"].as_array().unwrap().clone();
+    assert!((6..10).all(|b| series(1)[b].is_null()), "no share where nothing finished: {:?}", series(1));
+    assert!((6..10).all(|b| series(0)[b].as_f64() == Some(0.0)), "the 1 s timeouts fail: {:?}", series(0));
+    // Another time grid or the same name is refused; another load is told.
+    let cases = [
+        (scenario("grid", r#"report: (resolution: "500ms"),"#, 50, "1s"), Some(2), "buckets of 500ms"),
+        (scenario("short", "", 50, "1s"), Some(2), "both named \"short\""),
+        (scenario("heavier", "", 80, "1s"), Some(0), "differ (their names or load)"),
+    ];
+    for (other, code, says) in cases {
+        let o = gatesim(&["compare", &short, &other, "-r", "1", "-q", "--out", out.to_str().unwrap()], &[]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), code, "{stderr}");
+        assert!(stderr.contains(says), "{says}: {stderr}");
+    }
+}

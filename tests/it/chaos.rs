@@ -382,3 +382,75 @@ fn without_a_fault_a_node_failing_all_run_long_is_failing() {
     let fine = run_text(&text("0.01"));
     assert_eq!(crate::util::node(&fine, "s").health.grade, gatesim::chaos::health::Grade::Healthy);
 }
+
+/// A newcomer's review: clients hurt for a whole fault and well again in
+/// the bucket it ended read "back to normal at 31.0s, before the fault
+/// ended" for a fault that ended at 31 s.
+#[test]
+fn a_recovery_as_the_fault_ends_is_not_told_as_before_it() {
+    let text = read(&scenario("quickstart.ron")).replace(
+        r#"Fault(target: "users", at: "20s", duration: "20s", kind: Slow(factor: 20))"#,
+        r#"Fault(target: "gw#0", at: "18s", duration: "13s", kind: Crash)"#,
+    );
+    let s = run_text(&text);
+    let f = story(&s, 0);
+    assert_eq!((f.until_s, f.recovered_at_s), (31.0, Some(31.0)), "{:#?}", s.cascade.story);
+    let story = s.cascade.story.join("\n");
+    assert!(story.contains("back to normal at 31.0s, when the fault ended"), "{story}");
+    assert!(!story.contains("before the fault ended"), "{story}");
+}
+
+/// A newcomer's review: compare's and explore's "time to recover" took the
+/// longest over every fault, so a fault begun while the clients were
+/// already unhealthy (overlapped) set it from the first fault's damage.
+#[test]
+fn the_runs_time_to_recover_leaves_overlapped_faults_out() {
+    let text = read(&scenario("quickstart.ron")).replace(
+        r#"Fault(target: "users", at: "20s", duration: "20s", kind: Slow(factor: 20))"#,
+        r#"Fault(target: "users", at: "20s", duration: "20s", kind: Slow(factor: 20)),
+           Fault(target: "orders", at: "26s", duration: "2s", kind: Crash)"#,
+    );
+    let s = run_text(&text);
+    let (first, second) = (story(&s, 0), story(&s, 1));
+    assert_eq!(second.verdict, Verdict::Overlapped, "{:#?}", s.cascade.story);
+    assert!(second.recovery_s.unwrap_or(0.0) > 10.0, "measured from its own end: {:?}", second.recovery_s);
+    assert_eq!(s.cascade.run_recovery(), Some(first.recovery_s), "{:#?}", s.cascade.story);
+}
+
+/// A newcomer's review: a fault's tallies ran on until its clients
+/// recovered, into the next fault's time, so a catalog slowdown was
+/// credited with the fallbacks of a users crash that began 20 s later (the
+/// catalog route has none) and the two told the same failures twice.
+#[test]
+fn each_faults_tallies_stop_where_the_next_fault_begins() {
+    let s = run_text(&read(&scenario("chaos-random.ron")));
+    let faults = &s.cascade.faults;
+    assert!(faults.len() > 10, "{:#?}", s.cascade.story);
+    for f in faults.iter().filter(|f| f.target.starts_with("catalog")) {
+        assert_eq!(f.fallbacks_served, 0, "catalog has no fallback: {f:#?}");
+    }
+    // Told once each: the episodes' failures add up to no more than the clients'.
+    let told: u64 = faults.iter().map(|f| f.client_failures).sum();
+    let r = &s.requests;
+    let failed = r.error + r.timeout + r.rejected + r.short_circuited + r.unavailable + r.unfinished;
+    assert!(told <= failed, "{told} told, {failed} failed");
+}
+
+/// A newcomer's review: a fault that began in the warm-up had no "before"
+/// to compare with, and the story printed a made-up "goodput 0/s before,
+/// 0/s at worst" and "1.00 before the faults".
+#[test]
+fn a_fault_without_a_pre_fault_level_says_so_instead_of_inventing_one() {
+    let text = read(&scenario("quickstart.ron")).replace(
+        r#"Fault(target: "users", at: "20s", duration: "20s", kind: Slow(factor: 20))"#,
+        r#"Fault(target: "users", at: "0s", duration: "60s", kind: Slow(factor: 20))"#,
+    );
+    let s = run_text(&text);
+    assert!(story(&s, 0).no_baseline && s.cascade.amplification.no_baseline);
+    let story = s.cascade.story.join("\n");
+    assert!(story.contains("no pre-fault level to compare with"), "{story}");
+    assert!(!story.contains("/s before") && !story.contains("before the faults"), "{story}");
+    // A run with a level before its fault says nothing of the kind.
+    let usual = run_text(&read(&scenario("quickstart.ron")));
+    assert!(!usual.cascade.faults[0].no_baseline && !usual.cascade.amplification.no_baseline);
+}

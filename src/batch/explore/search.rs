@@ -92,13 +92,14 @@ impl Context {
         let run = crate::model::simulate(model, &mut |_| {}).map_err(|stop| format!("a run was stopped: {stop:?}"))?;
         let s = Summary::from_run(&run);
         let c = &s.cascade;
-        let recovered = c.faults.iter().all(|f| f.recovery_s.is_some());
+        // Not judged (every fault overlapped or cut off): neither a time nor "never".
+        let run_recovery = c.run_recovery();
         Ok(RunFacts {
             missed: s.slo.met == Some(false),
             success: s.slo.measured_success_rate,
             p99: s.latency_ms.p99,
-            recovery_s: recovered.then(|| c.faults.iter().filter_map(|f| f.recovery_s).fold(0.0, f64::max)),
-            recovered,
+            recovery_s: run_recovery.flatten(),
+            recovered: run_recovery != Some(None),
             verdict: c.verdict,
         })
     }

@@ -14,7 +14,8 @@ use super::interactive::{self, Interactive};
 /// its 95% interval.
 pub(crate) struct MeanSeries<'a> {
     pub(crate) name: &'a str,
-    pub(crate) mean: &'a [f64],
+    /// NaN: no value in that bucket (drawn as a gap).
+    pub(crate) mean: Vec<f64>,
     pub(crate) ci95: &'a [f64],
 }
 
@@ -136,6 +137,8 @@ fn draw<DB: DrawingBackend>(
     items.push(LegendItem::note("band: its 95% confidence interval"));
     if c.zero_is_missing {
         items.push(LegendItem::note("a gap: no successful answer"));
+    } else if c.series.iter().any(|s| s.mean.iter().any(|v| v.is_nan())) {
+        items.push(LegendItem::note("a gap: no request finished"));
     }
     let bands: Vec<Band> = c
         .windows

@@ -385,6 +385,12 @@ fn nodes(s: &mut String, data: &PlotData) {
         failing when more than 5% of what it accepted failed, beyond chance); 401, 404 and 429 answers are left \
         out of failure shares.</p>\n",
     );
+    if data.summary.cascade.faults.first().is_some_and(|f| f.no_baseline) {
+        s.push_str(
+            "<p class=\"meta\"><b>No pre-fault level:</b> the first fault began in or right after the warm-up, \
+             so nodes are judged on failures only; a slow node, even the faulted one, can read healthy.</p>\n",
+        );
+    }
 }
 
 pub(super) fn none(s: &mut String, text: &str) {

@@ -135,12 +135,15 @@ pub(super) fn fault_timeline(s: &mut String, f: &FaultStory, next_at_s: Option<f
 
 fn fault_tally(s: &mut String, f: &FaultStory, next_at_s: Option<f64>) {
     let never: Vec<&str> = f.recovery.iter().filter(|r| r.at_s.is_none()).map(|r| r.node.as_str()).collect();
+    let goodput = if f.no_baseline {
+        "no pre-fault level to compare with (the fault began in or right after the warm-up)".to_string()
+    } else {
+        format!("goodput {}/s before, {}/s at worst", num(f.goodput.baseline_rps), num(f.goodput.min_rps))
+    };
     let mut facts = vec![format!(
-        "clients: {} of their requests failed ({}, 4xx left out); goodput {}/s before, {}/s at worst",
+        "clients: {} of their requests failed ({}, 4xx left out); {goodput}",
         int(f.client_failures),
-        pct(f.client_failure_share),
-        num(f.goodput.baseline_rps),
-        num(f.goodput.min_rps)
+        pct(f.client_failure_share)
     )];
     match (f.recovered_at_s, f.recovery_s) {
         (Some(t), Some(d)) if d > 0.0 => {
@@ -150,8 +153,8 @@ fn fault_tally(s: &mut String, f: &FaultStory, next_at_s: Option<f64>) {
             };
             facts.push(format!("clients back to normal at {} s, {} s after the fault ended{next}", secs(t), num(d)))
         }
-        (Some(_), _) if f.verdict != Verdict::Contained => {
-            facts.push("clients back to normal before the fault ended".into())
+        (Some(t), _) if f.verdict != Verdict::Contained => {
+            facts.push(format!("clients back to normal {}", f.ended_relative(t)))
         }
         (None, _) if f.verdict != Verdict::Inconclusive => {
             facts.push("clients not back to normal by the end of the run".into())
