@@ -49,6 +49,10 @@ pub struct Input<'a> {
     /// Every breaker opening, in any order.
     pub breaker_openings: &'a [BreakerOpened],
     pub ejections: &'a [EjectionSummary],
+    /// How long after a moment a client request sent before it may still
+    /// end (the clients' longest call, timeouts and back-offs; 0 if
+    /// unbounded): a relapse that late after a fault is still its doing.
+    pub settle_s: f64,
 }
 
 /// A fault that happened, as summary.json lists it.
@@ -360,7 +364,11 @@ fn fault_story(
     let roots = f.nodes();
     let is_root = |n: usize| roots.contains(&input.nodes[n].0.as_str());
     let onsets = onsets(grid, base, start..end, &is_root, rules);
-    let window_end = grid.at_or_after(f.until_s);
+    // Requests sent during the fault may fail until the clients give up on
+    // them (a hang behind a 30 s client timeout fails 30 s later): the
+    // nodes are back only after that, or once the next fault began.
+    let settled = grid.at_or_after(f.until_s + input.settle_s).min(end);
+    let window_end = grid.at_or_after(f.until_s).max(settled);
     let recovered = recoveries(grid, base, &onsets, window_end, rules);
     let (hurt, mut system) = system_recovery(grid, &recovered, f.at_s);
     let goodput = goodput(grid, base, f, grace, start);
@@ -821,6 +829,7 @@ mod tests {
             faults: &faults,
             breaker_openings: &[],
             ejections: &[],
+            settle_s: 0.0,
         };
         analyze(&input, Rules::default())
     }

@@ -468,6 +468,7 @@ impl Summary {
                 faults: &faults,
                 breaker_openings: &openings(&breakers),
                 ejections: &ejections,
+                settle_s: client_settle_s(cfg),
             },
             crate::chaos::Rules::default(),
         );
@@ -914,4 +915,28 @@ fn openings(breakers: &[BreakerSummary]) -> Vec<crate::chaos::cascade::BreakerOp
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// How long after a moment a client request sent before it may still end:
+/// the clients' longest call (its total timeout, else its tries' timeouts
+/// and the longest back-off between them); 0 when a client has no timeout.
+fn client_settle_s(cfg: &crate::model::ModelConfig) -> f64 {
+    use crate::mechanisms::backoff::Backoff;
+    let longest = |n: usize| {
+        let NodeKind::Clients(c) = &cfg.nodes[n].kind else { return 0.0 };
+        let p = &cfg.edges[c.edge as usize].policy;
+        let retries = f64::from(p.retry.as_ref().map_or(0, |r| r.max));
+        let backoff = match p.retry.as_ref().map(|r| r.backoff) {
+            Some(Backoff::Constant(d)) => d.as_secs_f64(),
+            Some(Backoff::Exponential { cap, .. }) => cap.as_secs_f64(),
+            Some(Backoff::Envoy { max, .. }) => max.as_secs_f64(),
+            Some(Backoff::None) | None => 0.0,
+        };
+        match (p.total_timeout, p.timeout) {
+            (Some(t), _) => t.as_secs_f64(),
+            (None, Some(t)) => t.as_secs_f64() * (retries + 1.0) + backoff * retries,
+            (None, None) => 0.0,
+        }
+    };
+    (0..cfg.nodes.len()).map(longest).fold(0.0, f64::max)
 }

@@ -454,3 +454,21 @@ fn a_fault_without_a_pre_fault_level_says_so_instead_of_inventing_one() {
     let usual = run_text(&read(&scenario("quickstart.ron")));
     assert!(!usual.cascade.faults[0].no_baseline && !usual.cascade.amplification.no_baseline);
 }
+
+/// A newcomer's review: behind a gateway hang, clients that wait 30 s were
+/// told "back to normal at 40.0s" (as the hang ended) although the
+/// requests they sent during it kept ending badly until 60 s.
+#[test]
+fn clients_are_back_only_once_the_requests_sent_during_the_fault_have_ended() {
+    let text = read(&scenario("quickstart.ron"))
+        .replace(
+            r#"Fault(target: "users", at: "20s", duration: "20s", kind: Slow(factor: 20))"#,
+            r#"Fault(target: "gw", at: "20s", duration: "20s", kind: Hang)"#,
+        )
+        .replacen(r#"policy: (timeout: "2s""#, r#"policy: (timeout: "30s""#, 1);
+    let s = run_text(&text);
+    let f = story(&s, 0);
+    let web = f.recovery.iter().find(|r| r.node == "web").expect("web was hurt");
+    assert!(web.at_s.is_none_or(|t| t > 50.0), "{:#?}", s.cascade.story);
+    assert_ne!(f.recovered_at_s, Some(40.0), "{:#?}", s.cascade.story);
+}
