@@ -27,6 +27,7 @@ pub struct Metric {
 
 pub const METRICS: &[Metric] = &[
     Metric { key: "success_rate", label: "success rate %", decimals: 2, read: |r| Some(r.success_rate * 100.0) },
+    Metric { key: "degraded_share", label: "degraded %", decimals: 2, read: |r| Some(r.degraded_share * 100.0) },
     Metric { key: "goodput_rps", label: "goodput /s", decimals: 1, read: |r| Some(r.goodput_rps) },
     Metric { key: "latency_ms_mean", label: "mean ms (ok)", decimals: 2, read: |r| Some(r.latency_ms_mean) },
     Metric { key: "latency_ms_p50", label: "p50 ms (ok)", decimals: 2, read: |r| Some(r.latency_ms_p50) },

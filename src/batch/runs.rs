@@ -57,6 +57,7 @@ impl RunMetrics {
             if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(format!("{name} {v} is not a share from 0 to 1")) }
         };
         share("success_rate", self.success_rate)?;
+        share("degraded_share", self.degraded_share)?;
         for v in self.success_series.iter().flatten() {
             share("success_series value", *v)?;
         }
@@ -88,6 +89,10 @@ pub struct RunMetrics {
     pub seed: u64,
     pub requests: u64,
     pub success_rate: f64,
+    /// The share of requests answered partially or from a fallback (the
+    /// success rate counts them). Absent from older runs.json files.
+    #[serde(default)]
+    pub degraded_share: f64,
     pub goodput_rps: f64,
     pub latency_ms_mean: f64,
     pub latency_ms_p50: f64,
@@ -192,6 +197,11 @@ fn metrics(job: &Job, s: &Summary, (p99_series, success_series): (Vec<f64>, Vec<
         seed: job.seed,
         requests: s.requests.total,
         success_rate: s.success_rate,
+        degraded_share: if s.requests.total == 0 {
+            0.0
+        } else {
+            (s.requests.partial + s.requests.fallback) as f64 / s.requests.total as f64
+        },
         goodput_rps: s.goodput_rps,
         latency_ms_mean: s.latency_ms.mean,
         latency_ms_p50: s.latency_ms.p50,

@@ -96,6 +96,13 @@ pub fn comparison_outputs(
     let charts = time_charts(c, resolution_s);
     let mut files = Vec::new();
     let mut figures = Vec::new();
+    // Random chaos draws other faults in every replication: the shading is one run's.
+    let shaded = if c.scenarios.iter().any(|s| s.faults_vary) {
+        " With random chaos the shading is replication 0's faults only: each replication drew its own, \
+         and the lines average over all of them."
+    } else {
+        ""
+    };
     for (chart, caption) in charts.iter().zip([
         "The clients' p99 of successful answers per time bucket (the worst client node): the line is the mean over \
          replications that had a successful answer in the bucket, the band its 95% confidence interval. Shaded: fault windows.",
@@ -106,7 +113,7 @@ pub fn comparison_outputs(
         let (svg, png) = batch_charts::render(chart)?;
         files.push((format!("comparison_{}.svg", chart.id), svg));
         files.push((format!("comparison_{}.png", chart.id), png));
-        figures.push(batch_charts::figure(chart, caption)?);
+        figures.push(batch_charts::figure(chart, &format!("{caption}{shaded}"))?);
     }
     let html = comparison_html(c, table_md, &figures, reports);
     files.push(("comparison.html".into(), html.into_bytes()));
@@ -157,6 +164,7 @@ pub fn sweep_plots(s: &Sweep) -> Result<Files, String> {
                 series,
                 log_y: false,
                 notes: vec![format!("mean ± 95% CI, {} replications", s.replications)],
+                y_cap: m.label.ends_with('%').then_some(100.0),
             },
         )?;
     }

@@ -117,6 +117,7 @@ pub fn comparison_table(c: &Comparison) -> String {
          time to recover: the clients' slowest recovery over the faults judged on their own (not overlapped by\n\
          another, not cut off by the end of the run), over the runs that recovered (\"never (k/K)\": k of K did not),\n\
          failure latency over the runs that answered a failure (\"-\": none did);\n\
+         degraded: the requests answered partially (an aggregate) or from a fallback, which success counts;\n\
          blast radius: the distinct nodes the cascade found unhealthy under any fault, however briefly;\n\
          unhealthy node-s: the seconds each node was unhealthy after the warm-up, summed over the nodes.",
         c.replications,

@@ -250,3 +250,18 @@ fn compare_leaves_a_gap_where_nothing_finished_and_says_when_inputs_differ() {
         assert!(stderr.contains(says), "{says}: {stderr}");
     }
 }
+
+/// Success counts partial and cached answers: compare says how many.
+#[test]
+fn compare_tells_the_degraded_answers_inside_the_success_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cmp");
+    let o = gatesim(&["compare", ARCHS[0], ARCHS[1], "-r", "1", "-q", "--out", out.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("comparison.json")).unwrap()).unwrap();
+    let metric = |i: usize, k: &str| json["scenarios"][i]["metrics"][k]["mean"].as_f64().unwrap();
+    // The single gateway fails its dashboards whole; the BFFs degrade them.
+    assert_eq!(metric(0, "degraded_share"), 0.0);
+    assert!(metric(1, "degraded_share") > 1.0 && metric(1, "degraded_share") < metric(1, "success_rate"));
+}

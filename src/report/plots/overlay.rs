@@ -23,6 +23,9 @@ pub struct Overlay {
     pub log_y: bool,
     /// Extra lines for the legend (notes).
     pub notes: Vec<String>,
+    /// A top the linear axis never passes (100 for a percentage: its
+    /// confidence bars may reach above, a share cannot).
+    pub y_cap: Option<f64>,
 }
 
 /// The chart as SVG and PNG bytes.
@@ -58,6 +61,9 @@ fn bounds(o: &Overlay) -> (f64, f64, f64, f64) {
     } else {
         y0 = y0.min(0.0);
         y1 = if y1 <= y0 { y0 + 1.0 } else { frame::nice_ceil(y1 * 1.05) };
+        if let Some(cap) = o.y_cap.filter(|c| *c > y0) {
+            y1 = y1.min(cap);
+        }
     }
     let (x0, x1) = if x0.is_finite() && x1 > x0 { (x0, x1) } else { (0.0, 1.0) };
     (x0, x1, y0, y1)
