@@ -523,12 +523,16 @@ fn cascade(s: &mut String, sum: &Summary) {
     }
     let a = &c.amplification;
     if !c.faults.is_empty() && a.peak > 0.0 {
+        let before = if a.no_baseline {
+            "no pre-fault level to compare with".to_string()
+        } else {
+            format!("{} before the faults", num(a.baseline))
+        };
         let _ = writeln!(
             s,
-            "<p class=\"meta\">Retry amplification: {} attempts per client request at its peak ({} s), {} before the faults.</p>",
+            "<p class=\"meta\">Retry amplification: {} attempts per client request at its peak ({} s), {before}.</p>",
             num(a.peak),
-            secs(a.peak_at_s),
-            num(a.baseline)
+            secs(a.peak_at_s)
         );
     }
     warnings(s, sum);
