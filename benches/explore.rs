@@ -13,7 +13,8 @@ use gatesim::batch::explore::{self, Settings};
 fn bench(c: &mut Criterion) {
     let root = env!("CARGO_MANIFEST_DIR");
     let text = std::fs::read_to_string(format!("{root}/scenarios/quickstart.ron")).expect("scenario");
-    let settings = Settings { budget: 1000, max_faults: 2, replications: 1, seed: 7 };
+    let settings =
+        Settings { budget: 1000, max_faults: 2, replications: 1, seed: 7, slo_p99_ms: None, slo_success_rate: None };
     let (ctx, _, _) = explore::prepare(&text, &settings).expect("an explorable scenario");
     let fault = Fault { target: Target::Node("users#0".into()), kind: Kind::Crash, at_ms: 20_000, duration_ms: 10_000 };
     let mut g = c.benchmark_group("explore");

@@ -38,6 +38,12 @@ pub struct Settings {
     pub max_faults: u32,
     pub replications: u32,
     pub seed: u64,
+    /// The SLO's targets (p99 of successes in ms, success rate 0 to 1), to
+    /// tell which one a finding misses. Absent from older files.
+    #[serde(default)]
+    pub slo_p99_ms: Option<f64>,
+    #[serde(default)]
+    pub slo_success_rate: Option<f64>,
 }
 
 /// What one unit found, and the runs it took.

@@ -68,6 +68,8 @@ pub fn explore(file: &Path, opts: &ExploreOptions) -> Outcome {
         max_faults: opts.max_faults,
         replications: opts.replications,
         seed: opts.seed.unwrap_or(loaded.model.seed),
+        slo_p99_ms: loaded.model.slo.p99.map(|d| d.as_nanos() as f64 / 1e6),
+        slo_success_rate: loaded.model.slo.success_rate,
     };
     let (ctx, singles, notes) = match explore::prepare(&text, &settings) {
         Ok(p) => p,

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use crate::batch::explore::Exploration;
 use crate::batch::explore::search::Trial;
+use crate::batch::explore::{Exploration, Settings};
 use crate::batch::stats::Estimate;
 
 use super::batch_plots::escape;
@@ -33,6 +33,31 @@ fn est(e: &Estimate) -> String {
 
 fn slo(t: &Trial) -> String {
     if t.slo_met { "met".into() } else { format!("missed {}/{}", t.slo_missed_runs, t.runs) }
+}
+
+/// Which objectives a finding's means miss, and whether a target lies
+/// inside the 95% interval (a borderline finding: other seeds may meet it).
+fn missed(t: &Trial, s: &Settings) -> String {
+    let mut out = Vec::new();
+    let mut borderline = false;
+    let mut check = |e: &Estimate, target: Option<f64>, over: bool, what: String| {
+        let Some(target) = target else { return };
+        let half = e.ci95.unwrap_or(0.0);
+        if (over && e.mean > target) || (!over && e.mean < target) {
+            out.push(what);
+        }
+        borderline |= (e.mean - target).abs() <= half && half > 0.0;
+    };
+    let p99 = s.slo_p99_ms;
+    check(&t.latency_ms_p99, p99, true, format!("p99 over {} ms", num(p99.unwrap_or(0.0))));
+    let ok = s.slo_success_rate.map(|r| r * 100.0);
+    let success =
+        Estimate { mean: t.success_rate.mean * 100.0, ci95: t.success_rate.ci95.map(|h| h * 100.0), ..t.success_rate };
+    check(&success, ok, false, format!("success under {} %", num(ok.unwrap_or(0.0))));
+    if borderline {
+        out.push("borderline: a target lies within the 95% interval".into());
+    }
+    if out.is_empty() { String::new() } else { format!(" [{}]", out.join("; ")) }
 }
 
 fn recovery(t: &Trial) -> String {
@@ -97,12 +122,13 @@ pub fn explore_table(e: &Exploration) -> String {
             // Both objectives: a set may miss on its p99 alone.
             let _ = writeln!(
                 out,
-                "  {}: {}  -> success {} %, p99 {} ms, SLO {}, {stays}",
+                "  {}: {}  -> success {} %, p99 {} ms, SLO {}, {stays}{}",
                 m.repro,
                 faults(&m.trial),
                 pct(&m.trial.success_rate),
                 est(&m.trial.latency_ms_p99),
-                slo(&m.trial)
+                slo(&m.trial),
+                missed(&m.trial, &e.settings)
             );
         }
         let _ = writeln!(out, "replay one with: gatesim run DIR/repro-1.ron --fail-on-slo");

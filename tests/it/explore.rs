@@ -167,3 +167,19 @@ fn explore_refuses_a_scenario_without_an_slo_or_one_that_fails_without_faults() 
     assert!(String::from_utf8_lossy(&o.stderr).contains("without any fault"), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!dir.path().join("a").exists() && !dir.path().join("b").exists(), "nothing written");
 }
+
+/// A newcomer's review: the minimal sets printed only the success rate, so
+/// a set missing on its p99 read "success 99.97 %, SLO missed". Each line
+/// now says which objective its means miss.
+#[test]
+fn each_minimal_set_says_which_objective_it_misses() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let args = ["explore", "tests/explore/threshold.ron", "-r", "2", "--budget", "160", "--max-faults", "1"];
+    let o = gatesim(&[&args[..], &["--out", out.to_str().unwrap()]].concat(), &[]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let crash = stdout.lines().find(|l| l.contains("repro-") && l.contains("Crash")).expect("a crash found");
+    assert!(crash.contains("p99 ") && crash.contains("[success under 96 %"), "{crash}");
+    assert!(stdout.contains("the SLO is judged over each run's"), "{stdout}");
+}
