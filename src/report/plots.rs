@@ -109,7 +109,11 @@ impl Chart {
                 "latency",
                 "Latency of successful answers per node: p99 solid, p50 faint; clients drawn thicker; a gap means no successful answer in that bucket. Hover for values; click a legend entry to hide or show a node.",
             ),
-            Chart::Errors => ("errors", "The clients' requests per second, stacked by outcome. Hover for values."),
+            Chart::Errors => (
+                "errors",
+                "The clients' requests per second by when they ended, stacked by outcome: a queue draining after a fault \
+                 shows as a burst above the offered load. Hover for values.",
+            ),
             Chart::Throughput => (
                 "throughput",
                 "Arrivals and goodput (ok, partial, fallback) per second per node, and answers wasted on callers that had given up.",

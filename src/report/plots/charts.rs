@@ -154,8 +154,11 @@ pub(crate) fn errors<DB: DrawingBackend>(
     data: &PlotData,
     mut out: Option<&mut Interactive>,
 ) -> Result<(), String> {
-    let (plot, legend) =
-        frame::layout(root, &format!("{}: client requests per second by outcome", data.scenario()), out.is_none())?;
+    let (plot, legend) = frame::layout(
+        root,
+        &format!("{}: client requests ended per second, by outcome", data.scenario()),
+        out.is_none(),
+    )?;
     if let Some(done) = no_series(&plot, data) {
         return done;
     }
@@ -169,7 +172,9 @@ pub(crate) fn errors<DB: DrawingBackend>(
         .collect();
     let stacks = stack(s, &layers.iter().map(|(_, v)| v.as_slice()).collect::<Vec<_>>());
     let top = stacks.tops.last().map_or(0.0, |t| t.iter().copied().fold(0.0, f64::max));
-    let mut panel = Panel::new("client requests per second", Scale::Linear { max: frame::nice_ceil(top * 1.05) });
+    // By when each request ended: a queue draining after a fault shows as a
+    // burst above the offered load, a hang as a dip below it.
+    let mut panel = Panel::new("client requests ended per second", Scale::Linear { max: frame::nice_ceil(top * 1.05) });
     for (li, (k, _)) in layers.iter().enumerate() {
         let lower = if li == 0 { None } else { Some(stacks.tops[li - 1].as_slice()) };
         for points in stacks.polygons(lower, &stacks.tops[li]) {
