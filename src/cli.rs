@@ -353,6 +353,14 @@ impl miette::SourceCode for Excerpt {
 /// problems: the first ones say what to fix.
 const MAX_TOLD: usize = 200;
 
+/// Validate's warnings about `file`, as every command that reads a
+/// scenario tells them (nothing when there are none).
+fn warn(stderr: &mut String, file: &Path, text: &str, warnings: &[Problem]) {
+    if !warnings.is_empty() {
+        stderr.push_str(&render(&file.display().to_string(), text, warnings, "warning"));
+    }
+}
+
 /// One block per problem: a plain `file:line:col: severity: message` line
 /// (greppable, editor-clickable), then miette's snippet of the source.
 pub fn render(file: &str, text: &str, problems: &[Problem], severity: &str) -> String {
@@ -460,9 +468,7 @@ fn validate(files: &[PathBuf]) -> Outcome {
                 ]
                 .map(|(n, what)| format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
                 o.stdout.push_str(&format!("ok: {} ({})\n", f.display(), counts.join(", ")));
-                if !loaded.warnings.is_empty() {
-                    o.stderr.push_str(&render(&f.display().to_string(), &text, &loaded.warnings, "warning"));
-                }
+                warn(&mut o.stderr, f, &text, &loaded.warnings);
             }
             Err(e) => {
                 o.stderr.push_str(&e);
@@ -487,8 +493,8 @@ fn run(file: &Path, seed: Option<u64>, out: Option<&Path>, quiet: bool, fail_on_
         loaded.model.seed = s;
     }
     let loaded_warnings = std::mem::take(&mut loaded.warnings);
-    if !loaded_warnings.is_empty() && !quiet {
-        o.stderr.push_str(&render(&file.display().to_string(), &text, &loaded_warnings, "warning"));
+    if !quiet {
+        warn(&mut o.stderr, file, &text, &loaded_warnings);
     }
     let out_dir = out.map(Path::to_path_buf).unwrap_or_else(|| Path::new("output").join(&loaded.model.name));
     // Refuse a foreign --out now, not after a long run.

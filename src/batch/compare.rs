@@ -119,23 +119,10 @@ pub fn verdicts(runs: &[&RunMetrics]) -> Ordered<u64> {
     out
 }
 
-/// Elementwise mean of equally long series, in replication order.
-/// Per bucket, the mean and 95% half-width over the replications' values
-/// that `keep` admits (over as many buckets as the shortest run has).
-fn series_estimates(series: &[&Vec<f64>], keep: fn(f64) -> bool) -> (Vec<f64>, Vec<f64>) {
-    let len = series.iter().map(|s| s.len()).min().unwrap_or(0);
-    (0..len)
-        .map(|i| {
-            let values: Vec<f64> = series.iter().map(|s| s[i]).filter(|v| keep(*v)).collect();
-            let e = Estimate::of(&values);
-            (round(e.mean, 4), round(e.ci95.unwrap_or(0.0), 4))
-        })
-        .unzip()
-}
-
-/// Per bucket: the mean (and CI half-width) of the replications that have
-/// a value there, `None` where none has.
-fn option_estimates(series: &[&Vec<Option<f64>>]) -> (Vec<Option<f64>>, Vec<f64>) {
+/// Per bucket: the mean and 95% half-width over the replications that have
+/// a value there (over as many buckets as the shortest run has), `None`
+/// where none has.
+fn series_estimates(series: &[&Vec<Option<f64>>]) -> (Vec<Option<f64>>, Vec<f64>) {
     let len = series.iter().map(|s| s.len()).min().unwrap_or(0);
     (0..len)
         .map(|i| {
@@ -166,10 +153,13 @@ pub fn compare(file: &RunsFile) -> Comparison {
                         .collect(),
                 )
             };
-            let (p99_series, p99_ci95) =
-                series_estimates(&runs.iter().map(|r| &r.p99_series).collect::<Vec<_>>(), |v| v > 0.0);
+            // A p99 of 0: no successful answer in that bucket, no value.
+            let p99: Vec<Vec<Option<f64>>> =
+                runs.iter().map(|r| r.p99_series.iter().map(|&v| (v > 0.0).then_some(v)).collect()).collect();
+            let (p99_series, p99_ci95) = series_estimates(&p99.iter().collect::<Vec<_>>());
+            let p99_series = p99_series.into_iter().map(|m| m.unwrap_or(0.0)).collect();
             let (success_series, success_ci95) =
-                option_estimates(&runs.iter().map(|r| &r.success_series).collect::<Vec<_>>());
+                series_estimates(&runs.iter().map(|r| &r.success_series).collect::<Vec<_>>());
             ScenarioResult {
                 name: file.inputs[i].clone(),
                 file: file.files.get(i).cloned().unwrap_or_default(),

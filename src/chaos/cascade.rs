@@ -89,6 +89,12 @@ pub struct EjectionSummary {
     pub outlier_detection: bool,
 }
 
+/// Said wherever a fault (or the retry amplification) has no level from
+/// before the first fault to be compared with.
+pub const NO_BASELINE: &str = "no pre-fault level to compare with";
+/// Why a fault has none.
+pub const NO_BASELINE_WHY: &str = "the fault starts before a whole bucket after the warm-up";
+
 /// The verdict on one fault (module docs), worst first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -652,11 +658,8 @@ fn tell(stories: &[FaultStory], not_analysed: u64, amp: &Amplification) -> Vec<S
         out.push(format!("({not_analysed} later faults are listed in summary.json but not analysed)"));
     }
     if amp.peak > amp.baseline * 1.2 {
-        let before = if amp.no_baseline {
-            "no pre-fault level to compare with".to_string()
-        } else {
-            format!("{:.2} before the faults", amp.baseline)
-        };
+        let before =
+            if amp.no_baseline { NO_BASELINE.to_string() } else { format!("{:.2} before the faults", amp.baseline) };
         out.push(format!(
             "retry amplification: {:.2} attempts per client request at {:.0}s, {before}",
             amp.peak, amp.peak_at_s
@@ -681,9 +684,7 @@ fn tell_fault(f: &FaultStory, next_at_s: Option<f64>, out: &mut Vec<String>) {
     let after_next = |t: f64| if f.next_fault_before(next_at_s, t).is_some() { AFTER_NEXT_FAULT } else { "" };
     out.push(story_header(f));
     if f.no_baseline {
-        out.push(
-            "  no pre-fault level to compare with (the fault starts before a whole bucket after the warm-up)".into(),
-        );
+        out.push(format!("  {NO_BASELINE} ({NO_BASELINE_WHY})"));
     } else if f.unhealthy.is_empty() {
         out.push("  no node became unhealthy".into());
     }

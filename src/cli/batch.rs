@@ -75,8 +75,10 @@ pub fn compare(files: &[PathBuf], opts: &BatchOptions) -> Outcome {
     }
     match comparable(files, &models) {
         Ok(notes) => {
-            for (f, src) in files.iter().zip(&sources).filter(|(_, s)| !s.warnings.is_empty() && !opts.quiet) {
-                o.stderr.push_str(&super::render(&f.display().to_string(), &src.text, &src.warnings, "warning"));
+            if !opts.quiet {
+                for (f, src) in files.iter().zip(&sources) {
+                    super::warn(&mut o.stderr, f, &src.text, &src.warnings);
+                }
             }
             o.stderr.extend(notes.iter().map(|n| format!("warning: {n}\n")));
         }
@@ -152,10 +154,13 @@ fn comparable(files: &[PathBuf], models: &[ModelConfig]) -> Result<Vec<String>, 
 }
 
 /// Each Clients node's name and load, in node order.
-fn client_loads(m: &ModelConfig) -> Vec<(String, String)> {
-    (0..m.nodes.len())
-        .filter(|&n| matches!(m.nodes[n].kind, gatesim::model::config::NodeKind::Clients(_)))
-        .map(|n| (m.nodes[n].name.clone(), format!("{:?}", m.clients(n as u32).load)))
+fn client_loads(m: &ModelConfig) -> Vec<(&str, &gatesim::model::config::Load)> {
+    m.nodes
+        .iter()
+        .filter_map(|n| match &n.kind {
+            gatesim::model::config::NodeKind::Clients(c) => Some((n.name.as_str(), &c.load)),
+            _ => None,
+        })
         .collect()
 }
 
@@ -165,8 +170,8 @@ pub fn sweep(file: &Path, sets: &[String], opts: &BatchOptions) -> Outcome {
         Ok(l) => l,
         Err(e) => return bad(&mut o, e),
     };
-    if !loaded.warnings.is_empty() && !opts.quiet {
-        o.stderr.push_str(&super::render(&file.display().to_string(), &text, &loaded.warnings, "warning"));
+    if !opts.quiet {
+        super::warn(&mut o.stderr, file, &text, &loaded.warnings);
     }
     let mut parameters = Vec::new();
     for s in sets {

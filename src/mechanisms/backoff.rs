@@ -68,6 +68,16 @@ fn capped_exp(base: u64, cap: u64, retry: u32) -> u64 {
 }
 
 impl Backoff {
+    /// The longest any retry can wait: `Exponential`'s cap, `Envoy`'s max.
+    pub fn longest(&self) -> SimDuration {
+        match *self {
+            Backoff::None => SimDuration::ZERO,
+            Backoff::Constant(d) => d,
+            Backoff::Exponential { cap, .. } => cap,
+            Backoff::Envoy { max, .. } => max,
+        }
+    }
+
     /// The delay before retry number `retry` (1 = first retry). `prev` is
     /// the previous delay returned (ZERO before the first retry); only the
     /// decorrelated jitter uses it.
@@ -246,6 +256,7 @@ mod tests {
                 Jitter::Decorrelated => prop_assert!(base <= d && d <= cap),
             }
             prop_assert!(b.min_delay(retry).0 <= d && d <= b.max_delay(retry).0);
+            prop_assert!(d <= b.longest().0);
         }
 
         // Envoy's back-off stays below its interval, at most

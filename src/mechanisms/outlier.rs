@@ -151,7 +151,6 @@ impl OutlierDetector {
         let d = SimDuration(ns.min(cfg.max_ejection_time.as_nanos().max(cfg.base_ejection_time.as_nanos())));
         let until = SimTime(now.0.saturating_add(d.as_nanos()));
         h.until = Some(until);
-        (h.consecutive_5xx, h.consecutive_gateway) = (0, 0);
         Some(until)
     }
 

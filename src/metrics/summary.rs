@@ -921,17 +921,11 @@ fn is_zero(n: &u64) -> bool {
 /// the clients' longest call (its total timeout, else its tries' timeouts
 /// and the longest back-off between them); 0 when a client has no timeout.
 fn client_settle_s(cfg: &crate::model::ModelConfig) -> f64 {
-    use crate::mechanisms::backoff::Backoff;
     let longest = |n: usize| {
         let NodeKind::Clients(c) = &cfg.nodes[n].kind else { return 0.0 };
         let p = &cfg.edges[c.edge as usize].policy;
         let retries = f64::from(p.retry.as_ref().map_or(0, |r| r.max));
-        let backoff = match p.retry.as_ref().map(|r| r.backoff) {
-            Some(Backoff::Constant(d)) => d.as_secs_f64(),
-            Some(Backoff::Exponential { cap, .. }) => cap.as_secs_f64(),
-            Some(Backoff::Envoy { max, .. }) => max.as_secs_f64(),
-            Some(Backoff::None) | None => 0.0,
-        };
+        let backoff = p.retry.as_ref().map_or(0.0, |r| r.backoff.longest().as_secs_f64());
         match (p.total_timeout, p.timeout) {
             (Some(t), _) => t.as_secs_f64(),
             (None, Some(t)) => t.as_secs_f64() * (retries + 1.0) + backoff * retries,

@@ -95,6 +95,14 @@ struct Attempt {
     hedge: bool,
 }
 
+impl Call {
+    /// The timer of an attempt sent (or connected) at `now`: the per-try
+    /// timeout `own`, cut short by the call's deadline and total timeout.
+    fn attempt_timer(&self, own: Option<SimDuration>, now: SimTime) -> Option<SimDuration> {
+        self.until.attempt_timeout(self.ctx.deadline.attempt_timeout(own, now), now)
+    }
+}
+
 /// What the caller knew of an attempt it is done with.
 struct Forgotten {
     call: CallKey,
@@ -612,8 +620,7 @@ impl World<'_> {
         // Envoy starts the per-try timeout once a connection is ready
         // (`UpstreamRequest::onPoolReady`); only the call's deadline and
         // total timeout run while an attempt waits for one.
-        let own = if waits { None } else { p.timeout };
-        let timeout = until.attempt_timeout(ctx.deadline.attempt_timeout(own, now), now);
+        let timeout = self.calls.calls[key].attempt_timer(if waits { None } else { p.timeout }, now);
         ctx.deadline = ctx.deadline.for_callee(p.timeout, p.start_deadline, now);
         let es = &mut self.calls.edges[state as usize];
         es.outstanding[target] += 1;
@@ -968,10 +975,10 @@ impl World<'_> {
                 permit.pool = Pool::Active;
                 let inst = edge.targets[attempt.target as usize];
                 // Its per-try timeout starts now, with the connection.
-                if let Some(t) = edge.policy.timeout {
-                    let call = &self.calls.calls[attempt.call];
-                    let bounded = call.until.attempt_timeout(call.ctx.deadline.attempt_timeout(Some(t), now), now);
-                    q.schedule(now + bounded.unwrap_or(t), Ev::Timeout { attempt: key });
+                if edge.policy.timeout.is_some()
+                    && let Some(d) = self.calls.calls[attempt.call].attempt_timer(edge.policy.timeout, now)
+                {
+                    q.schedule(now + d, Ev::Timeout { attempt: key });
                 }
                 self.transmit(now, key, inst, q);
             } else {

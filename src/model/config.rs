@@ -143,7 +143,7 @@ pub struct ClientsConfig {
     pub honor_retry_after: bool,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Load {
     Poisson {
         rps: f64,

@@ -524,7 +524,7 @@ fn cascade(s: &mut String, sum: &Summary) {
     let a = &c.amplification;
     if !c.faults.is_empty() && a.peak > 0.0 {
         let before = if a.no_baseline {
-            "no pre-fault level to compare with".to_string()
+            crate::chaos::cascade::NO_BASELINE.to_string()
         } else {
             format!("{} before the faults", num(a.baseline))
         };

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{escape, int, none, num, pct, secs};
 use crate::chaos::Verdict;
-use crate::chaos::cascade::{AFTER_NEXT_FAULT, FaultStory};
+use crate::chaos::cascade::{AFTER_NEXT_FAULT, FaultStory, NO_BASELINE, NO_BASELINE_WHY};
 use crate::metrics::Summary;
 
 /// Per gateway route: requests, success and latency, and its worst failure.
@@ -136,7 +136,7 @@ pub(super) fn fault_timeline(s: &mut String, f: &FaultStory, next_at_s: Option<f
 fn fault_tally(s: &mut String, f: &FaultStory, next_at_s: Option<f64>) {
     let never: Vec<&str> = f.recovery.iter().filter(|r| r.at_s.is_none()).map(|r| r.node.as_str()).collect();
     let goodput = if f.no_baseline {
-        "no pre-fault level to compare with (the fault began in or right after the warm-up)".to_string()
+        format!("{NO_BASELINE} ({NO_BASELINE_WHY})")
     } else {
         format!("goodput {}/s before, {}/s at worst", num(f.goodput.baseline_rps), num(f.goodput.min_rps))
     };
