@@ -55,16 +55,6 @@ pub fn import(yaml: &str, name: &str, opts: &Options) -> Result<Imported, String
     if let Some(r) = gateway.routes.iter().find(|r| !clusters.iter().any(|c| c.name == r.cluster)) {
         return Err(format!("route {} names cluster {}, which static_resources does not define", r.path, r.cluster));
     }
-    for c in used.iter().filter(|c| !c.limits.is_empty() || !c.hosts.is_empty()) {
-        let n = gateway.routes.iter().filter(|r| r.cluster == c.name).count();
-        if n > 1 {
-            cx.warn(format!(
-                "cluster {}: {n} routes use it; Envoy keeps one set of circuit breakers and one outlier detector per \
-                 cluster, gatesim one per route, so these {n} routes get {n} times the limits and split the detector's view",
-                c.name
-            ));
-        }
-    }
     let text = write(name, opts, &gateway, &used);
     Ok(Imported { scenario: text, warnings: cx.warnings })
 }
@@ -623,6 +613,11 @@ fn write(name: &str, opts: &Options, g: &Gateway, clusters: &[&Cluster]) -> Stri
         policy.extend(cluster.limits.iter().cloned());
         if cluster.health_check.is_none() {
             policy.extend(cluster.hosts.iter().cloned());
+        }
+        // Envoy keeps one set of circuit breakers and one outlier detector
+        // per cluster: routes to the same cluster share them.
+        if g.routes.iter().filter(|o| o.cluster == r.cluster).count() > 1 {
+            policy.push(format!("cluster: {:?}", node_name(&cluster.name)));
         }
         routes.push(format!(
             "                Route(prefix: {:?}, to: {:?},\n                      policy: ({})),",

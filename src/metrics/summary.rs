@@ -738,7 +738,21 @@ fn policy_words(p: &crate::model::config::Policy) -> String {
     if let Some(f) = &p.fallback {
         words.push(if f.cached { "fallback cached".into() } else { "fallback static".into() });
     }
+    if let Some(c) = &p.cluster {
+        words.push(format!("cluster {c}"));
+    }
     words.join(", ")
+}
+
+/// The name of a caller-side state (a breaker, thresholds): its edge's
+/// label, or the cluster's when the state is one (shared by its calls).
+fn state_label(cfg: &crate::model::config::ModelConfig, edge: &crate::model::config::Edge) -> String {
+    match &edge.policy.cluster {
+        Some(c) => {
+            format!("{} -> {} (cluster {c})", cfg.nodes[edge.from as usize].name, cfg.nodes[edge.to as usize].name)
+        }
+        None => edge.label.clone(),
+    }
 }
 
 /// Routes keyed by path, summed over gateways that share the path.
@@ -871,7 +885,7 @@ fn breaker(
     BreakerSummary {
         caller: instance_name(run, b.caller),
         target: run.cfg.nodes[edge.to as usize].name.clone(),
-        edge: edge.label.clone(),
+        edge: state_label(&run.cfg, edge),
         opened,
         open_s: round(open_ns as f64 * 1e-9, 6),
         first_open_s: first.map(|t: SimTime| round(t.as_secs_f64(), 6)),
@@ -889,7 +903,7 @@ fn thresholds(run: &RunOutput) -> Vec<ThresholdSummary> {
             ThresholdSummary {
                 caller: run.cfg.nodes[edge.from as usize].name.clone(),
                 target: run.cfg.nodes[edge.to as usize].name.clone(),
-                edge: edge.label.clone(),
+                edge: state_label(&run.cfg, edge),
                 upstream_cx_overflow: s.upstream_cx_overflow,
                 upstream_rq_pending_overflow: s.upstream_rq_pending_overflow,
                 upstream_rq_retry_overflow: s.upstream_rq_retry_overflow,

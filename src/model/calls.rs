@@ -255,12 +255,18 @@ pub(super) struct CallTable {
 
 impl CallTable {
     pub(super) fn new(cfg: &super::config::ModelConfig) -> CallTable {
-        // Outgoing edges of each node, in edge order.
+        // Outgoing edges of each node with their own state, in edge order;
+        // an edge of a cluster uses the slot of the cluster's first edge.
         let mut out_edges: Vec<Vec<EdgeId>> = vec![Vec::new(); cfg.nodes.len()];
         let mut edge_slot = vec![0u32; cfg.edges.len()];
         for (e, edge) in cfg.edges.iter().enumerate() {
-            edge_slot[e] = out_edges[edge.from as usize].len() as u32;
-            out_edges[edge.from as usize].push(e as EdgeId);
+            match edge.shares_with {
+                Some(first) => edge_slot[e] = edge_slot[first as usize],
+                None => {
+                    edge_slot[e] = out_edges[edge.from as usize].len() as u32;
+                    out_edges[edge.from as usize].push(e as EdgeId);
+                }
+            }
         }
         let (mut edges, mut edge_base) = (Vec::new(), Vec::with_capacity(cfg.instances.len()));
         for (i, inst) in cfg.instances.iter().enumerate() {

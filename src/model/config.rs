@@ -246,6 +246,9 @@ pub struct Edge {
     pub policy: Policy,
     /// e.g. "gw -> users (/api/users)".
     pub label: String,
+    /// The caller's first edge in the same cluster (`policy.cluster`), whose
+    /// caller-side state this edge uses; `None`: its own state.
+    pub shares_with: Option<EdgeId>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -269,6 +272,8 @@ pub struct Policy {
     pub outlier: Option<crate::mechanisms::outlier::OutlierConfig>,
     /// Envoy's adaptive concurrency (gradient controller), per caller instance.
     pub adaptive: Option<crate::mechanisms::adaptive::AdaptiveConfig>,
+    /// The Envoy cluster this call goes to (`shares_with` on the edge).
+    pub cluster: Option<String>,
 }
 
 #[derive(Clone, Debug)]

@@ -53,6 +53,7 @@ pub fn build(file: &raw::Scenario) -> Result<Built, Vec<Problem>> {
             b.node(i as NodeId, node);
         }
     }
+    b.clusters();
     let topology = b.topology();
     if b.errors.is_empty() {
         b.check_cycles(&topology);
@@ -330,7 +331,7 @@ impl<'a> Builder<'a> {
                 .push(Problem::node(&from_name, format!("policy on the call to \"{reference}\": {m}")).at(reference));
         }
         let balance = self.nodes[to as usize].balance;
-        self.edges.push(Edge { from, to, targets, balance, policy, label });
+        self.edges.push(Edge { from, to, targets, balance, policy, label, shares_with: None });
         Some(self.edges.len() as EdgeId - 1)
     }
 
@@ -536,6 +537,36 @@ impl Builder<'_> {
         g
     }
 
+    /// Calls of one caller naming the same cluster share one caller-side
+    /// state (`Edge::shares_with`), so they must agree on what it is made of.
+    fn clusters(&mut self) {
+        let mut first: BTreeMap<(NodeId, String), EdgeId> = BTreeMap::new();
+        for e in 0..self.edges.len() {
+            let Some(name) = self.edges[e].policy.cluster.clone() else { continue };
+            let from = self.edges[e].from;
+            let Some(&leader) = first.get(&(from, name.clone())) else {
+                if let Some(why) = bad_name(&name, MAX_NAME_CHARS) {
+                    let msg = format!("cluster name {why}");
+                    self.errors.push(Problem::node(&self.file_name(from), msg).at(&name));
+                }
+                first.insert((from, name), e as EdgeId);
+                continue;
+            };
+            let (a, b) = (&self.edges[leader as usize], &self.edges[e]);
+            match cluster_difference(a, b) {
+                None => self.edges[e].shares_with = Some(leader),
+                Some(what) => {
+                    let msg = format!("cluster \"{}\": {} and {} differ in {what}", shorten(&name), a.label, b.label);
+                    self.errors.push(Problem::node(&self.file_name(from), msg).at(&name).hint(
+                        "calls in one cluster share its breaker, bulkhead, thresholds, retry budget, outlier detection, \
+                         adaptive limit and balancer (timeouts and retries stay per call): give them the same, or name \
+                         different clusters",
+                    ));
+                }
+            }
+        }
+    }
+
     /// A call cycle would make a request recurse for ever: refuse it.
     fn check_cycles(&mut self, g: &DiGraph<NodeId, EdgeId>) {
         for scc in petgraph::algo::tarjan_scc(g) {
@@ -549,6 +580,31 @@ impl Builder<'_> {
                 );
             }
         }
+    }
+}
+
+/// What two calls of one cluster disagree on, if anything.
+fn cluster_difference(a: &Edge, b: &Edge) -> Option<&'static str> {
+    let (p, q) = (&a.policy, &b.policy);
+    let budget = |p: &Policy| p.retry.as_ref().and_then(|r| r.budget);
+    if a.to != b.to || a.targets != b.targets {
+        Some("the node they call")
+    } else if a.balance != b.balance {
+        Some("balancing")
+    } else if p.breaker != q.breaker {
+        Some("breaker")
+    } else if p.bulkhead != q.bulkhead {
+        Some("bulkhead")
+    } else if p.thresholds != q.thresholds {
+        Some("thresholds")
+    } else if budget(p) != budget(q) {
+        Some("retry budget")
+    } else if p.outlier != q.outlier {
+        Some("outlier_detection")
+    } else if p.adaptive != q.adaptive {
+        Some("adaptive_concurrency")
+    } else {
+        None
     }
 }
 

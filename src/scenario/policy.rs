@@ -65,6 +65,7 @@ pub fn policy(p: &raw::Policy, problems: &mut Vec<String>) -> Policy {
         detach: !p.propagate_cancel.unwrap_or(true),
         start_deadline: p.propagate_deadline.unwrap_or(false),
         total_timeout: p.total_timeout.map(|t| t.0),
+        cluster: p.cluster.clone(),
         ..Policy::default()
     };
     if out.total_timeout == Some(SimDuration::ZERO) {

@@ -414,6 +414,11 @@ pub struct Policy {
     /// Envoy's adaptive concurrency filter (gradient controller).
     #[serde(default)]
     pub adaptive_concurrency: Option<AdaptiveConcurrency>,
+    /// Calls of one caller naming the same cluster share its caller-side
+    /// state (breaker, bulkhead, thresholds, budgets, outlier detection,
+    /// adaptive limit, balancer), as Envoy keeps them per cluster.
+    #[serde(default)]
+    pub cluster: Option<String>,
 }
 
 /// Envoy's `GradientControllerConfig`, flattened; Envoy's defaults (100 ms for

@@ -446,3 +446,43 @@ fn shedding_on_queue_delay_drops_the_least_important_class_first() {
     assert!(shed(Priority::Test) > shed(Priority::Post), "{:?}", gw.shed);
     assert_eq!(shed(Priority::Critical), 0);
 }
+
+/// Two routes to one service, each with `max_requests: 2`, in one cluster
+/// or not: `cluster` decides whether they share one pool.
+fn two_routes(cluster: &str) -> String {
+    let policy = format!("(thresholds: (max_requests: 2){cluster})");
+    format!(
+        r#"Scenario(name: "two-routes", seed: 1, duration: "120s", warmup: "0s",
+            network: (latency: Const("0ms")),
+            nodes: [
+                Clients(name: "c", target: "gw", load: Poisson(rps: 1000),
+                        mix: [(weight: 1, path: "/a"), (weight: 1, path: "/b")]),
+                Gateway(name: "gw", workers: 1000, queue: 0, routes: [
+                    Route(prefix: "/a", to: "s", policy: {policy}),
+                    Route(prefix: "/b", to: "s", policy: {policy}),
+                ]),
+                Service(name: "s", workers: 1000, queue: 0, work: Const("10ms")),
+            ])"#
+    )
+}
+
+#[test]
+fn routes_naming_one_cluster_share_its_thresholds() {
+    // Envoy keeps circuit breakers per cluster: two routes to one cluster
+    // share max_requests. The pool is then M/G/2/2 over both routes'
+    // arrivals (a = 1000/s x 10 ms = 10 erlangs); apart, each route's pool
+    // is M/G/2/2 over half of them (5 erlangs). Erlang B holds for any
+    // service time distribution.
+    let erlang_b = |a: f64| (1..=2).fold(1.0, |b, k| a * b / (f64::from(k) + a * b));
+    for (cluster, a, pools) in [(r#", cluster: "s""#, 10.0, 1), ("", 5.0, 2)] {
+        let s = run_text(&two_routes(cluster));
+        assert_eq!(s.thresholds.len(), pools, "one set of thresholds per cluster: {:?}", s.thresholds);
+        let overflow: u64 = s.thresholds.iter().map(|t| t.upstream_rq_pending_overflow).sum();
+        assert_eq!(overflow, s.requests.rejected, "every overflow is a 503 to the client");
+        let measured = s.requests.rejected as f64 / s.requests.total as f64;
+        let expected = erlang_b(a);
+        assert!((measured - expected).abs() < 0.01, "cluster {cluster:?}: blocking {measured} vs Erlang B {expected}");
+    }
+    let shared = run_text(&two_routes(r#", cluster: "s""#));
+    assert_eq!(shared.thresholds[0].edge, "gw -> s (cluster s)", "a shared state is named after its cluster");
+}

@@ -116,7 +116,6 @@ fn envoy_fields_read_past_are_warned_and_valid_envoy_values_import() {
         "retry_host_predicate envoy.retry_host_predicates.omit_canary_hosts: not imported",
         "enforcing_consecutive_5xx: 30% imported as 100%",
         "circuit_breakers.per_host_thresholds: not imported",
-        "cluster users: 2 routes use it; Envoy keeps one set of circuit breakers",
     ] {
         assert!(stderr.contains(warning), "{warning} in {stderr}");
     }
@@ -125,6 +124,9 @@ fn envoy_fields_read_past_are_warned_and_valid_envoy_values_import() {
     assert!(!stdout.contains("max_connections: 7"), "{stdout}");
     assert!(stdout.contains("enforcing_consecutive_5xx: 100"), "{stdout}");
     assert!(stdout.contains("always_eject_one_host: true"), "{stdout}");
+    // Both routes to the users cluster share its breakers and detector.
+    assert_eq!(stdout.matches(r#"cluster: "users""#).count(), 2, "{stdout}");
+    assert!(!stderr.contains("routes use it"), "no warning left for a shared cluster: {stderr}");
     assert!(stdout.contains(r#"policy: (timeout: "300ms""#), "no total timeout: {stdout}");
     // What it wrote validates.
     let tmp = tempfile::tempdir().expect("temp dir");
