@@ -15,8 +15,13 @@
 //! - **failure percentage** (not enforced unless set): a qualifying host
 //!   (`request_volume` 50, `minimum_hosts` 5) failing at least
 //!   `threshold`% (85) is ejected;
-//! - an ejection lasts `base_ejection_time` (30 s) x the number of times
-//!   the host was ejected, at most `max_ejection_time` (300 s);
+//! - an ejection lasts `base_ejection_time` (30 s) x the host's ejection
+//!   multiplier, at most `max_ejection_time` (300 s); each ejection adds
+//!   one to the multiplier (while `multiplier x base < max + base`), each
+//!   interval the host spends back in the set takes one off (Envoy's
+//!   `ejectTimeBackoff`, decremented in `checkHostForUneject`), so a host
+//!   that fails again after a long healthy spell is ejected for `base`
+//!   again;
 //! - no ejection that would put more than `max_ejection_percent` (10%) of
 //!   the hosts out: `(ejected + 1) / hosts <= max`, so with the default
 //!   fewer than 10 hosts eject nothing, unless `always_eject_one_host`
@@ -107,9 +112,12 @@ struct Host {
     /// Successes and requests in the current interval.
     ok: u32,
     total: u32,
-    ejections: u32,
+    /// The ejection time multiplier (Envoy's `ejectTimeBackoff`).
+    multiplier: u32,
     /// Ejected until then.
     until: Option<SimTime>,
+    /// Back in the set since then (its last return).
+    back_since: Option<SimTime>,
 }
 
 /// One caller's detector over the hosts of one cluster.
@@ -146,9 +154,12 @@ impl OutlierDetector {
             return None;
         }
         let h = &mut self.hosts[host];
-        h.ejections += 1;
-        let ns = cfg.base_ejection_time.as_nanos().saturating_mul(u64::from(h.ejections));
-        let d = SimDuration(ns.min(cfg.max_ejection_time.as_nanos().max(cfg.base_ejection_time.as_nanos())));
+        let (base, max) = (cfg.base_ejection_time.as_nanos(), cfg.max_ejection_time.as_nanos());
+        if base.saturating_mul(u64::from(h.multiplier)) < max.saturating_add(base) {
+            h.multiplier += 1;
+        }
+        let ns = base.saturating_mul(u64::from(h.multiplier));
+        let d = SimDuration(ns.min(max.max(base)));
         let until = SimTime(now.0.saturating_add(d.as_nanos()));
         h.until = Some(until);
         Some(until)
@@ -190,15 +201,25 @@ impl OutlierDetector {
     /// The ejection of `host` is over (its time is up): it is back, its
     /// consecutive counts from zero (Envoy: "to avoid re-ejection on very
     /// few new errors").
-    pub fn release(&mut self, host: usize) {
+    pub fn release(&mut self, host: usize, now: SimTime) {
         let h = &mut self.hosts[host];
         h.until = None;
+        h.back_since = Some(now);
         (h.consecutive_5xx, h.consecutive_gateway) = (0, 0);
     }
 
-    /// The interval's sweep: success-rate and failure-percentage
-    /// ejections, then a fresh interval. Returns (host, until) for each.
+    /// The interval's sweep: a host back in the set since the previous
+    /// sweep has its multiplier lowered by one (Envoy returns hosts at its
+    /// interval timer, so one back since the last sweep came back at this
+    /// one and keeps its multiplier); then success-rate and
+    /// failure-percentage ejections, then a fresh interval. Returns
+    /// (host, until) for each ejection.
     pub fn sweep(&mut self, cfg: &OutlierConfig, now: SimTime) -> Vec<(usize, SimTime)> {
+        for h in &mut self.hosts {
+            if h.until.is_none() && h.back_since.is_some_and(|b| b.0.saturating_add(cfg.interval.as_nanos()) <= now.0) {
+                h.multiplier = h.multiplier.saturating_sub(1);
+            }
+        }
         let mut out = Vec::new();
         let rate = |h: &Host| f64::from(h.ok) / f64::from(h.total.max(1));
         if let Some(sr) = cfg.success_rate {
@@ -263,7 +284,7 @@ mod tests {
         }
         assert_eq!(d.record(&cfg, 0, Result::ServerError, s(2)), Some(s(32)), "30 s x 1");
         assert!(d.is_ejected(0));
-        d.release(0);
+        d.release(0, s(32));
         for _ in 0..4 {
             d.record(&cfg, 0, Result::ServerError, s(40));
         }
@@ -281,9 +302,45 @@ mod tests {
             let now = s(1000 * k);
             let until = d.record(&cfg, 0, Result::ServerError, now).expect("one 5xx ejects");
             lengths.push((until.0 - now.0) / 1_000_000_000);
-            d.release(0);
+            d.release(0, until);
         }
         assert_eq!(lengths, [30, 60, 90, 120, 150, 180, 210, 240, 270, 300, 300, 300]);
+    }
+
+    #[test]
+    fn each_interval_back_in_the_set_takes_one_off_the_multiplier() {
+        // Envoy's ejectTimeBackoff: +1 per ejection while multiplier x base
+        // < max + base (so at most 11 with 30 s and 300 s), -1 per interval
+        // timer that finds the host back; it returns hosts at that timer,
+        // so the first interval after a return does not count.
+        let cfg = OutlierConfig { consecutive_5xx: Some(1), ..open() };
+        let eject = |d: &mut OutlierDetector, now: SimTime| {
+            let until = d.record(&cfg, 0, Result::ServerError, now).expect("one 5xx ejects");
+            (until.0 - now.0) / 1_000_000_000
+        };
+        let mut d = OutlierDetector::new(1);
+        assert_eq!(eject(&mut d, s(0)), 30);
+        d.release(0, s(30));
+        d.sweep(&cfg, s(35)); // back since the previous sweep: no change
+        assert_eq!(eject(&mut d, s(36)), 60, "multiplier 2");
+        d.release(0, s(96));
+        d.sweep(&cfg, s(100));
+        for k in 1..=2 {
+            d.sweep(&cfg, s(100 + 10 * k)); // two intervals back: 2 -> 0
+        }
+        assert_eq!(eject(&mut d, s(121)), 30, "a host healthy for two intervals starts again at base");
+        d.release(0, s(151));
+        // Twenty quick ejections stop the multiplier at 11 (300 s).
+        let mut now = s(200);
+        for _ in 0..20 {
+            now = SimTime(now.0 + eject(&mut d, now) * 1_000_000_000);
+            d.release(0, now);
+        }
+        assert_eq!(d.hosts[0].multiplier, 11);
+        for k in 1..=10 {
+            d.sweep(&cfg, SimTime(now.0 + k * 10_000_000_000));
+        }
+        assert_eq!(eject(&mut d, SimTime(now.0 + 200_000_000_000)), 60, "10 intervals: 11 -> 1, then +1");
     }
 
     #[test]
@@ -370,7 +427,7 @@ mod tests {
         for _ in 0..10 {
             assert_eq!(d.record(&cfg, 0, Result::ServerError, s(2)), None);
         }
-        d.release(0);
+        d.release(0, s(31));
         for _ in 0..4 {
             assert_eq!(d.record(&cfg, 0, Result::ServerError, s(40)), None);
         }
@@ -391,7 +448,7 @@ mod tests {
             let mut d = OutlierDetector::new(hosts);
             for (h, r, release) in results {
                 let h = h % hosts;
-                if release && d.is_ejected(h) { d.release(h); continue; }
+                if release && d.is_ejected(h) { d.release(h, SimTime(0)); continue; }
                 let r = [Result::Success, Result::ServerError, Result::GatewayFailure][r as usize % 3];
                 d.record(&cfg, h, r, SimTime(0));
                 let n = d.ejected();

@@ -1061,7 +1061,7 @@ impl World<'_> {
 
     pub(super) fn on_outlier_return(&mut self, now: SimTime, state: u32, target: u32) {
         let es = &mut self.calls.edges[state as usize];
-        es.outlier.as_mut().expect("a detector on this edge").release(target as usize);
+        es.outlier.as_mut().expect("a detector on this edge").release(target as usize, now);
         let edge = &self.cfg.edges[es.edge as usize];
         let (caller, inst) = (es.caller, edge.targets[target as usize]);
         self.faults.outlier_event(HealthEvent {
