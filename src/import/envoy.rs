@@ -198,6 +198,7 @@ impl Cx {
                 "outlier_detection",
                 "health_checks",
                 "dns_lookup_family",
+                "common_lb_config",
             ],
         );
         self.ignored(
@@ -236,8 +237,19 @@ impl Cx {
         }
         let health_check = checks.first().and_then(|h| self.health_check(h, &at));
         let limits = vec![self.circuit_breakers(c, &at)];
-        let hosts: Vec<String> = field(c, "outlier_detection").map(|o| self.outlier(o, &at)).into_iter().collect();
+        let mut hosts: Vec<String> = field(c, "outlier_detection").map(|o| self.outlier(o, &at)).into_iter().collect();
+        if health_check.is_some() || !hosts.is_empty() {
+            hosts.push(format!("healthy_panic_threshold: {:?}", self.panic_threshold(c, &at)));
+        }
         Cluster { name, replicas: endpoints.max(1), balance, limits, hosts, health_check }
+    }
+
+    /// `common_lb_config.healthy_panic_threshold` in percent, Envoy's 50
+    /// when not set (gatesim's balancers have none by default).
+    fn panic_threshold(&mut self, c: &Value, at: &str) -> f64 {
+        let Some(lb) = field(c, "common_lb_config") else { return 50.0 };
+        self.unknown(lb, &format!("{at}.common_lb_config"), &["healthy_panic_threshold"]);
+        field(lb, "healthy_panic_threshold").and_then(|p| number(p, "value")).map_or(50.0, |v| v.clamp(0.0, 100.0))
     }
 
     /// The replicas of a cluster: its priority-0 endpoints. Failover

@@ -21,6 +21,20 @@ pub enum Balance {
     PowerOfTwo,
 }
 
+/// Envoy's default overprovisioning factor: a priority level with 1/1.4
+/// (71.4%) of its hosts usable counts as fully healthy.
+const OVERPROVISIONING: f64 = 1.4;
+
+/// Envoy's panic threshold (`common_lb_config.healthy_panic_threshold`,
+/// arch overview "Panic threshold"): with `usable` of `n` hosts usable,
+/// whether to balance over all `n` instead. Below `threshold` percent, and
+/// only while the one priority level is not fully healthy (usable share x
+/// 1.4 under 100%), as Envoy disregards panic thresholds at 100% health.
+pub fn panics(usable: usize, n: usize, threshold: f64) -> bool {
+    let share = 100.0 * usable as f64 / n.max(1) as f64;
+    share < threshold && share * OVERPROVISIONING < 100.0
+}
+
 /// Per-caller cursor for round-robin and tie-breaking.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PickState {
@@ -98,6 +112,16 @@ mod tests {
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn panic_below_the_threshold_unless_fully_healthy_after_overprovisioning() {
+        assert!(panics(1, 4, 50.0), "25% < 50%");
+        assert!(!panics(2, 4, 50.0), "50% is not below 50%");
+        assert!(!panics(3, 4, 80.0), "75% x 1.4 = 105%: fully healthy");
+        assert!(panics(7, 10, 80.0), "70% x 1.4 = 98%: not fully healthy, and below 80%");
+        assert!(panics(0, 3, 1.0) && !panics(1, 3, 1.0), "1%: only when none is usable");
+        assert!(!panics(0, 3, 0.0), "0 never panics");
+    }
 
     fn rng(seed: u64) -> ChaCha8Rng {
         ChaCha8Rng::seed_from_u64(seed)

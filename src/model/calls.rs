@@ -151,6 +151,8 @@ struct EdgeState {
     outstanding: Vec<u32>,
     /// Targets this caller must not use (a balancer's ejected instances).
     ejected: Vec<bool>,
+    /// Too few targets are usable: use them all (Envoy's panic threshold).
+    panic: bool,
     /// Envoy's thresholds, and the attempts waiting for a connection (FIFO).
     thresholds: Option<Thresholds>,
     waiting: VecDeque<AttemptKey>,
@@ -162,6 +164,19 @@ struct EdgeState {
 }
 
 impl EdgeState {
+    /// Target `i` is ejected by neither a health check nor outlier detection.
+    fn usable(&self, i: usize) -> bool {
+        !self.ejected[i] && !self.outlier.as_ref().is_some_and(|o| o.is_ejected(i))
+    }
+
+    /// After an ejection or a return: whether too few targets are usable
+    /// (`balance::panics`, Envoy's panic threshold).
+    fn update_panic(&mut self, threshold: Option<f64>) {
+        let n = self.ejected.len();
+        let usable = (0..n).filter(|&i| self.usable(i)).count();
+        self.panic = threshold.is_some_and(|t| crate::mechanisms::balance::panics(usable, n, t));
+    }
+
     /// Takes a breaker permit and a bulkhead slot, all or nothing; `Err`
     /// says why not (an open breaker, a full bulkhead).
     fn acquire(&mut self, policy: &Policy, now: SimTime) -> (Result<Permit, Outcome>, Option<Transition>) {
@@ -321,9 +336,17 @@ impl CallTable {
     }
 
     /// A balancer's view of one target: ejected or back.
-    pub(super) fn set_ejected(&mut self, caller: InstId, edge: EdgeId, target: usize, ejected: bool) {
-        let state = self.state_of(caller, edge) as usize;
+    pub(super) fn set_ejected(
+        &mut self,
+        caller: InstId,
+        edge: &super::config::Edge,
+        id: EdgeId,
+        target: usize,
+        ejected: bool,
+    ) {
+        let state = self.state_of(caller, id) as usize;
         self.edges[state].ejected[target] = ejected;
+        self.edges[state].update_panic(edge.policy.panic_threshold);
     }
 
     /// The calls made on behalf of any of `jobs` (sorted), in key order.
@@ -527,6 +550,7 @@ fn edge_state(cfg: &super::config::ModelConfig, e: EdgeId, caller: InstId, repli
         pick: Default::default(),
         outstanding: vec![0; edge.targets.len()],
         ejected: vec![false; edge.targets.len()],
+        panic: false,
         rng: crate::engine::rng::stream(cfg.seed, "edge", &edge.label, replica),
     }
 }
@@ -723,10 +747,10 @@ impl World<'_> {
         let other_host = kind == Send::Retry && edge.policy.retry.as_ref().is_some_and(|r| r.other_host);
         let avoid = if other_host { self.calls.calls[key].tried } else { 0 };
         let es = &mut self.calls.edges[state as usize];
-        let (outstanding, ejected) = (&es.outstanding, &es.ejected);
         let n = edge.targets.len();
-        let outlier = &es.outlier;
-        let usable = |i: usize| !ejected[i] && !outlier.as_ref().is_some_and(|o| o.is_ejected(i));
+        let (outstanding, ejected, outlier, panic) = (&es.outstanding, &es.ejected, &es.outlier, es.panic);
+        // `EdgeState::usable` (or all, in panic), borrowing only what it reads.
+        let usable = |i: usize| panic || (!ejected[i] && !outlier.as_ref().is_some_and(|o| o.is_ejected(i)));
         let fresh = |i: usize| usable(i) && avoid & (1 << (i % 64)) == 0;
         let picked = match edge.balance.pick(&mut es.pick, n, fresh, |i| outstanding[i], &mut es.rng) {
             None if avoid != 0 => edge.balance.pick(&mut es.pick, n, usable, |i| outstanding[i], &mut es.rng),
@@ -1041,8 +1065,9 @@ impl World<'_> {
 
     /// Records an ejection and schedules the return.
     fn outlier_ejected(&mut self, now: SimTime, state: u32, target: u32, until: SimTime, q: &mut EventQueue<Ev>) {
-        let es = &self.calls.edges[state as usize];
+        let es = &mut self.calls.edges[state as usize];
         let edge = &self.cfg.edges[es.edge as usize];
+        es.update_panic(edge.policy.panic_threshold);
         let (caller, inst) = (es.caller, edge.targets[target as usize]);
         let event = HealthEvent { at: now, balancer: edge.from, inst, ejected: true, outlier: Some(caller) };
         self.faults.outlier_event(event);
@@ -1063,6 +1088,7 @@ impl World<'_> {
         let es = &mut self.calls.edges[state as usize];
         es.outlier.as_mut().expect("a detector on this edge").release(target as usize, now);
         let edge = &self.cfg.edges[es.edge as usize];
+        es.update_panic(edge.policy.panic_threshold);
         let (caller, inst) = (es.caller, edge.targets[target as usize]);
         self.faults.outlier_event(HealthEvent {
             at: now,

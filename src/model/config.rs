@@ -274,6 +274,9 @@ pub struct Policy {
     pub adaptive: Option<crate::mechanisms::adaptive::AdaptiveConfig>,
     /// The Envoy cluster this call goes to (`shares_with` on the edge).
     pub cluster: Option<String>,
+    /// Envoy's panic threshold in percent: with fewer usable targets (not
+    /// ejected by a health check or outlier detection), use them all.
+    pub panic_threshold: Option<f64>,
 }
 
 #[derive(Clone, Debug)]

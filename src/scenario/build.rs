@@ -603,6 +603,8 @@ fn cluster_difference(a: &Edge, b: &Edge) -> Option<&'static str> {
         Some("outlier_detection")
     } else if p.adaptive != q.adaptive {
         Some("adaptive_concurrency")
+    } else if p.panic_threshold != q.panic_threshold {
+        Some("healthy_panic_threshold")
     } else {
         None
     }

@@ -15,6 +15,8 @@ use super::raw;
 
 /// Most retries one edge may make per call; beyond this is a typo.
 const MAX_RETRIES: u32 = 100;
+/// Envoy's `healthy_panic_threshold` default, in percent.
+const DEFAULT_PANIC_THRESHOLD: f64 = 50.0;
 /// Most extra hedged copies of one call.
 const MAX_HEDGES: u32 = 7;
 
@@ -97,6 +99,16 @@ pub fn policy(p: &raw::Policy, problems: &mut Vec<String>) -> Policy {
     if let Some(a) = &p.adaptive_concurrency {
         out.adaptive = Some(adaptive(a, problems));
     }
+    // Envoy's default is 50%; a policy without outlier detection has
+    // nothing that Envoy would eject, unless it is a balancer's (checked).
+    out.panic_threshold = match p.healthy_panic_threshold {
+        Some(t) if t.0 > 100.0 => {
+            problems.push(format!("healthy_panic_threshold {} is a percentage: at most 100", t.0));
+            None
+        }
+        Some(t) => (t.0 > 0.0).then_some(t.0),
+        None => out.outlier.is_some().then_some(DEFAULT_PANIC_THRESHOLD),
+    };
     if let Some(f) = &p.fallback {
         let (cached, latency) = match f {
             raw::Fallback::Cached { latency } => (true, latency),

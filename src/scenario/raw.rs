@@ -419,6 +419,10 @@ pub struct Policy {
     /// adaptive limit, balancer), as Envoy keeps them per cluster.
     #[serde(default)]
     pub cluster: Option<String>,
+    /// Envoy's `common_lb_config.healthy_panic_threshold` (percent): below
+    /// this share of usable targets, the caller uses all of them.
+    #[serde(default)]
+    pub healthy_panic_threshold: Option<NonNegative>,
 }
 
 /// Envoy's `GradientControllerConfig`, flattened; Envoy's defaults (100 ms for

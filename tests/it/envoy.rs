@@ -486,3 +486,44 @@ fn routes_naming_one_cluster_share_its_thresholds() {
     let shared = run_text(&two_routes(r#", cluster: "s""#));
     assert_eq!(shared.thresholds[0].edge, "gw -> s (cluster s)", "a shared state is named after its cluster");
 }
+
+/// A balancer over four replicas, `crashed` of them down for the whole
+/// run and soon ejected by its health check; `threshold` is its policy's
+/// `healthy_panic_threshold`, if any.
+fn panic_lb(threshold: Option<f64>, crashed: u32) -> String {
+    let policy = threshold.map_or(String::new(), |t| format!("healthy_panic_threshold: {t:?}"));
+    let faults: Vec<String> =
+        (0..crashed).map(|i| format!(r#"Fault(target: "s#{i}", at: "0s", duration: "30s", kind: Crash)"#)).collect();
+    format!(
+        r#"Scenario(name: "panic", seed: 1, duration: "30s", warmup: "2s",
+            nodes: [
+                Clients(name: "c", target: "lb", load: Poisson(rps: 400), mix: [(path: "/")]),
+                LoadBalancer(name: "lb", targets: ["s"],
+                             health_check: Some((interval: "100ms", timeout: "50ms", unhealthy_after: 1, healthy_after: 1)),
+                             policy: ({policy})),
+                Service(name: "s", replicas: 4, workers: 100, queue: 0, work: Const("1ms")),
+            ],
+            faults: [{}])"#,
+        faults.join(", ")
+    )
+}
+
+#[test]
+fn below_the_panic_threshold_a_balancer_uses_every_target_again() {
+    // Envoy's panic threshold (default 50%): with fewer usable hosts than
+    // that, it balances over all of them, dead or alive. One priority
+    // level with overprovisioning 1.4 never panics at 1/1.4 = 71.4% usable
+    // or more. Round robin over four: one live replica serves 1/4.
+    let success = |threshold, crashed| run_text(&panic_lb(threshold, crashed)).success_rate;
+    for (threshold, crashed, expected, why) in [
+        (None, 3, 1.0, "no threshold: the live replica serves everything"),
+        (Some(50.0), 3, 0.25, "25% usable is below 50%: all four again"),
+        (Some(20.0), 3, 1.0, "25% usable is not below 20%"),
+        (Some(50.0), 2, 1.0, "50% usable is not below 50%"),
+        (Some(80.0), 1, 1.0, "75% usable x 1.4 is over 100%: no panic at 80%"),
+        (Some(80.0), 2, 0.5, "50% usable x 1.4 is under 100% and below 80%"),
+    ] {
+        let s = success(threshold, crashed);
+        assert!((s - expected).abs() < 0.03, "{why}: success {s}, expected {expected}");
+    }
+}

@@ -104,6 +104,7 @@ fn envoy_fields_read_past_are_warned_and_valid_envoy_values_import() {
             "      max_ejection_percent: 50\n      enforcing_consecutive_5xx: 30\n      always_eject_one_host: { value: true }\n",
         )
         .replacen("    circuit_breakers:\n", "    circuit_breakers:\n      per_host_thresholds:\n      - max_connections: 10\n", 1)
+        .replacen("    circuit_breakers:\n", "    common_lb_config:\n      healthy_panic_threshold: { value: 35 }\n    circuit_breakers:\n", 1)
         // A second route to the users cluster.
         .replace(
             "              - match: { prefix: \"/api/orders\" }\n",
@@ -124,6 +125,9 @@ fn envoy_fields_read_past_are_warned_and_valid_envoy_values_import() {
     assert!(!stdout.contains("max_connections: 7"), "{stdout}");
     assert!(stdout.contains("enforcing_consecutive_5xx: 100"), "{stdout}");
     assert!(stdout.contains("always_eject_one_host: true"), "{stdout}");
+    // Envoy's panic threshold, set on users, its default 50% on orders.
+    assert_eq!(stdout.matches("healthy_panic_threshold: 35.0").count(), 2, "{stdout}");
+    assert!(stdout.contains("healthy_panic_threshold: 50.0"), "{stdout}");
     // Both routes to the users cluster share its breakers and detector.
     assert_eq!(stdout.matches(r#"cluster: "users""#).count(), 2, "{stdout}");
     assert!(!stderr.contains("routes use it"), "no warning left for a shared cluster: {stderr}");
