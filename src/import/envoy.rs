@@ -171,7 +171,7 @@ impl Cx {
 struct Cluster {
     name: String,
     replicas: usize,
-    balance: Option<&'static str>,
+    balance: Option<String>,
     /// `thresholds: (...)`: on the route to the cluster.
     limits: Vec<String>,
     /// `outlier_detection: (...)`: on the calls to its hosts.
@@ -213,19 +213,19 @@ impl Cx {
         self.ignored(c, &at, &["dns_lookup_family"], "no DNS in gatesim");
         let endpoints = field(c, "load_assignment").map_or(0, |la| self.endpoints(la, &at));
         let balance = match text(c, "lb_policy").as_deref() {
-            None | Some("ROUND_ROBIN") => Some("RoundRobin"),
-            // Envoy's LEAST_REQUEST picks the less loaded of `choice_count`
-            // random hosts, 2 unless set: gatesim's PowerOfTwo
-            // (envoyproxy.io, least_request.proto: "Defaults to 2 so that we
-            // perform two-choice selection").
+            None | Some("ROUND_ROBIN") => Some("RoundRobin".to_string()),
+            // Envoy's LEAST_REQUEST picks the least loaded of `choice_count`
+            // hosts drawn with replacement, 2 unless set (least_request.proto:
+            // "Defaults to 2 so that we perform two-choice selection").
             Some("LEAST_REQUEST") => {
                 let choices = field(c, "least_request_lb_config").and_then(|l| number(l, "choice_count"));
-                if let Some(n) = choices.filter(|n| *n != 2.0) {
-                    self.warn(format!("{at}.least_request_lb_config.choice_count: {n} imported as 2 (PowerOfTwo)"));
+                let n = choices.map_or(2, |n| n.clamp(2.0, 64.0) as u32);
+                if choices.is_some_and(|c| c != f64::from(n)) {
+                    self.warn(format!("{at}.least_request_lb_config.choice_count: imported as {n} (2 to 64)"));
                 }
-                Some("PowerOfTwo")
+                Some(format!("LeastRequest(choice_count: {n})"))
             }
-            Some("RANDOM") => Some("Random"),
+            Some("RANDOM") => Some("Random".to_string()),
             Some(other) => {
                 self.warn(format!("{at}: lb_policy {other} is not modelled; callers pick round robin"));
                 None
@@ -591,7 +591,7 @@ fn target(c: &Cluster) -> String {
 /// A cluster's Service, behind a LoadBalancer when Envoy health-checks it.
 fn service(c: &Cluster) -> String {
     let name = node_name(&c.name);
-    let balance = c.balance.map(|b| format!(", balance: {b}")).unwrap_or_default();
+    let balance = c.balance.as_ref().map(|b| format!(", balance: {b}")).unwrap_or_default();
     let mut out = String::new();
     if let Some(hc) = &c.health_check {
         out.push_str(&format!(

@@ -19,6 +19,11 @@ pub enum Balance {
     /// Two distinct usable indices at random, the less loaded one (ties:
     /// the first drawn).
     PowerOfTwo,
+    /// Envoy's `LEAST_REQUEST` (its `N_CHOICES` selection): `choices`
+    /// usable indices drawn at random *with replacement*, the least loaded
+    /// one (ties: the earliest drawn), as in Envoy's
+    /// `LeastRequestLoadBalancer::unweightedHostPick`.
+    LeastRequest { choices: u32 },
 }
 
 /// Envoy's default overprovisioning factor: a priority level with 1/1.4
@@ -72,6 +77,7 @@ impl Balance {
             }
             Balance::Random => return random_pick(n, &usable, rng),
             Balance::PowerOfTwo => return two_choices(n, &usable, &outstanding, rng),
+            Balance::LeastRequest { choices } => return n_choices(n, &usable, &outstanding, *choices, rng),
         };
         state.next = ((chosen + 1) % n) as u32;
         Some(chosen)
@@ -104,6 +110,27 @@ fn two_choices<R: Rng + ?Sized>(
     }
     let (a, b) = (kth_usable(n, usable, a)?, kth_usable(n, usable, b)?);
     Some(if outstanding(b) < outstanding(a) { b } else { a })
+}
+
+fn n_choices<R: Rng + ?Sized>(
+    n: usize,
+    usable: &impl Fn(usize) -> bool,
+    outstanding: &impl Fn(usize) -> u32,
+    choices: u32,
+    rng: &mut R,
+) -> Option<usize> {
+    let count = (0..n).filter(|&i| usable(i)).count();
+    if count < 2 {
+        return kth_usable(n, usable, 0);
+    }
+    let mut best = kth_usable(n, usable, rng.random_range(0..count))?;
+    for _ in 1..choices {
+        let drawn = kth_usable(n, usable, rng.random_range(0..count))?;
+        if outstanding(drawn) < outstanding(best) {
+            best = drawn;
+        }
+    }
+    Some(best)
 }
 
 #[cfg(test)]
@@ -141,7 +168,13 @@ mod tests {
 
     #[test]
     fn nothing_usable_gives_none() {
-        for b in [Balance::RoundRobin, Balance::Random, Balance::LeastOutstanding, Balance::PowerOfTwo] {
+        for b in [
+            Balance::RoundRobin,
+            Balance::Random,
+            Balance::LeastOutstanding,
+            Balance::PowerOfTwo,
+            Balance::LeastRequest { choices: 2 },
+        ] {
             let mut st = PickState::default();
             assert_eq!(b.pick(&mut st, 4, |_| false, |_| 0, &mut rng(1)), None);
             assert_eq!(b.pick(&mut st, 0, |_| true, |_| 0, &mut rng(1)), None);
@@ -150,7 +183,7 @@ mod tests {
 
     #[test]
     fn single_usable_consumes_no_randomness() {
-        for b in [Balance::Random, Balance::PowerOfTwo] {
+        for b in [Balance::Random, Balance::PowerOfTwo, Balance::LeastRequest { choices: 3 }] {
             let mut r = rng(7);
             let mut st = PickState::default();
             assert_eq!(b.pick(&mut st, 1, |_| true, |_| 0, &mut r), Some(0));
@@ -203,12 +236,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn least_request_draws_with_replacement_as_envoy_does() {
+        // Two hosts, one busy: Envoy's N_CHOICES compares a host with itself
+        // when both draws hit it, so the busy one wins (1/2)^choices of the
+        // time; PowerOfTwo's two distinct draws never pick it.
+        for (choices, expected) in [(2u32, 0.25), (3, 0.125)] {
+            let (mut r, mut st) = (rng(11), PickState::default());
+            let b = Balance::LeastRequest { choices };
+            let busy = (0..40_000).filter(|_| b.pick(&mut st, 2, |_| true, |i| [5, 0][i], &mut r) == Some(0)).count();
+            let share = busy as f64 / 40_000.0;
+            // sd = sqrt(p(1-p)/n) <= 0.0022: 0.01 is over 4 sd.
+            assert!((share - expected).abs() < 0.01, "{choices} choices: busy host {share}, expected {expected}");
+        }
+        let (mut r, mut st) = (rng(11), PickState::default());
+        assert!((0..1000).all(|_| Balance::PowerOfTwo.pick(&mut st, 2, |_| true, |i| [5, 0][i], &mut r) == Some(1)));
+    }
+
     fn arb_balance() -> impl Strategy<Value = Balance> {
         prop_oneof![
             Just(Balance::RoundRobin),
             Just(Balance::Random),
             Just(Balance::LeastOutstanding),
-            Just(Balance::PowerOfTwo)
+            Just(Balance::PowerOfTwo),
+            (2u32..5).prop_map(|choices| Balance::LeastRequest { choices })
         ]
     }
 

@@ -235,6 +235,20 @@ impl<'a> Builder<'a> {
                 raw::Balance::Random => Balance::Random,
                 raw::Balance::LeastOutstanding => Balance::LeastOutstanding,
                 raw::Balance::PowerOfTwo => Balance::PowerOfTwo,
+                raw::Balance::LeastRequest { choice_count } => {
+                    let choices = choice_count.unwrap_or(DEFAULT_CHOICE_COUNT);
+                    if !(2..=MAX_CHOICE_COUNT).contains(&choices) {
+                        self.errors.push(
+                            Problem::node(
+                                name,
+                                format!("LeastRequest choice_count {choices} is not 2 to {MAX_CHOICE_COUNT}"),
+                            )
+                            .at("choice_count")
+                            .hint("Envoy requires at least 2; 2 is its default (power of two choices)"),
+                        );
+                    }
+                    Balance::LeastRequest { choices: choices.clamp(2, MAX_CHOICE_COUNT) }
+                }
             };
             // The kind is filled in by `node`; a placeholder keeps indices dense.
             let kind = NodeKind::Service(ServiceConfig {

@@ -28,6 +28,10 @@ pub const MAX_PATH_CHARS: usize = 2048;
 pub const MAX_REPLICAS: u32 = 10_000;
 pub const MAX_PATHS: usize = 60_000;
 pub const MAX_EDGES: usize = 1_000_000;
+/// Envoy's `LEAST_REQUEST` draws: 2 by default (power of two choices), at
+/// most this many (each is a draw per request; more is a full scan).
+pub const DEFAULT_CHOICE_COUNT: u32 = 2;
+pub const MAX_CHOICE_COUNT: u32 = 64;
 /// Health checks and random chaos faster than this are not a model of
 /// anything and would only spin the event loop.
 pub const MIN_PROBE_INTERVAL: SimDuration = SimDuration::from_millis(1);

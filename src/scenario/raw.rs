@@ -248,6 +248,11 @@ pub enum Balance {
     Random,
     LeastOutstanding,
     PowerOfTwo,
+    /// Envoy's `LEAST_REQUEST`: `choice_count` draws with replacement.
+    LeastRequest {
+        #[serde(default)]
+        choice_count: Option<u32>,
+    },
 }
 
 #[derive(Debug, Deserialize)]

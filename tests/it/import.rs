@@ -25,7 +25,7 @@ fn the_envoy_example_imports_validates_and_runs() {
                       policy: (total_timeout: "1s", thresholds: () /* Envoy's defaults"#,
         r#"LoadBalancer(name: "orders-lb", targets: ["orders"], balance: RoundRobin, health_check: Some((interval: "5s", timeout: "1s", unhealthy_after: 3, healthy_after: 2))"#,
         r#"Service(name: "users", replicas: 3"#,
-        "balance: PowerOfTwo",
+        "balance: LeastRequest(choice_count: 2)",
         r#"Service(name: "orders", replicas: 2"#,
         r#"RateLimit(scope: Global, limit: 4000, per: "1s", algorithm: TokenBucket(burst: 400))"#,
         "load: Poisson(rps: 1500)",
