@@ -20,7 +20,7 @@ mod servers;
 pub mod trace;
 mod world;
 
-pub use calls::BreakerAtEnd;
+pub use calls::{BreakerAtEnd, PanicAtEnd, PanicLog};
 pub use config::ModelConfig;
 pub use faults::{ChaosEpisode, HealthEvent, MAX_LISTED_CHAOS};
 pub use outcome::Outcome;

@@ -218,8 +218,12 @@ impl Cx {
             // hosts drawn with replacement, 2 unless set (least_request.proto:
             // "Defaults to 2 so that we perform two-choice selection").
             Some("LEAST_REQUEST") => {
-                let choices = field(c, "least_request_lb_config").and_then(|l| number(l, "choice_count"));
-                let n = choices.map_or(2, |n| n.clamp(2.0, 64.0) as u32);
+                let config = field(c, "least_request_lb_config");
+                if let Some(l) = config {
+                    self.unknown(l, &format!("{at}.least_request_lb_config"), &["choice_count"]);
+                }
+                let choices = config.and_then(|l| number(l, "choice_count"));
+                let n = choices.filter(|n| n.is_finite()).map_or(2, |n| n.clamp(2.0, 64.0) as u32);
                 if choices.is_some_and(|c| c != f64::from(n)) {
                     self.warn(format!("{at}.least_request_lb_config.choice_count: imported as {n} (2 to 64)"));
                 }
@@ -249,7 +253,15 @@ impl Cx {
     fn panic_threshold(&mut self, c: &Value, at: &str) -> f64 {
         let Some(lb) = field(c, "common_lb_config") else { return 50.0 };
         self.unknown(lb, &format!("{at}.common_lb_config"), &["healthy_panic_threshold"]);
-        field(lb, "healthy_panic_threshold").and_then(|p| number(p, "value")).map_or(50.0, |v| v.clamp(0.0, 100.0))
+        // Envoy rounds it to a whole percent (PROTOBUF_PERCENT_TO_ROUNDED_INTEGER_OR_DEFAULT).
+        match number(lb, "healthy_panic_threshold") {
+            Some(v) if v.is_finite() => v.round().clamp(0.0, 100.0),
+            Some(_) => {
+                self.warn(format!("{at}.common_lb_config.healthy_panic_threshold: not a number, Envoy's 50 used"));
+                50.0
+            }
+            None => 50.0,
+        }
     }
 
     /// The replicas of a cluster: its priority-0 endpoints. Failover

@@ -123,9 +123,11 @@ fn n_choices<R: Rng + ?Sized>(
     if count < 2 {
         return kth_usable(n, usable, 0);
     }
-    let mut best = kth_usable(n, usable, rng.random_range(0..count))?;
+    // With every index usable (the common case) the k-th is k: no scan per draw.
+    let kth = |k: usize| if count == n { Some(k) } else { kth_usable(n, usable, k) };
+    let mut best = kth(rng.random_range(0..count))?;
     for _ in 1..choices {
-        let drawn = kth_usable(n, usable, rng.random_range(0..count))?;
+        let drawn = kth(rng.random_range(0..count))?;
         if outstanding(drawn) < outstanding(best) {
             best = drawn;
         }

@@ -17,11 +17,14 @@
 //!   `threshold`% (85) is ejected;
 //! - an ejection lasts `base_ejection_time` (30 s) x the host's ejection
 //!   multiplier, at most `max_ejection_time` (300 s); each ejection adds
-//!   one to the multiplier (while `multiplier x base < max + base`), each
-//!   interval the host spends back in the set takes one off (Envoy's
-//!   `ejectTimeBackoff`, decremented in `checkHostForUneject`), so a host
-//!   that fails again after a long healthy spell is ejected for `base`
-//!   again;
+//!   one to the multiplier (while `multiplier x base < max + base`), and
+//!   each interval timer that finds the host back for a whole interval
+//!   takes one off, after that timer's ejections (Envoy's
+//!   `ejectTimeBackoff`, decremented at the end of `onIntervalTimer`), so a
+//!   host that fails again after a long healthy spell is ejected for
+//!   `base` again. Envoy's timer runs whichever detectors are enforced;
+//!   here the decrements are counted when they matter, at the next
+//!   ejection, from the timer's grid (`k x interval`, k >= 1);
 //! - no ejection that would put more than `max_ejection_percent` (10%) of
 //!   the hosts out: `(ejected + 1) / hosts <= max`, so with the default
 //!   fewer than 10 hosts eject nothing, unless `always_eject_one_host`
@@ -154,6 +157,9 @@ impl OutlierDetector {
             return None;
         }
         let h = &mut self.hosts[host];
+        if let Some(back) = h.back_since {
+            h.multiplier = h.multiplier.saturating_sub(timers_back(back, now, cfg.interval));
+        }
         let (base, max) = (cfg.base_ejection_time.as_nanos(), cfg.max_ejection_time.as_nanos());
         if base.saturating_mul(u64::from(h.multiplier)) < max.saturating_add(base) {
             h.multiplier += 1;
@@ -208,18 +214,9 @@ impl OutlierDetector {
         (h.consecutive_5xx, h.consecutive_gateway) = (0, 0);
     }
 
-    /// The interval's sweep: a host back in the set since the previous
-    /// sweep has its multiplier lowered by one (Envoy returns hosts at its
-    /// interval timer, so one back since the last sweep came back at this
-    /// one and keeps its multiplier); then success-rate and
-    /// failure-percentage ejections, then a fresh interval. Returns
-    /// (host, until) for each ejection.
+    /// The interval's sweep: success-rate and failure-percentage
+    /// ejections, then a fresh interval. Returns (host, until) for each.
     pub fn sweep(&mut self, cfg: &OutlierConfig, now: SimTime) -> Vec<(usize, SimTime)> {
-        for h in &mut self.hosts {
-            if h.until.is_none() && h.back_since.is_some_and(|b| b.0.saturating_add(cfg.interval.as_nanos()) <= now.0) {
-                h.multiplier = h.multiplier.saturating_sub(1);
-            }
-        }
         let mut out = Vec::new();
         let rate = |h: &Host| f64::from(h.ok) / f64::from(h.total.max(1));
         if let Some(sr) = cfg.success_rate {
@@ -253,6 +250,19 @@ impl OutlierDetector {
         }
         out
     }
+}
+
+/// Interval timers (at `k x interval`, k >= 1) before `now` that found a
+/// host back since `back` for a whole interval: each lowers its multiplier.
+/// A timer at `now` itself is not counted: its ejections come before its
+/// decrements. (Envoy returns hosts only at its timer; one back at `back`
+/// here is back there at the first timer after, and the first decrement
+/// comes a whole interval later, at `back + interval` or after.)
+fn timers_back(back: SimTime, now: SimTime, interval: SimDuration) -> u32 {
+    let i = interval.as_nanos().max(1);
+    let first = back.0.saturating_add(i).div_ceil(i); // first k with k*i >= back + i
+    let last = now.0.div_ceil(i).saturating_sub(1); // last k with k*i < now
+    u32::try_from(last.saturating_sub(first.saturating_sub(1))).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -294,15 +304,17 @@ mod tests {
     #[test]
     fn ejection_time_grows_with_the_ejections_up_to_max_ejection_time() {
         // Envoy: base_ejection_time x ejections, capped at max_ejection_time
-        // (30 s and 300 s by default): 30, 60, ..., 300, then 300 again.
+        // (30 s and 300 s by default): 30, 60, ..., 300, then 300 again,
+        // for a host that fails again as soon as it is back.
         let cfg = OutlierConfig { consecutive_5xx: Some(1), ..open() };
         let mut d = OutlierDetector::new(1);
         let mut lengths = Vec::new();
-        for k in 0..12 {
-            let now = s(1000 * k);
+        let mut now = s(0);
+        for _ in 0..12 {
             let until = d.record(&cfg, 0, Result::ServerError, now).expect("one 5xx ejects");
             lengths.push((until.0 - now.0) / 1_000_000_000);
             d.release(0, until);
+            now = until;
         }
         assert_eq!(lengths, [30, 60, 90, 120, 150, 180, 210, 240, 270, 300, 300, 300]);
     }
@@ -318,17 +330,15 @@ mod tests {
             let until = d.record(&cfg, 0, Result::ServerError, now).expect("one 5xx ejects");
             (until.0 - now.0) / 1_000_000_000
         };
+        // No sweep is ever called: the timers are counted from their grid
+        // (every 10 s), as they run in Envoy whatever is enforced.
         let mut d = OutlierDetector::new(1);
         assert_eq!(eject(&mut d, s(0)), 30);
         d.release(0, s(30));
-        d.sweep(&cfg, s(35)); // back since the previous sweep: no change
-        assert_eq!(eject(&mut d, s(36)), 60, "multiplier 2");
+        assert_eq!(eject(&mut d, s(36)), 60, "no timer at 40 s yet: multiplier 2");
         d.release(0, s(96));
-        d.sweep(&cfg, s(100));
-        for k in 1..=2 {
-            d.sweep(&cfg, s(100 + 10 * k)); // two intervals back: 2 -> 0
-        }
-        assert_eq!(eject(&mut d, s(121)), 30, "a host healthy for two intervals starts again at base");
+        // Timers at 100 (back 4 s only), 110 and 120 (back a whole interval).
+        assert_eq!(eject(&mut d, s(121)), 30, "two timers found it back: 2 -> 0, then +1");
         d.release(0, s(151));
         // Twenty quick ejections stop the multiplier at 11 (300 s).
         let mut now = s(200);
@@ -337,10 +347,13 @@ mod tests {
             d.release(0, now);
         }
         assert_eq!(d.hosts[0].multiplier, 11);
-        for k in 1..=10 {
-            d.sweep(&cfg, SimTime(now.0 + k * 10_000_000_000));
-        }
-        assert_eq!(eject(&mut d, SimTime(now.0 + 200_000_000_000)), 60, "10 intervals: 11 -> 1, then +1");
+        // Back at `now` (on the grid): timers at now+10 s ... now+100 s.
+        assert_eq!(eject(&mut d, SimTime(now.0 + 105_000_000_000)), 60, "10 timers: 11 -> 1, then +1");
+        // A timer at the ejection's own instant comes after it.
+        let mut d = OutlierDetector::new(1);
+        eject(&mut d, s(0));
+        d.release(0, s(30));
+        assert_eq!(eject(&mut d, s(40)), 60, "the timer at 40 s decrements after this ejection");
     }
 
     #[test]

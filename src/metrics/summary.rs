@@ -64,6 +64,20 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Ordered<V> {
 }
 
 /// A node's kind as reports name it.
+/// A caller instance whose usable targets fell below its
+/// `healthy_panic_threshold`: while in panic it sent to every target,
+/// ejected ones included (Envoy's panic threshold).
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
+pub struct PanicSummary {
+    pub caller: String,
+    pub target: String,
+    pub edge: String,
+    /// Times it went into panic, the first time, and the time spent in panic.
+    pub entered: u32,
+    pub first_at_s: f64,
+    pub panic_s: f64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, DeriveSerialize, DeriveDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeKindName {
@@ -132,6 +146,9 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<ThresholdSummary>,
     pub ejections: Vec<EjectionSummary>,
+    /// Callers that went into panic (absent when none did).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub panics: Vec<PanicSummary>,
     pub faults: Vec<FaultSummary>,
     /// Random-chaos episodes beyond the first 200, which `faults` does not list.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -504,6 +521,7 @@ impl Summary {
             breakers,
             thresholds: thresholds(run),
             ejections,
+            panics: panics(run),
             faults,
             faults_not_listed: run.chaos_total.saturating_sub(run.chaos.len() as u64),
             slo,
@@ -892,6 +910,24 @@ fn breaker(
         state_at_end: BreakerPhase::of(b.state),
         transitions,
     }
+}
+
+/// Every caller-side state that went into panic, in state order.
+fn panics(run: &RunOutput) -> Vec<PanicSummary> {
+    run.panics
+        .iter()
+        .map(|p| {
+            let edge = &run.cfg.edges[p.edge as usize];
+            PanicSummary {
+                caller: instance_name(run, p.caller),
+                target: run.cfg.nodes[edge.to as usize].name.clone(),
+                edge: state_label(&run.cfg, edge),
+                entered: p.log.entered,
+                first_at_s: round(p.log.first.unwrap_or(SimTime::ZERO).as_secs_f64(), 6),
+                panic_s: round(p.log.total.as_secs_f64(), 6),
+            }
+        })
+        .collect()
 }
 
 /// Every edge with Envoy thresholds, in edge order.

@@ -75,8 +75,9 @@ pub fn peak_open_rps(cfg: &ModelConfig) -> f64 {
 
 /// Events per simulated second that no client request causes: health-check
 /// probes (a probe and its answer, per balancer and target, every
-/// interval) and random-chaos episodes (a start and an end per target,
-/// every mtbf + mttr on average). A lower bound, like the clients' count.
+/// interval), random-chaos episodes (a start and an end per target,
+/// every mtbf + mttr on average) and outlier-detection sweeps. A lower
+/// bound, like the clients' count.
 pub fn background_events_per_s(cfg: &ModelConfig) -> f64 {
     let probes: f64 = cfg
         .nodes
@@ -93,7 +94,18 @@ pub fn background_events_per_s(cfg: &ModelConfig) -> f64 {
         .chaos
         .as_ref()
         .map_or(0.0, |c| 2.0 * c.targets.len() as f64 / (c.mtbf.as_secs_f64() + c.mttr.as_secs_f64()).max(1e-9));
-    probes + chaos
+    // Outlier sweeps: one per calling instance and edge state every interval.
+    let sweeps: f64 = cfg
+        .edges
+        .iter()
+        .filter_map(|e| {
+            let o = e.policy.outlier?;
+            let sweeps = o.success_rate.is_some() || o.failure_percentage.is_some();
+            let own = e.shares_with.is_none();
+            (sweeps && own).then(|| f64::from(cfg.nodes[e.from as usize].replicas) / o.interval.as_secs_f64().max(1e-9))
+        })
+        .sum();
+    probes + chaos + sweeps
 }
 
 /// An open-loop load's highest rate (`None` for closed-loop users).

@@ -153,6 +153,8 @@ struct EdgeState {
     ejected: Vec<bool>,
     /// Too few targets are usable: use them all (Envoy's panic threshold).
     panic: bool,
+    /// When and how long this caller was in panic, for reports.
+    panic_log: PanicLog,
     /// Envoy's thresholds, and the attempts waiting for a connection (FIFO).
     thresholds: Option<Thresholds>,
     waiting: VecDeque<AttemptKey>,
@@ -171,10 +173,18 @@ impl EdgeState {
 
     /// After an ejection or a return: whether too few targets are usable
     /// (`balance::panics`, Envoy's panic threshold).
-    fn update_panic(&mut self, threshold: Option<f64>) {
+    fn update_panic(&mut self, threshold: Option<f64>, now: SimTime) {
+        let panic = self.panics(threshold);
+        if panic != self.panic {
+            self.panic_log.change(panic, now);
+        }
+        self.panic = panic;
+    }
+
+    fn panics(&self, threshold: Option<f64>) -> bool {
         let n = self.ejected.len();
         let usable = (0..n).filter(|&i| self.usable(i)).count();
-        self.panic = threshold.is_some_and(|t| crate::mechanisms::balance::panics(usable, n, t));
+        threshold.is_some_and(|t| crate::mechanisms::balance::panics(usable, n, t))
     }
 
     /// Takes a breaker permit and a bulkhead slot, all or nothing; `Err`
@@ -245,6 +255,43 @@ impl EdgeState {
             }
         }
     }
+}
+
+/// A caller's spells of panic (Envoy's panic threshold), for reports.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PanicLog {
+    /// Times it entered panic, the first of them, and the time spent in
+    /// panic (a spell still on at the end counts up to the end).
+    pub entered: u32,
+    pub first: Option<SimTime>,
+    pub total: SimDuration,
+    since: Option<SimTime>,
+}
+
+impl PanicLog {
+    fn change(&mut self, panic: bool, now: SimTime) {
+        if panic {
+            self.entered += 1;
+            self.first.get_or_insert(now);
+            self.since = Some(now);
+        } else if let Some(since) = self.since.take() {
+            self.total = self.total + now.saturating_since(since);
+        }
+    }
+
+    /// The log as of `end` (a spell still on is counted up to it).
+    fn at(mut self, end: SimTime) -> PanicLog {
+        self.change(false, end);
+        self
+    }
+}
+
+/// A caller-side state that went into panic at least once.
+#[derive(Clone, Copy, Debug)]
+pub struct PanicAtEnd {
+    pub caller: InstId,
+    pub edge: EdgeId,
+    pub log: PanicLog,
 }
 
 /// A breaker's identity and state at the end of the run, for reports.
@@ -343,10 +390,11 @@ impl CallTable {
         id: EdgeId,
         target: usize,
         ejected: bool,
+        now: SimTime,
     ) {
         let state = self.state_of(caller, id) as usize;
         self.edges[state].ejected[target] = ejected;
-        self.edges[state].update_panic(edge.policy.panic_threshold);
+        self.edges[state].update_panic(edge.policy.panic_threshold, now);
     }
 
     /// The calls made on behalf of any of `jobs` (sorted), in key order.
@@ -375,6 +423,11 @@ impl CallTable {
             .iter()
             .filter(|es| es.breaker.as_ref().is_some_and(|b| b.state() != BreakerState::Closed))
             .map(|es| es.caller)
+    }
+
+    pub(super) fn panics_at_end(&self, end: SimTime) -> Vec<PanicAtEnd> {
+        let spells = self.edges.iter().filter(|es| es.panic_log.entered > 0);
+        spells.map(|es| PanicAtEnd { caller: es.caller, edge: es.edge, log: es.panic_log.at(end) }).collect()
     }
 
     pub(super) fn breakers_at_end(&self) -> Vec<BreakerAtEnd> {
@@ -513,6 +566,8 @@ impl CallTable {
             }
         }
         for (i, es) in self.edges.iter().enumerate() {
+            let threshold = cfg.edges[es.edge as usize].policy.panic_threshold;
+            assert_eq!(es.panic, es.panics(threshold), "invariant: the panic flag follows the ejections");
             if let (Some(b), Some(bc)) = (&es.breaker, &cfg.edges[es.edge as usize].policy.breaker)
                 && b.state() == BreakerState::HalfOpen
             {
@@ -551,6 +606,7 @@ fn edge_state(cfg: &super::config::ModelConfig, e: EdgeId, caller: InstId, repli
         outstanding: vec![0; edge.targets.len()],
         ejected: vec![false; edge.targets.len()],
         panic: false,
+        panic_log: PanicLog::default(),
         rng: crate::engine::rng::stream(cfg.seed, "edge", &edge.label, replica),
     }
 }
@@ -1067,7 +1123,7 @@ impl World<'_> {
     fn outlier_ejected(&mut self, now: SimTime, state: u32, target: u32, until: SimTime, q: &mut EventQueue<Ev>) {
         let es = &mut self.calls.edges[state as usize];
         let edge = &self.cfg.edges[es.edge as usize];
-        es.update_panic(edge.policy.panic_threshold);
+        es.update_panic(edge.policy.panic_threshold, now);
         let (caller, inst) = (es.caller, edge.targets[target as usize]);
         let event = HealthEvent { at: now, balancer: edge.from, inst, ejected: true, outlier: Some(caller) };
         self.faults.outlier_event(event);
@@ -1088,7 +1144,7 @@ impl World<'_> {
         let es = &mut self.calls.edges[state as usize];
         es.outlier.as_mut().expect("a detector on this edge").release(target as usize, now);
         let edge = &self.cfg.edges[es.edge as usize];
-        es.update_panic(edge.policy.panic_threshold);
+        es.update_panic(edge.policy.panic_threshold, now);
         let (caller, inst) = (es.caller, edge.targets[target as usize]);
         self.faults.outlier_event(HealthEvent {
             at: now,

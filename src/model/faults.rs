@@ -249,7 +249,7 @@ impl World<'_> {
         if let Some(ejected) = change {
             h.ejected = ejected;
             let lb_inst = self.cfg.nodes[lb as usize].first_instance;
-            self.calls.set_ejected(lb_inst, &self.cfg.edges[edge as usize], edge, target as usize, ejected);
+            self.calls.set_ejected(lb_inst, &self.cfg.edges[edge as usize], edge, target as usize, ejected, now);
             let inst = self.cfg.edges[edge as usize].targets[target as usize];
             self.faults.health_events.push(HealthEvent { at: now, balancer: lb, inst, ejected, outlier: None });
         }

@@ -229,6 +229,8 @@ pub struct RunOutput {
     pub rec: Recorder,
     /// Every breaker (caller instance x edge) and its state at the end.
     pub breakers: Vec<super::calls::BreakerAtEnd>,
+    /// Caller-side states that went into panic (Envoy's panic threshold).
+    pub panics: Vec<super::calls::PanicAtEnd>,
     /// Envoy thresholds' overflow counters per edge that has them.
     pub thresholds: Vec<(super::config::EdgeId, crate::mechanisms::thresholds::ThresholdStats)>,
     /// Balancer ejections and re-admissions, in time order.
@@ -253,15 +255,15 @@ pub fn simulate(cfg: ModelConfig, progress: &mut dyn FnMut(SimTime)) -> Result<R
         max_events_per_ms: cfg.max_events_per_ms,
         max_pending: u64::from(cfg.max_in_flight) * PENDING_PER_CALL,
     };
-    let (events, rec, trace, breakers, thresholds, (health_events, chaos, chaos_total)) = {
+    let (events, rec, trace, (breakers, panics), thresholds, (health_events, chaos, chaos_total)) = {
         let mut world = super::build::world(&cfg, &mut q);
         let stats = run(&mut world, &mut q, end, limits, progress)?;
         world.finish(end);
-        let breakers = world.calls.breakers_at_end();
+        let breakers = (world.calls.breakers_at_end(), world.calls.panics_at_end(end));
         let thresholds = world.calls.thresholds_at_end();
         (stats.events, world.rec, world.tracer, breakers, thresholds, world.faults.into_results())
     };
-    Ok(RunOutput { cfg, events, end, rec, breakers, thresholds, health_events, chaos, chaos_total, trace })
+    Ok(RunOutput { cfg, events, end, rec, breakers, panics, thresholds, health_events, chaos, chaos_total, trace })
 }
 
 impl World<'_> {

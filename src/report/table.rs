@@ -195,6 +195,17 @@ fn mechanisms_block(s: &Summary, out: &mut String) {
             );
         }
     }
+    for p in &s.panics {
+        let _ = writeln!(
+            out,
+            "panic {} -> {}: {}x (first at {}), {} in all with too few usable targets: requests went to every target, ejected ones included",
+            p.caller,
+            p.target,
+            p.entered,
+            seconds(p.first_at_s),
+            seconds(p.panic_s)
+        );
+    }
     for l in s.rate_limits.iter().filter(|l| l.rejected > 0) {
         let _ = writeln!(out, "rate limit {} {}: rejected {}", l.gateway, l.limit, l.rejected);
     }

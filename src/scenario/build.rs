@@ -230,26 +230,7 @@ impl<'a> Builder<'a> {
             for r in 0..replicas {
                 self.instances.push(Instance { node: i as NodeId, replica: r });
             }
-            let balance = match balance.unwrap_or(raw::Balance::RoundRobin) {
-                raw::Balance::RoundRobin => Balance::RoundRobin,
-                raw::Balance::Random => Balance::Random,
-                raw::Balance::LeastOutstanding => Balance::LeastOutstanding,
-                raw::Balance::PowerOfTwo => Balance::PowerOfTwo,
-                raw::Balance::LeastRequest { choice_count } => {
-                    let choices = choice_count.unwrap_or(DEFAULT_CHOICE_COUNT);
-                    if !(2..=MAX_CHOICE_COUNT).contains(&choices) {
-                        self.errors.push(
-                            Problem::node(
-                                name,
-                                format!("LeastRequest choice_count {choices} is not 2 to {MAX_CHOICE_COUNT}"),
-                            )
-                            .at("choice_count")
-                            .hint("Envoy requires at least 2; 2 is its default (power of two choices)"),
-                        );
-                    }
-                    Balance::LeastRequest { choices: choices.clamp(2, MAX_CHOICE_COUNT) }
-                }
-            };
+            let balance = self.balance(name, balance.unwrap_or(raw::Balance::RoundRobin));
             // The kind is filled in by `node`; a placeholder keeps indices dense.
             let kind = NodeKind::Service(ServiceConfig {
                 workers: 1,
@@ -316,6 +297,30 @@ impl<'a> Builder<'a> {
                     None
                 }
             },
+        }
+    }
+
+    /// A node's `balance`, checked.
+    fn balance(&mut self, name: &str, balance: raw::Balance) -> Balance {
+        match balance {
+            raw::Balance::RoundRobin => Balance::RoundRobin,
+            raw::Balance::Random => Balance::Random,
+            raw::Balance::LeastOutstanding => Balance::LeastOutstanding,
+            raw::Balance::PowerOfTwo => Balance::PowerOfTwo,
+            raw::Balance::LeastRequest { choice_count } => {
+                let choices = choice_count.unwrap_or(DEFAULT_CHOICE_COUNT);
+                if !(2..=MAX_CHOICE_COUNT).contains(&choices) {
+                    self.errors.push(
+                        Problem::node(
+                            name,
+                            format!("LeastRequest choice_count {choices} is not 2 to {MAX_CHOICE_COUNT}"),
+                        )
+                        .at("choice_count")
+                        .hint("Envoy requires at least 2; 2 is its default (power of two choices)"),
+                    );
+                }
+                Balance::LeastRequest { choices: choices.clamp(2, MAX_CHOICE_COUNT) }
+            }
         }
     }
 
@@ -559,7 +564,9 @@ impl Builder<'_> {
             let Some(name) = self.edges[e].policy.cluster.clone() else { continue };
             let from = self.edges[e].from;
             let Some(&leader) = first.get(&(from, name.clone())) else {
-                if let Some(why) = bad_name(&name, MAX_NAME_CHARS) {
+                if let Some(why) =
+                    bad_name(&name, MAX_NAME_CHARS).or_else(|| name.is_empty().then(|| "is empty".into()))
+                {
                     let msg = format!("cluster name {why}");
                     self.errors.push(Problem::node(&self.file_name(from), msg).at(&name));
                 }
@@ -573,8 +580,8 @@ impl Builder<'_> {
                     let msg = format!("cluster \"{}\": {} and {} differ in {what}", shorten(&name), a.label, b.label);
                     self.errors.push(Problem::node(&self.file_name(from), msg).at(&name).hint(
                         "calls in one cluster share its breaker, bulkhead, thresholds, retry budget, outlier detection, \
-                         adaptive limit and balancer (timeouts and retries stay per call): give them the same, or name \
-                         different clusters",
+                         panic threshold, adaptive limit and balancer (timeouts and retries stay per call): give them \
+                         the same, or name different clusters",
                     ));
                 }
             }

@@ -67,7 +67,8 @@ pub(super) fn check_load(model: &ModelConfig, errors: &mut Vec<Problem>) {
     let causes = |scale: f64| {
         let mut parts = vec![format!("{:.3e} client requests", requests_per_s * scale)];
         if background > 0.0 {
-            parts.push(format!("{:.3e} health-check probes and chaos episodes", background * scale / 2.0));
+            let what = "background events (health-check probes, chaos episodes, outlier sweeps)";
+            parts.push(format!("{:.3e} {what}", background * scale));
         }
         parts.join(", ")
     };

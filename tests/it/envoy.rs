@@ -526,4 +526,12 @@ fn below_the_panic_threshold_a_balancer_uses_every_target_again() {
         let s = success(threshold, crashed);
         assert!((s - expected).abs() < 0.03, "{why}: success {s}, expected {expected}");
     }
+    // The summary says when the balancer was in panic: from the third
+    // ejection (within the first probes) to the end.
+    let s = run_text(&panic_lb(Some(50.0), 3));
+    assert_eq!(s.panics.len(), 1, "{:?}", s.panics);
+    let p = &s.panics[0];
+    assert_eq!((p.caller.as_str(), p.target.as_str(), p.entered), ("lb", "s", 1));
+    assert!(p.first_at_s < 0.2 && p.panic_s > 29.8 && p.panic_s <= 30.0, "{p:?}");
+    assert!(run_text(&panic_lb(None, 3)).panics.is_empty());
 }

@@ -77,6 +77,19 @@ pub(super) fn balancers(s: &mut String, sum: &Summary) {
         );
     }
     s.push_str("</tbody></table>\n");
+    for p in &sum.panics {
+        let _ = writeln!(
+            s,
+            "<p><span class=\"badge bad\">panic</span> {} → {}: too few usable targets (below its \
+             <code>healthy_panic_threshold</code>) {}x from {} s, {} s in all; meanwhile it sent to every target, \
+             ejected ones included.</p>",
+            escape(&p.caller),
+            escape(&p.target),
+            p.entered,
+            num(p.first_at_s),
+            num(p.panic_s)
+        );
+    }
 }
 
 pub(super) fn verdict_class(v: Verdict) -> &'static str {
