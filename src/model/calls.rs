@@ -189,6 +189,7 @@ impl EdgeState {
 
     /// Takes a breaker permit and a bulkhead slot, all or nothing; `Err`
     /// says why not (an open breaker, a full bulkhead).
+    #[inline]
     fn acquire(&mut self, policy: &Policy, now: SimTime) -> (Result<Permit, Outcome>, Option<Transition>) {
         let mut permit = Permit { breaker: false, bulkhead: false, adaptive: false, pool: Pool::Unlimited };
         let mut transition = None;
@@ -222,6 +223,7 @@ impl EdgeState {
     /// Gives back what a permit held; records the attempt's result (its
     /// outcome and how long it took) on the breaker, or releases the
     /// breaker's permit unused when there is none.
+    #[inline]
     fn give_back(
         &mut self,
         permit: Permit,
@@ -444,6 +446,7 @@ impl CallTable {
     /// The caller is done with an attempt: returns what it needs to know,
     /// or `None` if it was already done. One still in transit is kept
     /// (abandoned) until it is delivered.
+    #[inline]
     fn forget_attempt(&mut self, key: AttemptKey) -> Option<Forgotten> {
         let a = self.attempts.get_mut(key)?;
         if a.abandoned {
