@@ -11,7 +11,7 @@ use crate::chaos::cascade::FaultSummary;
 use crate::metrics::summary::{Ordered, round};
 
 use super::runs::{RunMetrics, RunsFile};
-use super::stats::Estimate;
+use super::stats::{Estimate, Range};
 
 /// A metric the batch reports: key, label for tables, decimals, and how
 /// to read it from one run.
@@ -19,6 +19,8 @@ pub struct Metric {
     pub key: &'static str,
     pub label: &'static str,
     pub decimals: usize,
+    /// The values it can take (its interval is cut to them).
+    pub range: Range,
     /// `None`: the run has no value (time to recover of a run that never
     /// recovered, failure latency of a run that answered no failure); the
     /// estimate is then over the runs that have one.
@@ -26,33 +28,33 @@ pub struct Metric {
 }
 
 pub const METRICS: &[Metric] = &[
-    Metric { key: "success_rate", label: "success rate %", decimals: 2, read: |r| Some(r.success_rate * 100.0) },
-    Metric { key: "degraded_share", label: "degraded %", decimals: 2, read: |r| Some(r.degraded_share * 100.0) },
-    Metric { key: "goodput_rps", label: "goodput /s", decimals: 1, read: |r| Some(r.goodput_rps) },
-    Metric { key: "latency_ms_mean", label: "mean ms (ok)", decimals: 2, read: |r| Some(r.latency_ms_mean) },
-    Metric { key: "latency_ms_p50", label: "p50 ms (ok)", decimals: 2, read: |r| Some(r.latency_ms_p50) },
-    Metric { key: "latency_ms_p99", label: "p99 ms (ok)", decimals: 1, read: |r| Some(r.latency_ms_p99) },
-    Metric { key: "latency_ms_p999", label: "p99.9 ms (ok)", decimals: 1, read: |r| Some(r.latency_ms_p999) },
-    Metric {
-        key: "failure_latency_ms_p50",
-        label: "p50 ms (failures)",
-        decimals: 2,
-        read: |r| r.failure_latency_ms_p50,
-    },
-    Metric {
-        key: "failure_latency_ms_p99",
-        label: "p99 ms (failures)",
-        decimals: 1,
-        read: |r| r.failure_latency_ms_p99,
-    },
-    Metric { key: "timeouts", label: "timeouts", decimals: 0, read: |r| Some(r.timeouts as f64) },
-    Metric { key: "rejected", label: "rejected", decimals: 0, read: |r| Some(r.rejected as f64) },
-    Metric { key: "short_circuited", label: "short-circuited", decimals: 0, read: |r| Some(r.short_circuited as f64) },
-    Metric { key: "retries", label: "retries", decimals: 0, read: |r| Some(r.retries as f64) },
-    Metric { key: "recovery_s", label: "time to recover s", decimals: 1, read: |r| r.recovery_s },
-    Metric { key: "blast_radius", label: "blast radius (nodes)", decimals: 1, read: |r| Some(r.blast_radius as f64) },
-    Metric { key: "unhealthy_node_s", label: "unhealthy node-s", decimals: 1, read: |r| Some(r.unhealthy_node_s) },
+    metric("success_rate", "success rate %", 2, Range::PERCENT, |r| Some(r.success_rate * 100.0)),
+    metric("degraded_share", "degraded %", 2, Range::PERCENT, |r| Some(r.degraded_share * 100.0)),
+    metric("goodput_rps", "goodput /s", 1, Range::NON_NEGATIVE, |r| Some(r.goodput_rps)),
+    metric("latency_ms_mean", "mean ms (ok)", 2, Range::NON_NEGATIVE, |r| Some(r.latency_ms_mean)),
+    metric("latency_ms_p50", "p50 ms (ok)", 2, Range::NON_NEGATIVE, |r| Some(r.latency_ms_p50)),
+    metric("latency_ms_p99", "p99 ms (ok)", 1, Range::NON_NEGATIVE, |r| Some(r.latency_ms_p99)),
+    metric("latency_ms_p999", "p99.9 ms (ok)", 1, Range::NON_NEGATIVE, |r| Some(r.latency_ms_p999)),
+    metric("failure_latency_ms_p50", "p50 ms (failures)", 2, Range::NON_NEGATIVE, |r| r.failure_latency_ms_p50),
+    metric("failure_latency_ms_p99", "p99 ms (failures)", 1, Range::NON_NEGATIVE, |r| r.failure_latency_ms_p99),
+    metric("timeouts", "timeouts", 0, Range::NON_NEGATIVE, |r| Some(r.timeouts as f64)),
+    metric("rejected", "rejected", 0, Range::NON_NEGATIVE, |r| Some(r.rejected as f64)),
+    metric("short_circuited", "short-circuited", 0, Range::NON_NEGATIVE, |r| Some(r.short_circuited as f64)),
+    metric("retries", "retries", 0, Range::NON_NEGATIVE, |r| Some(r.retries as f64)),
+    metric("recovery_s", "time to recover s", 1, Range::NON_NEGATIVE, |r| r.recovery_s),
+    metric("blast_radius", "blast radius (nodes)", 1, Range::NON_NEGATIVE, |r| Some(r.blast_radius as f64)),
+    metric("unhealthy_node_s", "unhealthy node-s", 1, Range::NON_NEGATIVE, |r| Some(r.unhealthy_node_s)),
 ];
+
+const fn metric(
+    key: &'static str,
+    label: &'static str,
+    decimals: usize,
+    range: Range,
+    read: fn(&RunMetrics) -> Option<f64>,
+) -> Metric {
+    Metric { key, label, decimals, range, read }
+}
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Comparison {
@@ -99,7 +101,9 @@ pub fn estimates(runs: &[&RunMetrics]) -> Ordered<Estimate> {
     Ordered(
         METRICS
             .iter()
-            .map(|m| (m.key.to_string(), Estimate::of(&runs.iter().filter_map(|r| (m.read)(r)).collect::<Vec<_>>())))
+            .map(|m| {
+                (m.key.to_string(), Estimate::of(&runs.iter().filter_map(|r| (m.read)(r)).collect::<Vec<_>>(), m.range))
+            })
             .collect(),
     )
 }
@@ -127,7 +131,8 @@ fn series_estimates(series: &[&Vec<Option<f64>>]) -> (Vec<Option<f64>>, Vec<f64>
     (0..len)
         .map(|i| {
             let values: Vec<f64> = series.iter().filter_map(|s| s[i]).collect();
-            let e = Estimate::of(&values);
+            // Only the mean and the half-width are kept: the chart cuts its band.
+            let e = Estimate::of(&values, Range::ANY);
             ((!values.is_empty()).then(|| round(e.mean, 4)), round(e.ci95.unwrap_or(0.0), 4))
         })
         .unzip()
@@ -148,7 +153,7 @@ pub fn compare(file: &RunsFile) -> Comparison {
                             // Pairs where both runs have a value.
                             let diffs: Vec<f64> =
                                 runs.iter().zip(&base).filter_map(|(r, b)| Some((m.read)(r)? - (m.read)(b)?)).collect();
-                            (m.key.to_string(), Estimate::of(&diffs))
+                            (m.key.to_string(), Estimate::of(&diffs, Range::ANY))
                         })
                         .collect(),
                 )

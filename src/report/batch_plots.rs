@@ -232,7 +232,7 @@ fn comparison_html(c: &Comparison, table_md: &str, figures: &[Figure], reports: 
     let title = names.join(" vs ");
     let mut body = format!(
         "<h1>{}</h1>\n<p class=\"meta\">{} replications per scenario; replication i of every scenario runs with seed {} + i, \
-         so all see the same arrivals (common random numbers). ± is the half-width of the 95% confidence interval.</p>\n",
+         so all see the same arrivals (common random numbers). ± is the half-width of the 95% confidence interval; [low, high] gives its ends where it was cut at 0 or 100 %.</p>\n",
         escape(&title),
         c.replications,
         c.base_seed

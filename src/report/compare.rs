@@ -106,7 +106,8 @@ pub fn comparison_table(c: &Comparison) -> String {
     rows.push(verdict);
     let mut out = aligned(&rows);
     let intervals = if c.replications > 1 {
-        "mean ± 95% CI (Student t); differences are paired by seed; * = interval excludes 0;"
+        "mean ± 95% CI (Student t), or mean [low, high] where the interval is cut at 0 or 100 %;\n\
+         differences are paired by seed; * = interval excludes 0;"
     } else {
         "one replication: no intervals, and differences are not tested;"
     };
@@ -181,7 +182,11 @@ pub fn sweep_table(s: &Sweep) -> String {
         rows.push(row);
     }
     let mut out = aligned(&rows);
-    let _ = writeln!(out, "\n{} replications per point; mean ± 95% CI (Student t).", s.replications);
+    let _ = writeln!(
+        out,
+        "\n{} replications per point; mean ± 95% CI (Student t), or mean [low, high] where the interval is cut at 0 or 100 %.",
+        s.replications
+    );
     out
 }
 

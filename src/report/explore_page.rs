@@ -21,11 +21,14 @@ fn faults(t: &Trial) -> String {
 
 /// A share (0 to 1) as a percentage with its interval.
 fn pct(e: &Estimate) -> String {
-    est(&Estimate { n: e.n, mean: e.mean * 100.0, ci95: e.ci95.map(|h| h * 100.0) })
+    est(&e.scaled(100.0))
 }
 
+/// "mean ± half-width", or "mean [low, high]" where the interval was cut
+/// to the values' range (a share cannot pass 100 %).
 fn est(e: &Estimate) -> String {
     match e.ci95 {
+        Some(_) if e.n > 1 && e.is_cut() => format!("{} [{}, {}]", num(e.mean), num(e.low()), num(e.high())),
         Some(h) if e.n > 1 => format!("{} ± {}", num(e.mean), num(h)),
         _ => num(e.mean),
     }
@@ -42,18 +45,15 @@ fn missed(t: &Trial, s: &Settings) -> String {
     let mut borderline = false;
     let mut check = |e: &Estimate, target: Option<f64>, over: bool, what: String| {
         let Some(target) = target else { return };
-        let half = e.ci95.unwrap_or(0.0);
         if (over && e.mean > target) || (!over && e.mean < target) {
             out.push(what);
         }
-        borderline |= (e.mean - target).abs() <= half && half > 0.0;
+        borderline |= e.ci95.is_some_and(|h| h > 0.0) && e.low() <= target && target <= e.high();
     };
     let p99 = s.slo_p99_ms;
     check(&t.latency_ms_p99, p99, true, format!("p99 over {} ms", num(p99.unwrap_or(0.0))));
     let ok = s.slo_success_rate.map(|r| r * 100.0);
-    let success =
-        Estimate { mean: t.success_rate.mean * 100.0, ci95: t.success_rate.ci95.map(|h| h * 100.0), ..t.success_rate };
-    check(&success, ok, false, format!("success under {} %", num(ok.unwrap_or(0.0))));
+    check(&t.success_rate.scaled(100.0), ok, false, format!("success under {} %", num(ok.unwrap_or(0.0))));
     if borderline {
         out.push("borderline: a target lies within the 95% interval".into());
     }
@@ -91,7 +91,7 @@ pub fn explore_table(e: &Exploration) -> String {
     );
     let _ = writeln!(
         out,
-        "\nmost harmful single faults (success % as the SLO counts it, p99 ms of successes: mean ± 95% CI):"
+        "\nmost harmful single faults (success % as the SLO counts it, p99 ms of successes: mean ± 95% CI,\n or mean [low, high] where the interval is cut at 0 or 100 %):"
     );
     for (i, t) in e.criticality.iter().take(TOP).enumerate() {
         let _ = writeln!(
@@ -141,7 +141,7 @@ pub fn explore_html(e: &Exploration, stories: &[Vec<String>]) -> String {
     let mut b = format!(
         "<h1>What breaks {}?</h1>\n<p class=\"meta\">{} runs: every single fault ({}) with {} replications each \
          (seeds {} + i, common random numbers), then a random search of up to {} faults at a time, each breaking \
-         case shrunk to a minimal one. ± is the half-width of the 95% confidence interval.</p>\n",
+         case shrunk to a minimal one. ± is the half-width of the 95% confidence interval; [low, high] gives its ends where it was cut at 0 or 100 %.</p>\n",
         escape(&e.scenario),
         e.runs,
         e.criticality.len(),

@@ -22,7 +22,7 @@ pub fn sweep_html(s: &Sweep, table_md: &str, svgs: &[(String, String)]) -> Strin
     let title = format!("{} over {}", s.file, names.join(" × "));
     let mut body = format!(
         "<h1>{}</h1>\n<p class=\"meta\">{} replications per grid point; replication i of every point runs with seed {} + i \
-         (common random numbers). ± is the half-width of the 95% confidence interval.</p>\n",
+         (common random numbers). ± is the half-width of the 95% confidence interval; [low, high] gives its ends where it was cut at 0 or 100 %.</p>\n",
         escape(&title),
         s.replications,
         s.base_seed

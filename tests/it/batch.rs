@@ -265,3 +265,46 @@ fn compare_tells_the_degraded_answers_inside_the_success_rate() {
     assert_eq!(metric(0, "degraded_share"), 0.0);
     assert!(metric(1, "degraded_share") > 1.0 && metric(1, "degraded_share") < metric(1, "success_rate"));
 }
+
+/// A newcomer's review: over five replications a count that is 0 in most
+/// of them ("short-circuited 634 ± 807") read as an interval reaching
+/// below zero. Intervals are cut to what the metric can take, and the
+/// table then gives both ends.
+#[test]
+fn compare_intervals_never_leave_the_metrics_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cmp");
+    let o = gatesim(&["compare", ARCHS[0], "-r", "5", "--out", out.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let mut csv = csv::Reader::from_path(out.join("comparison.csv")).unwrap();
+    let mut cut = Vec::new();
+    for row in csv.records() {
+        let row = row.unwrap();
+        let (metric, mean) = (&row[1], row[3].parse::<f64>().unwrap_or(0.0));
+        let Ok(low) = row[4].parse::<f64>() else { continue };
+        let high: f64 = row[5].parse().unwrap();
+        // Student's symmetric interval, from the mean and the half-width the JSON keeps.
+        assert!(low >= 0.0, "{metric}: interval from {low}");
+        if metric.ends_with("rate") || metric.ends_with("share") {
+            assert!(high <= 100.0, "{metric}: interval to {high}");
+        }
+        assert!(low <= mean && mean <= high, "{metric}: {low} <= {mean} <= {high}");
+        if low == 0.0 && mean > 0.0 {
+            cut.push(metric.to_string());
+        }
+    }
+    // Without a cut interval this test would show nothing: these five runs have some.
+    assert!(!cut.is_empty(), "no interval was cut: pick a scenario whose counts are 0 in some runs");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("comparison.json")).unwrap()).unwrap();
+    for metric in &cut {
+        let e = &json["scenarios"][0]["metrics"][metric.as_str()];
+        let (mean, half) = (e["mean"].as_f64().unwrap(), e["ci95"].as_f64().unwrap());
+        assert!(mean - half < 0.0, "{metric}: cut only where Student's interval reaches below 0: {e}");
+        assert_eq!(e["low"].as_f64(), Some(0.0), "{metric}: comparison.json gives the cut end: {e}");
+        let label = gatesim::batch::compare::METRICS.iter().find(|m| m.key == metric).unwrap().label;
+        let line = stdout.lines().find(|l| l.starts_with(&format!("| {label} "))).expect("the metric's row");
+        assert!(line.contains(" [0") && !line.contains('±'), "the table gives both ends: {line}");
+    }
+}

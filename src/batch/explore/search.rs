@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::batch::stats::Estimate;
+use crate::batch::stats::{Estimate, Range};
 use crate::chaos::Verdict;
 use crate::metrics::Summary;
 
@@ -129,9 +129,9 @@ fn summarise(faults: &[Fault], facts: &[RunFacts]) -> Trial {
         runs: facts.len() as u32,
         slo_missed_runs: missed,
         first_missed: facts[0].missed,
-        success_rate: Estimate::of(&successes),
-        latency_ms_p99: Estimate::of(&p99s),
-        recovery_s: Estimate::of(&recoveries),
+        success_rate: Estimate::of(&successes, Range::SHARE),
+        latency_ms_p99: Estimate::of(&p99s, Range::NON_NEGATIVE),
+        recovery_s: Estimate::of(&recoveries, Range::NON_NEGATIVE),
         never_recovered_runs: facts.iter().filter(|f| !f.recovered).count() as u32,
         verdict: main_verdict(facts.iter().map(|f| f.verdict)),
     }

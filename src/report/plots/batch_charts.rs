@@ -61,9 +61,10 @@ impl TimeCompare<'_> {
     }
 }
 
-/// The band around one series: mean ± half-width, one polygon per stretch
-/// of buckets that have a value.
-fn band(times: &[f64], mean: &[f64], ci: &[f64], half: f64, scale: Scale) -> Vec<Vec<(f64, f64)>> {
+/// The band around one series: mean ± half-width cut to [0, `top`] (a
+/// latency is never negative, a share never past 100 %), one polygon per
+/// stretch of buckets that have a value.
+fn band(times: &[f64], mean: &[f64], ci: &[f64], half: f64, top: f64, scale: Scale) -> Vec<Vec<(f64, f64)>> {
     let mut out = Vec::new();
     let mut upper: Vec<(f64, f64)> = Vec::new();
     let mut lower: Vec<(f64, f64)> = Vec::new();
@@ -82,7 +83,7 @@ fn band(times: &[f64], mean: &[f64], ci: &[f64], half: f64, scale: Scale) -> Vec
             flush(&mut upper, &mut lower);
             continue;
         }
-        upper.push((t + half, scale.map(m + h)));
+        upper.push((t + half, scale.map((m + h).min(top))));
         lower.push((t + half, scale.map((m - h).max(0.0))));
     }
     flush(&mut upper, &mut lower);
@@ -112,7 +113,7 @@ fn draw<DB: DrawingBackend>(
     let mut items = Vec::new();
     for (i, ((s, v), ci)) in c.series.iter().zip(&values).zip(cis).enumerate() {
         let color = frame::palette(i);
-        for points in band(&times, v, &ci, c.bucket_s / 2.0, scale) {
+        for points in band(&times, v, &ci, c.bucket_s / 2.0, c.y_max.unwrap_or(f64::INFINITY), scale) {
             panel.areas.push(Area { color, alpha: 0.16, points });
         }
         let segments = frame::line_points(&times, v, c.bucket_s, scale);
