@@ -288,10 +288,20 @@ fn key(t: &Trial) -> Vec<(Target, &'static str)> {
     k
 }
 
-/// How bad a trial is: SLO misses, then success, then p99 (worst first).
-fn harm_order(a: &Trial, b: &Trial) -> std::cmp::Ordering {
+impl Settings {
+    /// `Trial::times_target` against this search's SLO.
+    pub fn times_target(&self, t: &Trial) -> f64 {
+        t.times_target(self.slo_success_rate, self.slo_p99_ms)
+    }
+}
+
+/// How bad a trial is (worst first): SLO misses, then how far past its
+/// target the worse objective is (`Trial::times_target`), then success,
+/// then p99.
+fn harm_order(s: &Settings, a: &Trial, b: &Trial) -> std::cmp::Ordering {
     b.slo_missed_runs
         .cmp(&a.slo_missed_runs)
+        .then(s.times_target(b).total_cmp(&s.times_target(a)))
         .then(a.success_rate.mean.total_cmp(&b.success_rate.mean))
         .then(b.latency_ms_p99.mean.total_cmp(&a.latency_ms_p99.mean))
         .then_with(|| a.faults.cmp(&b.faults))
@@ -311,7 +321,10 @@ pub fn finish(part: Part) -> Exploration {
         }
     }
     findings.sort_by(|a, b| {
-        b.metastable().cmp(&a.metastable()).then(a.faults.len().cmp(&b.faults.len())).then_with(|| harm_order(a, b))
+        b.metastable()
+            .cmp(&a.metastable())
+            .then(a.faults.len().cmp(&b.faults.len()))
+            .then_with(|| harm_order(&part.settings, a, b))
     });
     findings.truncate(MAX_FINDINGS);
     let minimal = findings
@@ -320,7 +333,7 @@ pub fn finish(part: Part) -> Exploration {
         .map(|(i, trial)| Finding { repro: format!("repro-{}.ron", i + 1), metastable: trial.metastable(), trial })
         .collect();
     let mut criticality = part.criticality;
-    criticality.sort_by(harm_order);
+    criticality.sort_by(|a, b| harm_order(&part.settings, a, b));
     Exploration {
         scenario: part.scenario,
         file: part.file,
@@ -379,5 +392,45 @@ mod tests {
         let gap = [unit(0, 1), unit(2, 1)];
         let (kept_units, _) = kept(&gap, 10);
         assert_eq!(kept_units.len(), 1);
+    }
+
+    fn trial(success: f64, p99_ms: f64) -> Trial {
+        use crate::batch::stats::{Estimate, Range};
+        Trial {
+            faults: Vec::new(),
+            slo_met: false,
+            runs: 3,
+            slo_missed_runs: 3,
+            first_missed: true,
+            success_rate: Estimate::of(&[success; 3], Range::SHARE),
+            latency_ms_p99: Estimate::of(&[p99_ms; 3], Range::NON_NEGATIVE),
+            recovery_s: Estimate::default(),
+            never_recovered_runs: 0,
+            verdict: crate::chaos::Verdict::Spread,
+        }
+    }
+
+    #[test]
+    fn harm_is_how_far_past_the_slo_the_worse_objective_goes() {
+        let s = Settings {
+            budget: 10,
+            max_faults: 1,
+            replications: 3,
+            seed: 1,
+            slo_p99_ms: Some(500.0),
+            slo_success_rate: Some(0.99),
+        };
+        // 1.5% failures where 1% is allowed: 1.5x; a p99 of 5 s against 500 ms: 10x.
+        let (dip, slow) = (trial(0.985, 100.0), trial(0.995, 5000.0));
+        assert!((s.times_target(&dip) - 1.5).abs() < 1e-9);
+        assert!((s.times_target(&slow) - 10.0).abs() < 1e-9);
+        assert_eq!(harm_order(&s, &slow, &dip), std::cmp::Ordering::Less, "the 10x p99 ranks first");
+        // Without a p99 target, only the success rate counts.
+        let success_only = Settings { slo_p99_ms: None, ..s.clone() };
+        assert_eq!(success_only.times_target(&slow), 0.5);
+        assert_eq!(harm_order(&success_only, &dip, &slow), std::cmp::Ordering::Less);
+        // SLO misses still come first.
+        let rarely = Trial { slo_missed_runs: 1, ..trial(0.5, 100.0) };
+        assert_eq!(harm_order(&s, &dip, &rarely), std::cmp::Ordering::Less);
     }
 }

@@ -34,6 +34,15 @@ fn est(e: &Estimate) -> String {
     }
 }
 
+/// The worse objective's mean as a multiple of what the SLO allows.
+fn times(t: &Trial, s: &Settings) -> String {
+    match s.times_target(t) {
+        x if !x.is_finite() => "∞".into(),
+        x if x >= 100.0 => format!("{x:.0}x"),
+        x => format!("{x:.1}x"),
+    }
+}
+
 fn slo(t: &Trial) -> String {
     if t.slo_met { "met".into() } else { format!("missed {}/{}", t.slo_missed_runs, t.runs) }
 }
@@ -91,15 +100,18 @@ pub fn explore_table(e: &Exploration) -> String {
     );
     let _ = writeln!(
         out,
-        "\nmost harmful single faults (success % as the SLO counts it, p99 ms of successes: mean ± 95% CI,\n or mean [low, high] where the interval is cut at 0 or 100 %):"
+        "\nmost harmful single faults, by SLO misses, then by how far past the SLO (x SLO: the worse objective's\n\
+         mean over what the SLO allows: failures over the share it allows, or p99 over its target);\n\
+         success % as the SLO counts it, p99 ms of successes: mean ± 95% CI, or [low, high] where cut at 0 or 100 %:"
     );
     for (i, t) in e.criticality.iter().take(TOP).enumerate() {
         let _ = writeln!(
             out,
-            "{:>3}. {:<44} SLO {:<11} success {:<16} p99 {:<16} {} recover {}",
+            "{:>3}. {:<44} SLO {:<11} {:>6} SLO  success {:<16} p99 {:<16} {} recover {}",
             i + 1,
             faults(t),
             slo(t),
+            times(t, &e.settings),
             pct(&t.success_rate),
             est(&t.latency_ms_p99),
             t.verdict.key(),
@@ -162,18 +174,22 @@ pub fn explore_html(e: &Exploration, stories: &[Vec<String>]) -> String {
     );
     minimal_sets(&mut b, e, stories);
     b.push_str(
-        "<h2>Criticality</h2>\n<p class=\"meta\">Every single fault in the same window, most harmful first.</p>\n\
-         <div class=\"scroll\"><table><thead><tr><th>#</th><th>fault</th><th>SLO</th><th class=\"n\">SLO success %</th>\
+        "<h2>Criticality</h2>\n<p class=\"meta\">Every single fault in the same window, most harmful first: by \
+         SLO misses, then by how far past the SLO it takes the worse objective (× SLO: its mean over what the SLO \
+         allows, the failures over the share it allows or the p99 over its target).</p>\n\
+         <div class=\"scroll\"><table><thead><tr><th>#</th><th>fault</th><th>SLO</th><th class=\"n\">× SLO</th>\
+         <th class=\"n\">SLO success %</th>\
          <th class=\"n\">p99 ms</th><th>verdict</th><th>recovery</th></tr></thead><tbody>\n",
     );
     for (i, t) in e.criticality.iter().enumerate() {
         let _ = writeln!(
             b,
             "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td>{}</td><td>{}</td></tr>",
+             <td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
             i + 1,
             escape(&faults(t)),
             escape(&slo(t)),
+            escape(&times(t, &e.settings)),
             escape(&pct(&t.success_rate)),
             escape(&est(&t.latency_ms_p99)),
             t.verdict.key(),
