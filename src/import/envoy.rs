@@ -244,6 +244,9 @@ impl Cx {
         let mut hosts: Vec<String> = field(c, "outlier_detection").map(|o| self.outlier(o, &at)).into_iter().collect();
         if health_check.is_some() || !hosts.is_empty() {
             hosts.push(format!("healthy_panic_threshold: {:?}", self.panic_threshold(c, &at)));
+            if self.fail_traffic_on_panic(c, &at) {
+                hosts.push("fail_traffic_on_panic: true".into());
+            }
         }
         Cluster { name, replicas: endpoints.max(1), balance, limits, hosts, health_check }
     }
@@ -252,7 +255,7 @@ impl Cx {
     /// when not set (gatesim's balancers have none by default).
     fn panic_threshold(&mut self, c: &Value, at: &str) -> f64 {
         let Some(lb) = field(c, "common_lb_config") else { return 50.0 };
-        self.unknown(lb, &format!("{at}.common_lb_config"), &["healthy_panic_threshold"]);
+        self.unknown(lb, &format!("{at}.common_lb_config"), &["healthy_panic_threshold", "zone_aware_lb_config"]);
         // Envoy rounds it to a whole percent (PROTOBUF_PERCENT_TO_ROUNDED_INTEGER_OR_DEFAULT).
         match number(lb, "healthy_panic_threshold") {
             Some(v) if v.is_finite() => v.round().clamp(0.0, 100.0),
@@ -261,6 +264,24 @@ impl Cx {
                 50.0
             }
             None => 50.0,
+        }
+    }
+
+    /// `common_lb_config.zone_aware_lb_config.fail_traffic_on_panic`:
+    /// in panic, fail every request instead of sending to every host.
+    fn fail_traffic_on_panic(&mut self, c: &Value, at: &str) -> bool {
+        let Some(z) = field(c, "common_lb_config").and_then(|lb| field(lb, "zone_aware_lb_config")) else {
+            return false;
+        };
+        let path = format!("{at}.common_lb_config.zone_aware_lb_config");
+        // Zones are not modelled: routing by locality has nothing to act on.
+        self.unknown(z, &path, &["fail_traffic_on_panic"]);
+        match field(z, "fail_traffic_on_panic") {
+            None => false,
+            Some(v) => v.as_bool().unwrap_or_else(|| {
+                self.warn(format!("{path}.fail_traffic_on_panic: not true or false, Envoy's false used"));
+                false
+            }),
         }
     }
 

@@ -54,6 +54,7 @@ fn kth_usable(n: usize, usable: &impl Fn(usize) -> bool, k: usize) -> Option<usi
 impl Balance {
     /// Picks an index in `0..n`, or `None` if none is usable. `Random` and
     /// `PowerOfTwo` draw from `rng` only when two or more are usable.
+    #[inline]
     pub fn pick<R: Rng + ?Sized>(
         &self,
         state: &mut PickState,

@@ -187,6 +187,27 @@ impl EdgeState {
         threshold.is_some_and(|t| crate::mechanisms::balance::panics(usable, n, t))
     }
 
+    /// The target of an attempt (`None`: none may be used). `avoid`: the
+    /// targets a retry avoids (bit `i % 64`) while another can serve.
+    #[inline]
+    fn choose(&mut self, edge: &Edge, avoid: u64) -> Option<usize> {
+        // In panic Envoy sends to every target, or with `fail_traffic_on_panic` to none
+        // (arch_overview/upstream/load_balancing/panic_threshold).
+        if self.panic && edge.policy.fail_on_panic {
+            return None;
+        }
+        let EdgeState { outstanding, ejected, outlier, panic, pick, rng, .. } = self;
+        let panic = *panic;
+        // `EdgeState::usable` (or all, in panic), on the fields `pick` does not borrow.
+        let usable = |i: usize| panic || (!ejected[i] && !outlier.as_ref().is_some_and(|o| o.is_ejected(i)));
+        let fresh = |i: usize| usable(i) && avoid & (1 << (i % 64)) == 0;
+        let n = edge.targets.len();
+        match edge.balance.pick(pick, n, fresh, |i| outstanding[i], rng) {
+            None if avoid != 0 => edge.balance.pick(pick, n, usable, |i| outstanding[i], rng),
+            picked => picked,
+        }
+    }
+
     /// Takes a breaker permit and a bulkhead slot, all or nothing; `Err`
     /// says why not (an open breaker, a full bulkhead).
     #[inline]
@@ -806,15 +827,7 @@ impl World<'_> {
         let other_host = kind == Send::Retry && edge.policy.retry.as_ref().is_some_and(|r| r.other_host);
         let avoid = if other_host { self.calls.calls[key].tried } else { 0 };
         let es = &mut self.calls.edges[state as usize];
-        let n = edge.targets.len();
-        let (outstanding, ejected, outlier, panic) = (&es.outstanding, &es.ejected, &es.outlier, es.panic);
-        // `EdgeState::usable` (or all, in panic), borrowing only what it reads.
-        let usable = |i: usize| panic || (!ejected[i] && !outlier.as_ref().is_some_and(|o| o.is_ejected(i)));
-        let fresh = |i: usize| usable(i) && avoid & (1 << (i % 64)) == 0;
-        let picked = match edge.balance.pick(&mut es.pick, n, fresh, |i| outstanding[i], &mut es.rng) {
-            None if avoid != 0 => edge.balance.pick(&mut es.pick, n, usable, |i| outstanding[i], &mut es.rng),
-            picked => picked,
-        };
+        let picked = es.choose(edge, avoid);
         match picked {
             Some(target) => {
                 let mut permit = permit;

@@ -277,6 +277,8 @@ pub struct Policy {
     /// Envoy's panic threshold in percent: with fewer usable targets (not
     /// ejected by a health check or outlier detection), use them all.
     pub panic_threshold: Option<f64>,
+    /// In panic, send to no target instead of all (Envoy's `fail_traffic_on_panic`).
+    pub fail_on_panic: bool,
 }
 
 #[derive(Clone, Debug)]

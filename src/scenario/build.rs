@@ -626,6 +626,8 @@ fn cluster_difference(a: &Edge, b: &Edge) -> Option<&'static str> {
         Some("adaptive_concurrency")
     } else if p.panic_threshold != q.panic_threshold {
         Some("healthy_panic_threshold")
+    } else if p.fail_on_panic != q.fail_on_panic {
+        Some("fail_traffic_on_panic")
     } else {
         None
     }

@@ -109,6 +109,14 @@ pub fn policy(p: &raw::Policy, problems: &mut Vec<String>) -> Policy {
         Some(t) => (t.0 > 0.0).then_some(t.0),
         None => out.outlier.is_some().then_some(DEFAULT_PANIC_THRESHOLD),
     };
+    out.fail_on_panic = p.fail_traffic_on_panic;
+    if out.fail_on_panic && out.panic_threshold.is_none() {
+        problems.push(
+            "fail_traffic_on_panic without a panic threshold does nothing: set healthy_panic_threshold \
+             (outlier_detection sets Envoy's 50 by default)"
+                .into(),
+        );
+    }
     if let Some(f) = &p.fallback {
         let (cached, latency) = match f {
             raw::Fallback::Cached { latency } => (true, latency),

@@ -428,6 +428,10 @@ pub struct Policy {
     /// this share of usable targets, the caller uses all of them.
     #[serde(default)]
     pub healthy_panic_threshold: Option<NonNegative>,
+    /// Envoy's `zone_aware_lb_config.fail_traffic_on_panic`: in panic, send
+    /// to no target (every request fails) instead of to all of them.
+    #[serde(default)]
+    pub fail_traffic_on_panic: bool,
 }
 
 /// Envoy's `GradientControllerConfig`, flattened; Envoy's defaults (100 ms for

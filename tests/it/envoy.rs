@@ -491,7 +491,12 @@ fn routes_naming_one_cluster_share_its_thresholds() {
 /// run and soon ejected by its health check; `threshold` is its policy's
 /// `healthy_panic_threshold`, if any.
 fn panic_lb(threshold: Option<f64>, crashed: u32) -> String {
-    let policy = threshold.map_or(String::new(), |t| format!("healthy_panic_threshold: {t:?}"));
+    panic_lb_with(threshold, crashed, "")
+}
+
+/// `panic_lb` with more policy fields (`extra`, starting with a comma).
+fn panic_lb_with(threshold: Option<f64>, crashed: u32, extra: &str) -> String {
+    let policy = threshold.map_or(String::new(), |t| format!("healthy_panic_threshold: {t:?}{extra}"));
     let faults: Vec<String> =
         (0..crashed).map(|i| format!(r#"Fault(target: "s#{i}", at: "0s", duration: "30s", kind: Crash)"#)).collect();
     format!(
@@ -534,4 +539,27 @@ fn below_the_panic_threshold_a_balancer_uses_every_target_again() {
     assert_eq!((p.caller.as_str(), p.target.as_str(), p.entered), ("lb", "s", 1));
     assert!(p.first_at_s < 0.2 && p.panic_s > 29.8 && p.panic_s <= 30.0, "{p:?}");
     assert!(run_text(&panic_lb(None, 3)).panics.is_empty());
+}
+
+#[test]
+fn fail_traffic_on_panic_sends_to_no_target_while_in_panic() {
+    // Envoy's `fail_traffic_on_panic`: in panic the cluster fails every
+    // request "as if all hosts are unhealthy" instead of trying them all.
+    let run = |threshold, crashed| run_text(&panic_lb_with(Some(threshold), crashed, ", fail_traffic_on_panic: true"));
+    for (threshold, crashed, expected, why) in [
+        (50.0, 3, 0.0, "25% usable is below 50%: nothing is sent"),
+        (80.0, 2, 0.0, "50% usable x 1.4 is below 80%: nothing is sent"),
+        (80.0, 1, 1.0, "75% usable x 1.4 is over 100%: no panic, the three live replicas serve"),
+        (20.0, 3, 1.0, "25% usable is not below 20%: the live replica serves"),
+    ] {
+        let s = run(threshold, crashed);
+        assert!((s.success_rate - expected).abs() < 0.03, "{why}: success {}, expected {expected}", s.success_rate);
+    }
+    // The failures are the balancer's own 503s: after the warm-up the
+    // replicas, dead or alive, get nothing.
+    let s = run(50.0, 3);
+    assert_eq!(s.panics.len(), 1, "the spell is reported as before: {:?}", s.panics);
+    assert!(s.requests.unavailable as f64 > 0.97 * s.requests.total as f64, "{:?}", s.requests);
+    let replicas = s.nodes.0.iter().find(|(name, _)| name == "s").map(|(_, n)| n.arrivals);
+    assert_eq!(replicas, Some(0), "no request reaches a replica while in panic");
 }

@@ -104,7 +104,12 @@ fn envoy_fields_read_past_are_warned_and_valid_envoy_values_import() {
             "      max_ejection_percent: 50\n      enforcing_consecutive_5xx: 30\n      always_eject_one_host: { value: true }\n",
         )
         .replacen("    circuit_breakers:\n", "    circuit_breakers:\n      per_host_thresholds:\n      - max_connections: 10\n", 1)
-        .replacen("    circuit_breakers:\n", "    common_lb_config:\n      healthy_panic_threshold: { value: 35 }\n    circuit_breakers:\n", 1)
+        .replacen(
+            "    circuit_breakers:\n",
+            "    common_lb_config:\n      healthy_panic_threshold: { value: 35 }\n      zone_aware_lb_config:\n        \
+             fail_traffic_on_panic: true\n        min_cluster_size: 6\n    circuit_breakers:\n",
+            1,
+        )
         // A second route to the users cluster.
         .replace(
             "              - match: { prefix: \"/api/orders\" }\n",
@@ -117,6 +122,7 @@ fn envoy_fields_read_past_are_warned_and_valid_envoy_values_import() {
         "retry_host_predicate envoy.retry_host_predicates.omit_canary_hosts: not imported",
         "enforcing_consecutive_5xx: 30% imported as 100%",
         "circuit_breakers.per_host_thresholds: not imported",
+        "zone_aware_lb_config.min_cluster_size: not imported",
     ] {
         assert!(stderr.contains(warning), "{warning} in {stderr}");
     }
@@ -128,6 +134,8 @@ fn envoy_fields_read_past_are_warned_and_valid_envoy_values_import() {
     // Envoy's panic threshold, set on users, its default 50% on orders.
     assert_eq!(stdout.matches("healthy_panic_threshold: 35.0").count(), 2, "{stdout}");
     assert!(stdout.contains("healthy_panic_threshold: 50.0"), "{stdout}");
+    // Envoy's fail_traffic_on_panic, set on users only.
+    assert_eq!(stdout.matches("fail_traffic_on_panic: true").count(), 2, "{stdout}");
     // Both routes to the users cluster share its breakers and detector.
     assert_eq!(stdout.matches(r#"cluster: "users""#).count(), 2, "{stdout}");
     assert!(!stderr.contains("routes use it"), "no warning left for a shared cluster: {stderr}");
