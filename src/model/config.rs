@@ -257,6 +257,10 @@ pub struct Policy {
     pub retry: Option<RetryPolicy>,
     pub breaker: Option<BreakerConfig>,
     pub bulkhead: Option<u32>,
+    /// A full bulkhead is a failure for the breaker (resilience4j's
+    /// CircuitBreaker records its `BulkheadFullException`), not a permit
+    /// given back unused.
+    pub bulkhead_trips_breaker: bool,
     pub hedge: Option<Hedge>,
     pub fallback: Option<Fallback>,
     /// Envoy's cluster circuit breakers, per caller instance.

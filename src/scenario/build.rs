@@ -614,7 +614,7 @@ fn cluster_difference(a: &Edge, b: &Edge) -> Option<&'static str> {
         Some("balancing")
     } else if p.breaker != q.breaker {
         Some("breaker")
-    } else if p.bulkhead != q.bulkhead {
+    } else if (p.bulkhead, p.bulkhead_trips_breaker) != (q.bulkhead, q.bulkhead_trips_breaker) {
         Some("bulkhead")
     } else if p.thresholds != q.thresholds {
         Some("thresholds")

@@ -60,6 +60,29 @@ pub fn dist(d: &raw::Dist) -> Result<Dist, String> {
     })
 }
 
+/// Envoy's panic threshold (percent, `None`: never panics) and whether
+/// panic fails the traffic instead of spreading it over every target.
+fn panic(p: &raw::Policy, outlier: bool, problems: &mut Vec<String>) -> (Option<f64>, bool) {
+    // Envoy's default is 50%; a policy without outlier detection has
+    // nothing that Envoy would eject, unless it is a balancer's.
+    let threshold = match p.healthy_panic_threshold {
+        Some(t) if t.0 > 100.0 => {
+            problems.push(format!("healthy_panic_threshold {} is a percentage: at most 100", t.0));
+            None
+        }
+        Some(t) => (t.0 > 0.0).then_some(t.0),
+        None => outlier.then_some(DEFAULT_PANIC_THRESHOLD),
+    };
+    if p.fail_traffic_on_panic && threshold.is_none() {
+        problems.push(
+            "fail_traffic_on_panic without a panic threshold does nothing: set healthy_panic_threshold \
+             (outlier_detection sets Envoy's 50 by default)"
+                .into(),
+        );
+    }
+    (threshold, p.fail_traffic_on_panic)
+}
+
 /// Converts a policy; problems are returned as messages for the caller to place.
 pub fn policy(p: &raw::Policy, problems: &mut Vec<String>) -> Policy {
     let mut out = Policy {
@@ -84,6 +107,10 @@ pub fn policy(p: &raw::Policy, problems: &mut Vec<String>) -> Policy {
         out.breaker = Some(breaker(b, problems));
     }
     out.bulkhead = p.bulkhead.as_ref().map(|b| b.max_concurrent.0);
+    out.bulkhead_trips_breaker = p.bulkhead.as_ref().is_some_and(|b| b.trips_breaker);
+    if out.bulkhead_trips_breaker && out.breaker.is_none() {
+        problems.push("bulkhead trips_breaker needs a breaker on the same policy".into());
+    }
     if let Some(h) = &p.hedge {
         if h.max_extra.0 > MAX_HEDGES {
             problems.push(format!("hedge max_extra {} is more than {MAX_HEDGES}", h.max_extra.0));
@@ -99,24 +126,7 @@ pub fn policy(p: &raw::Policy, problems: &mut Vec<String>) -> Policy {
     if let Some(a) = &p.adaptive_concurrency {
         out.adaptive = Some(adaptive(a, problems));
     }
-    // Envoy's default is 50%; a policy without outlier detection has
-    // nothing that Envoy would eject, unless it is a balancer's (checked).
-    out.panic_threshold = match p.healthy_panic_threshold {
-        Some(t) if t.0 > 100.0 => {
-            problems.push(format!("healthy_panic_threshold {} is a percentage: at most 100", t.0));
-            None
-        }
-        Some(t) => (t.0 > 0.0).then_some(t.0),
-        None => out.outlier.is_some().then_some(DEFAULT_PANIC_THRESHOLD),
-    };
-    out.fail_on_panic = p.fail_traffic_on_panic;
-    if out.fail_on_panic && out.panic_threshold.is_none() {
-        problems.push(
-            "fail_traffic_on_panic without a panic threshold does nothing: set healthy_panic_threshold \
-             (outlier_detection sets Envoy's 50 by default)"
-                .into(),
-        );
-    }
+    (out.panic_threshold, out.fail_on_panic) = panic(p, out.outlier.is_some(), problems);
     if let Some(f) = &p.fallback {
         let (cached, latency) = match f {
             raw::Fallback::Cached { latency } => (true, latency),

@@ -619,6 +619,10 @@ pub enum Window {
 #[serde(deny_unknown_fields)]
 pub struct Bulkhead {
     pub max_concurrent: AtLeastOne,
+    /// A full bulkhead counts as a failure of the breaker in front of it
+    /// (resilience4j's default decorator order).
+    #[serde(default)]
+    pub trips_breaker: bool,
 }
 
 #[derive(Debug, Deserialize)]

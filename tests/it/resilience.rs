@@ -154,3 +154,38 @@ fn quickstart_breaker_opens_fallback_serves_and_heavy_users_are_limited() {
     let top5: u64 = per_user.top_users.iter().map(|u| u.rejected).sum();
     assert!(top5 * 10 > per_user.rejected * 5, "5 of 5000 users draw over half the rejections");
 }
+
+/// One caller behind a bulkhead of one slot in front of a healthy service
+/// (10 ms of work, Poisson 500/s: 5 erlangs offered to one slot), with a
+/// breaker that trips at 50% failures over 20 calls.
+fn bulkhead_behind_breaker(trips: bool) -> Summary {
+    run_text(&format!(
+        r#"Scenario(name: "bulkhead-trips", seed: 3, duration: "30s", warmup: "2s",
+            nodes: [
+                Clients(name: "c", target: "svc", load: Poisson(rps: 500), mix: [(path: "/")],
+                        policy: (timeout: "1s", bulkhead: (max_concurrent: 1, trips_breaker: {trips}),
+                                 breaker: Breaker(window: Count(20), min_calls: 20, failure_rate: 0.5,
+                                                  open_for: "1s", half_open_calls: 1))),
+                Service(name: "svc", workers: 100, queue: 0, work: Const("10ms")),
+            ])"#
+    ))
+}
+
+#[test]
+fn a_full_bulkhead_trips_the_breaker_only_when_told_to() {
+    // By default the caller's own refusal is no result for its breaker: the
+    // bulkhead rejects Erlang B's share for one server, rho / (1 + rho) =
+    // 5/6, and the breaker in front never opens, the callee being healthy.
+    let own = bulkhead_behind_breaker(false);
+    let r = &own.requests;
+    assert_share("rejected by the bulkhead", r.rejected as f64, r.total as f64, 5.0 / 6.0);
+    assert_eq!((r.short_circuited, own.breakers[0].opened), (0, 0), "{:?}", own.breakers[0]);
+    // resilience4j's default decorator order puts the Bulkhead inside the
+    // CircuitBreaker, which records each BulkheadFullException as a failure:
+    // five in six results fail, over the 50% threshold, so the breaker opens
+    // and short-circuits most requests.
+    let r4j = bulkhead_behind_breaker(true);
+    let b = &r4j.breakers[0];
+    assert!(b.opened >= 10, "the breaker opens again and again: {b:?}");
+    assert!(r4j.requests.short_circuited as f64 > 0.5 * r4j.requests.total as f64, "{:?}", r4j.requests);
+}
