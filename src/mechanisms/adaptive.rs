@@ -14,7 +14,10 @@
 //!   to `min_concurrency` (3) until `request_count` (50) samples are in;
 //!   their percentile is the new `min_rtt`, and the limit goes back to
 //!   where it was;
-//! - `buffer` (25%) is how much above the ideal latency is tolerated.
+//! - `buffer` (25%) is how much above the ideal latency is tolerated;
+//! - a request sent before the latest baseline window began is no sample
+//!   (`recordLatencySample` disregards `rq_send_time < min_rtt_epoch_`):
+//!   one queued behind the old limit would skew the new baseline.
 //!
 //! Pure: `now` comes in; samples are kept per interval, at most
 //! `MAX_SAMPLES` of them (the first ones), so memory is bounded.
@@ -61,6 +64,8 @@ pub struct AdaptiveLimit {
     probing: Option<f64>,
     next_update: SimTime,
     next_probe: SimTime,
+    /// When the latest baseline window began (Envoy's `min_rtt_epoch_`).
+    epoch: SimTime,
     rejected: u64,
 }
 
@@ -81,6 +86,7 @@ impl AdaptiveLimit {
             probing: Some(f64::from(cfg.min_concurrency)),
             next_update: SimTime::ZERO + cfg.interval,
             next_probe: SimTime::ZERO + cfg.min_rtt_calc_interval,
+            epoch: SimTime::ZERO,
             rejected: 0,
         }
     }
@@ -116,6 +122,10 @@ impl AdaptiveLimit {
     pub fn release(&mut self, cfg: &AdaptiveConfig, now: SimTime, rtt: SimDuration) {
         debug_assert!(self.in_flight > 0, "release without acquire");
         self.in_flight = self.in_flight.saturating_sub(1);
+        if now.0.saturating_sub(rtt.as_nanos()) < self.epoch.0 {
+            // Sent before this baseline window: its latency says nothing of it.
+            return self.update(cfg, now);
+        }
         if self.samples.len() < MAX_SAMPLES {
             self.samples.push(rtt.as_nanos());
         }
@@ -141,6 +151,7 @@ impl AdaptiveLimit {
             self.probing = Some(self.limit);
             self.limit = f64::from(cfg.min_concurrency);
             self.samples.clear();
+            self.epoch = now;
             return;
         }
         if now < self.next_update {
@@ -202,6 +213,31 @@ mod tests {
         a.release(&cfg, now, ms(40));
         let l = grown as f64 * 0.5;
         assert_eq!(a.limit(), (l + l.sqrt()) as u32);
+    }
+
+    #[test]
+    fn a_request_sent_before_the_baseline_window_is_no_sample() {
+        let cfg = AdaptiveConfig::default();
+        let mut a = AdaptiveLimit::new(&cfg);
+        a.min_rtt = Some(ms(10).as_nanos());
+        a.probing = None;
+        a.limit = 20.0;
+        // Sent at 59.9 s, before the window that opens at 60 s.
+        let mut now = SimTime::ZERO + ms(59_900);
+        assert!(a.try_acquire(&cfg, now));
+        now = SimTime::ZERO + ms(60_000);
+        assert!(a.try_acquire(&cfg, now), "the window opens, at min_concurrency");
+        assert_eq!((a.probing, a.limit()), (Some(20.0), 3));
+        // 49 fresh samples and the old request's: not yet the 50 the baseline needs.
+        // Each fresh one sent within the window (10 ms before it ends).
+        for k in 0..49 {
+            a.release(&cfg, now + ms(10 + k), ms(10));
+            assert!(a.try_acquire(&cfg, now + ms(10 + k)));
+        }
+        a.release(&cfg, now + ms(150), ms(250));
+        assert!(a.probing.is_some(), "the request from before the window was not counted");
+        a.release(&cfg, now + ms(160), ms(10));
+        assert_eq!((a.probing, a.min_rtt, a.limit()), (None, Some(ms(10).as_nanos()), 20));
     }
 
     proptest! {
