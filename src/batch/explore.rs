@@ -429,6 +429,12 @@ mod tests {
         let success_only = Settings { slo_p99_ms: None, ..s.clone() };
         assert_eq!(success_only.times_target(&slow), 0.5);
         assert_eq!(harm_order(&success_only, &dip, &slow), std::cmp::Ordering::Less);
+        // With a p99 objective alone, an outage (no success, so no p99 to
+        // measure: 0 in the run's facts) is missed outright, not 0x.
+        let p99_only = Settings { slo_success_rate: None, ..s.clone() };
+        let outage = trial(0.0, 0.0);
+        assert_eq!(p99_only.times_target(&outage), f64::INFINITY);
+        assert_eq!(harm_order(&p99_only, &outage, &slow), std::cmp::Ordering::Less);
         // SLO misses still come first.
         let rarely = Trial { slo_missed_runs: 1, ..trial(0.5, 100.0) };
         assert_eq!(harm_order(&s, &dip, &rarely), std::cmp::Ordering::Less);

@@ -51,6 +51,12 @@ fn slo(t: &Trial) -> String {
 /// inside the 95% interval (a borderline finding: other seeds may meet it).
 fn missed(t: &Trial, s: &Settings) -> String {
     let mut out = Vec::new();
+    let p99 = s.slo_p99_ms;
+    // As the run's verdict: a p99 objective without a successful answer is missed.
+    let no_answer = p99.is_some() && t.success_rate.mean <= 0.0;
+    if no_answer {
+        out.push("no successful answer for the p99".to_string());
+    }
     let mut borderline = false;
     let mut check = |e: &Estimate, target: Option<f64>, over: bool, what: String| {
         let Some(target) = target else { return };
@@ -59,8 +65,9 @@ fn missed(t: &Trial, s: &Settings) -> String {
         }
         borderline |= e.ci95.is_some_and(|h| h > 0.0) && e.low() <= target && target <= e.high();
     };
-    let p99 = s.slo_p99_ms;
-    check(&t.latency_ms_p99, p99, true, format!("p99 over {} ms", num(p99.unwrap_or(0.0))));
+    if !no_answer {
+        check(&t.latency_ms_p99, p99, true, format!("p99 over {} ms", num(p99.unwrap_or(0.0))));
+    }
     let ok = s.slo_success_rate.map(|r| r * 100.0);
     check(&t.success_rate.scaled(100.0), ok, false, format!("success under {} %", num(ok.unwrap_or(0.0))));
     if borderline {

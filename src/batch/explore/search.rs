@@ -73,13 +73,17 @@ impl Trial {
     /// How far past the SLO the worse objective's mean is, as a multiple
     /// of what the SLO allows: the failures over the share it allows
     /// (`1 - success`; 2.0 is twice the error budget), the p99 over its
-    /// target. Under 1 the means meet both; 0 without targets. A fault
-    /// that makes the p99 ten times its target ranks above one that takes
-    /// the success rate a hair under its own, which the success rate
+    /// target (infinite when nothing succeeded: a p99 objective with no
+    /// successful answer to stand on is missed outright, as the run's SLO
+    /// verdict says). Under 1 the means meet both; 0 without targets. A
+    /// fault that makes the p99 ten times its target ranks above one that
+    /// takes the success rate a hair under its own, which the success rate
     /// alone would not say.
     pub fn times_target(&self, success: Option<f64>, p99_ms: Option<f64>) -> f64 {
         let failures = success.map_or(0.0, |t| (1.0 - self.success_rate.mean).max(0.0) / (1.0 - t).max(1e-6));
-        let slow = p99_ms.map_or(0.0, |t| self.latency_ms_p99.mean / t.max(1e-9));
+        let slow = p99_ms.map_or(0.0, |t| {
+            if self.success_rate.mean <= 0.0 { f64::INFINITY } else { self.latency_ms_p99.mean / t.max(1e-9) }
+        });
         failures.max(slow)
     }
 }
