@@ -100,6 +100,11 @@ impl AdaptiveLimit {
         self.rejected
     }
 
+    /// Places taken and not given back.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight
+    }
+
     /// A request wants to go: `true` takes a place (give it back with
     /// [`AdaptiveLimit::release`]), `false` is an overloaded 503.
     pub fn try_acquire(&mut self, cfg: &AdaptiveConfig, now: SimTime) -> bool {

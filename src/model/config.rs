@@ -232,6 +232,10 @@ pub struct ServiceConfig {
     /// Steps in order; the edges of one step run in parallel.
     pub steps: Vec<Vec<EdgeId>>,
     pub sidecar: Option<Dist>,
+    /// Envoy's adaptive concurrency filter on the sidecar's inbound listener:
+    /// one controller per instance, over every caller's requests.
+    /// Boxed: a node's config stays small (it is read on every event).
+    pub inbound_adaptive: Option<Box<crate::mechanisms::adaptive::AdaptiveConfig>>,
 }
 
 /// One caller -> callee relation, with the caller's policy on it.

@@ -19,6 +19,7 @@ use crate::engine::dist::{Dist, ns_from_f64};
 use crate::engine::keyed::Keyed;
 use crate::engine::rng::SimRng;
 use crate::engine::{EventQueue, SimDuration, SimTime};
+use crate::mechanisms::adaptive::{AdaptiveConfig, AdaptiveLimit};
 use crate::mechanisms::rate_limit::LimitState;
 
 use super::config::{
@@ -80,6 +81,10 @@ struct Instance {
     auth_cache: Keyed<SimTime>,
     /// Local rate-limit state per limit (per key: user id, or one).
     limits: Vec<Keyed<LimitState>>,
+    /// Envoy's adaptive concurrency filter on its sidecar: every job of the
+    /// instance holds a place under its limit. Boxed: most instances have
+    /// none, and an instance stays small.
+    adaptive: Option<Box<AdaptiveLimit>>,
 }
 
 pub(super) struct Servers {
@@ -120,6 +125,7 @@ impl Servers {
                     rng: crate::engine::rng::stream(cfg.seed, "work", &node.name, inst.replica),
                     auth_cache,
                     limits,
+                    adaptive: inbound_adaptive(&node.kind).map(|c| Box::new(AdaptiveLimit::new(c))),
                 }
             })
             .collect();
@@ -181,6 +187,28 @@ impl Servers {
 
     pub(super) fn shared_limit(&mut self, node: NodeId, limit: usize, key: u32) -> &mut LimitState {
         self.shared_limits[node as usize][limit].get_mut(key)
+    }
+
+    /// A place under `inst`'s adaptive limit (it has one). Out of line:
+    /// most instances have none, and the request path stays small.
+    #[inline(never)]
+    fn adaptive_acquire(&mut self, cfg: &ModelConfig, now: SimTime, inst: InstId) -> bool {
+        let state = &mut self.insts[inst as usize];
+        let config = inbound_adaptive(&cfg.nodes[state.node as usize].kind).expect("a limit has its config");
+        state.adaptive.as_mut().expect("called with a limit").try_acquire(config, now)
+    }
+
+    /// Gives back a place under `inst`'s adaptive limit (it has one).
+    #[inline(never)]
+    fn adaptive_release(&mut self, cfg: &ModelConfig, now: SimTime, inst: InstId, arrived: SimTime, answered: bool) {
+        let state = &mut self.insts[inst as usize];
+        let a = state.adaptive.as_mut().expect("called with a limit");
+        if answered {
+            let config = inbound_adaptive(&cfg.nodes[state.node as usize].kind).expect("a limit has its config");
+            a.release(config, now, now.saturating_since(arrived));
+        } else {
+            a.release_unused();
+        }
     }
 
     /// A crash: the instance loses its jobs, its queue and its caches, and
@@ -249,6 +277,23 @@ impl Servers {
         for (i, inst) in self.insts.iter().enumerate() {
             assert_eq!(queued[i], inst.queue.len(), "invariant: every queued job is in its instance's queue");
         }
+        let mut held = vec![0u32; self.insts.len()];
+        for j in self.jobs.values() {
+            held[j.inst as usize] += 1;
+        }
+        for (i, inst) in self.insts.iter().enumerate() {
+            if let Some(a) = &inst.adaptive {
+                assert_eq!(a.in_flight(), held[i], "invariant: adaptive places held = jobs of the instance {i}");
+            }
+        }
+    }
+}
+
+/// A service's adaptive concurrency filter on its sidecar, if any.
+fn inbound_adaptive(kind: &NodeKind) -> Option<&AdaptiveConfig> {
+    match kind {
+        NodeKind::Service(ServiceConfig { inbound_adaptive, .. }) => inbound_adaptive.as_deref(),
+        _ => None,
     }
 }
 
@@ -289,6 +334,24 @@ impl World<'_> {
         !shed.admits(class, occupancy, oldest_wait)
     }
 
+    /// The sidecar's adaptive concurrency filter takes a place for a new
+    /// request, or refuses it (always admits without one).
+    #[inline]
+    fn adaptive_admits(&mut self, now: SimTime, inst: InstId) -> bool {
+        self.servers.insts[inst as usize].adaptive.is_none() || self.servers.adaptive_acquire(self.cfg, now, inst)
+    }
+
+    /// A job of `inst` that arrived at `arrived` ends: its place under the
+    /// sidecar's adaptive limit comes back, with its latency as a sample
+    /// if it was answered (Envoy's filter records a sample per response and
+    /// cancels it for a reset or lost stream).
+    #[inline]
+    fn adaptive_release(&mut self, now: SimTime, inst: InstId, arrived: SimTime, answered: bool) {
+        if self.servers.insts[inst as usize].adaptive.is_some() {
+            self.servers.adaptive_release(self.cfg, now, inst, arrived, answered);
+        }
+    }
+
     /// A request message reached instance `inst`.
     pub(super) fn on_deliver(&mut self, now: SimTime, attempt: AttemptKey, inst: InstId, q: &mut EventQueue<Ev>) {
         // The attempt may already be over at the caller (timed out): the
@@ -315,8 +378,12 @@ impl World<'_> {
             self.rec.dropped(node, now);
             return; // accepted, never answered
         }
-        if self.sheds(now, inst, node, ctx.priority) {
+        let shed = self.sheds(now, inst, node, ctx.priority);
+        if shed {
             self.rec.shed(node, now, ctx.priority);
+        }
+        if shed || !self.adaptive_admits(now, inst) {
+            // Shed by the gateway or refused by the sidecar's adaptive filter: a 503 before any work.
             self.rec.answer(node, now, now, Outcome::Rejected, true);
             self.trace_serve(&ctx, inst, at_once(Outcome::Rejected));
             return self.reply(now, inst, caller, attempt, Outcome::Rejected, SimDuration::ZERO, q);
@@ -350,6 +417,7 @@ impl World<'_> {
             self.servers.insts[inst as usize].queue.push_back(key);
             self.rec.levels(node, now, 0, 1);
         } else {
+            self.adaptive_release(now, inst, now, true); // to the sidecar's filter, a response of no time
             self.rec.answer(node, now, now, Outcome::Rejected, true);
             self.trace_serve(&ctx, inst, at_once(Outcome::Rejected));
             self.reply(now, inst, caller, attempt, Outcome::Rejected, SimDuration::ZERO, q);
@@ -549,7 +617,9 @@ impl World<'_> {
     ) {
         let job = self.servers.jobs.remove(key).expect("responding job exists");
         let (inst, node) = (job.inst, job.node);
-        if self.faults.hung(inst) {
+        let hung = self.faults.hung(inst);
+        self.adaptive_release(now, inst, job.arrived, !hung);
+        if hung {
             self.rec.dropped(node, job.arrived);
         } else {
             self.rec.answer(node, job.arrived, now, outcome, true);
@@ -581,6 +651,7 @@ impl World<'_> {
             }
             // Queued past its deadline: gRPC's server skips it.
             let job = self.servers.jobs.remove(next).expect("queued jobs exist");
+            self.adaptive_release(now, inst, job.arrived, true);
             self.rec.expired(node, job.arrived);
             self.rec.answer(node, job.arrived, now, Outcome::Timeout, true);
             let e = Ended { start: job.arrived, end: now, outcome: Outcome::Timeout, answered: true, cancelled: false };
@@ -610,6 +681,7 @@ impl World<'_> {
     /// worker freed. Counted at its node as a `timeout` (the caller's), not timed.
     fn end_reset(&mut self, now: SimTime, key: JobKey, q: &mut EventQueue<Ev>) {
         let job = self.servers.jobs.remove(key).expect("a reset job exists");
+        self.adaptive_release(now, job.inst, job.arrived, false);
         for call in job.calls {
             self.cancel(now, call, q);
         }
@@ -654,6 +726,7 @@ impl World<'_> {
             self.cancel(now, call, q);
         }
         for (_, job) in lost {
+            self.adaptive_release(now, inst, job.arrived, false);
             self.rec.dropped(node, job.arrived);
             self.reply(now, inst, job.caller, job.reply_to, Outcome::Unavailable, SimDuration::ZERO, q);
         }

@@ -239,6 +239,7 @@ impl<'a> Builder<'a> {
                 errors: 0.0,
                 steps: vec![],
                 sidecar: None,
+                inbound_adaptive: None,
             });
             self.nodes.push(NodeConfig { name: name.clone(), kind, first_instance, replicas, balance });
         }
@@ -378,7 +379,16 @@ impl<'a> Builder<'a> {
             raw::Node::Gateway { .. } => self.gateway(id, node),
             raw::Node::Service { name, workers, queue, work, errors, calls, sidecar, .. } => {
                 let work = self.node_dist(name, "work", Some(work));
-                let sidecar = sidecar.as_ref().map(|s| self.node_dist(name, "sidecar overhead", Some(&s.overhead)));
+                let sidecar_cfg = sidecar.as_ref();
+                let sidecar = sidecar_cfg.map(|s| self.node_dist(name, "sidecar overhead", Some(&s.overhead)));
+                let inbound_adaptive = sidecar_cfg.and_then(|s| s.adaptive_concurrency.as_ref()).map(|a| {
+                    let mut msgs = Vec::new();
+                    let config = super::policy::adaptive(a, &mut msgs);
+                    for m in msgs {
+                        self.errors.push(Problem::node(name, format!("sidecar: {m}")).at("adaptive_concurrency"));
+                    }
+                    Box::new(config)
+                });
                 let mut steps = Vec::new();
                 for step in calls {
                     let edges: Vec<EdgeId> = match step {
@@ -405,6 +415,7 @@ impl<'a> Builder<'a> {
                     errors: errors.map_or(0.0, |e| e.0),
                     steps,
                     sidecar,
+                    inbound_adaptive,
                 })
             }
         };

@@ -372,7 +372,7 @@ fn outlier(o: &raw::OutlierDetection, problems: &mut Vec<String>) -> OutlierConf
 }
 
 /// Envoy's gradient controller, with its default for every field left out.
-fn adaptive(a: &raw::AdaptiveConcurrency, problems: &mut Vec<String>) -> AdaptiveConfig {
+pub(super) fn adaptive(a: &raw::AdaptiveConcurrency, problems: &mut Vec<String>) -> AdaptiveConfig {
     let d = AdaptiveConfig::default();
     let c = AdaptiveConfig {
         interval: a.concurrency_update_interval.map_or(d.interval, |x| x.0),

@@ -382,6 +382,10 @@ pub struct Call {
 #[serde(deny_unknown_fields)]
 pub struct Sidecar {
     pub overhead: Dist,
+    /// Envoy's adaptive concurrency filter on the sidecar's inbound
+    /// listener: one limit per instance for all its callers.
+    #[serde(default)]
+    pub adaptive_concurrency: Option<AdaptiveConcurrency>,
 }
 
 /// What a caller does on one edge. Every field is optional.

@@ -563,3 +563,34 @@ fn fail_traffic_on_panic_sends_to_no_target_while_in_panic() {
     let replicas = s.nodes.0.iter().find(|(name, _)| name == "s").map(|(_, n)| n.arrivals);
     assert_eq!(replicas, Some(0), "no request reaches a replica while in panic");
 }
+
+#[test]
+fn adaptive_concurrency_on_the_sidecar_limits_all_callers_together() {
+    // The same service at three times its capacity, now called by four
+    // clients of 750/s each. Envoy's filter on the service's own sidecar is
+    // one controller for all of them: it admits about what the service can
+    // do and keeps the p99 of what it admits near the no-load p99.
+    let text = |rps: u32, sidecar: &str| {
+        let clients: Vec<String> = (0..4)
+            .map(|i| {
+                format!(
+                    r#"Clients(name: "c{i}", target: "s", load: Poisson(rps: {rps}), mix: [(path: "/")], policy: (timeout: "5s")),"#
+                )
+            })
+            .collect();
+        format!(
+            r#"Scenario(name: "overload", seed: 1, duration: "60s", warmup: "10s", network: (latency: Const("0ms")),
+            nodes: [{}
+                    Service(name: "s", workers: 10, queue: 100000, work: Exp(mean: "10ms"){sidecar})])"#,
+            clients.join("\n")
+        )
+    };
+    let baseline = run_text(&text(75, "")).latency_ms.p99;
+    let open = run_text(&text(750, ""));
+    assert!(open.goodput_rps < 100.0, "no limit: the queue melts down: {}", open.goodput_rps);
+    let limited = run_text(&text(750, r#", sidecar: (overhead: Const("0ms"), adaptive_concurrency: ())"#));
+    assert!(limited.goodput_rps > 900.0, "{}", limited.goodput_rps);
+    assert!(limited.latency_ms.p99 < 2.0 * baseline, "{} vs {baseline}", limited.latency_ms.p99);
+    // The refused are the filter's overloaded 503s, at the service.
+    assert!(limited.requests.rejected as f64 > 0.6 * limited.requests.total as f64, "{:?}", limited.requests);
+}
