@@ -105,6 +105,11 @@ impl AdaptiveLimit {
         self.in_flight
     }
 
+    /// At most what one controller holds: its samples and itself.
+    pub fn memory_bytes() -> u64 {
+        (MAX_SAMPLES * std::mem::size_of::<u64>() + std::mem::size_of::<AdaptiveLimit>()) as u64
+    }
+
     /// A request wants to go: `true` takes a place (give it back with
     /// [`AdaptiveLimit::release`]), `false` is an overloaded 503.
     pub fn try_acquire(&mut self, cfg: &AdaptiveConfig, now: SimTime) -> bool {

@@ -41,6 +41,7 @@ pub fn estimate(cfg: &ModelConfig) -> Vec<MemoryItem> {
             what: "retry budgets",
             bytes: per_edge(cfg, |p| p.retry.as_ref().and_then(|r| r.budget.as_ref()).map(RetryBudget::memory_bytes)),
         },
+        MemoryItem { what: "adaptive concurrency samples", bytes: adaptive(cfg) },
         MemoryItem { what: "closed-loop users", bytes: closed_users(cfg) },
         MemoryItem {
             what: "traced requests' spans",
@@ -169,6 +170,19 @@ fn per_edge(cfg: &ModelConfig, per_caller: impl Fn(&super::config::Policy) -> Op
             per_caller(&e.policy).map(|b| b.saturating_mul(callers))
         })
         .fold(0u64, u64::saturating_add)
+}
+
+/// Adaptive concurrency controllers: one per caller instance and edge on
+/// a policy, one per instance on a sidecar.
+fn adaptive(cfg: &ModelConfig) -> u64 {
+    let one = crate::mechanisms::adaptive::AdaptiveLimit::memory_bytes();
+    let sidecars: u64 = cfg
+        .nodes
+        .iter()
+        .filter(|n| matches!(&n.kind, NodeKind::Service(s) if s.inbound_adaptive.is_some()))
+        .map(|n| u64::from(n.replicas))
+        .fold(0u64, u64::saturating_add);
+    per_edge(cfg, |p| p.adaptive.as_ref().map(|_| one)).saturating_add(sidecars.saturating_mul(one))
 }
 
 fn closed_users(cfg: &ModelConfig) -> u64 {
