@@ -15,6 +15,10 @@
 //!   their percentile is the new `min_rtt`, and the limit goes back to
 //!   where it was;
 //! - `buffer` (25%) is how much above the ideal latency is tolerated;
+//! - the next baseline is measured `min_rtt_calc_interval` after the last
+//!   one ended, or at once when the limit has been set to `min_concurrency`
+//!   for five intervals in a row (the baseline may be stale: a service that
+//!   became slower for good would otherwise stay pinned at the floor);
 //! - a request sent before the latest baseline window began is no sample
 //!   (`recordLatencySample` disregards `rq_send_time < min_rtt_epoch_`):
 //!   one queued behind the old limit would skew the new baseline.
@@ -66,6 +70,9 @@ pub struct AdaptiveLimit {
     next_probe: SimTime,
     /// When the latest baseline window began (Envoy's `min_rtt_epoch_`).
     epoch: SimTime,
+    /// Intervals in a row that set the limit to `min_concurrency` again
+    /// (Envoy's `consecutive_min_concurrency_set_`).
+    at_floor: u32,
     rejected: u64,
 }
 
@@ -87,6 +94,7 @@ impl AdaptiveLimit {
             next_update: SimTime::ZERO + cfg.interval,
             next_probe: SimTime::ZERO + cfg.min_rtt_calc_interval,
             epoch: SimTime::ZERO,
+            at_floor: 0,
             rejected: 0,
         }
     }
@@ -147,6 +155,8 @@ impl AdaptiveLimit {
             self.limit = back_to;
             self.probing = None;
             self.next_update = now + cfg.interval;
+            // Envoy arms the next measurement when this one ends (`updateMinRTT`).
+            self.next_probe = now + cfg.min_rtt_calc_interval;
         }
         self.update(cfg, now);
     }
@@ -157,11 +167,11 @@ impl AdaptiveLimit {
             return;
         }
         if now >= self.next_probe {
-            self.next_probe = now + cfg.min_rtt_calc_interval;
             self.probing = Some(self.limit);
             self.limit = f64::from(cfg.min_concurrency);
             self.samples.clear();
             self.epoch = now;
+            self.at_floor = 0;
             return;
         }
         if now < self.next_update {
@@ -173,7 +183,14 @@ impl AdaptiveLimit {
         self.samples.clear();
         let gradient = (min_rtt as f64 * (1.0 + cfg.buffer) / sample).clamp(0.5, 2.0);
         let limit = gradient * self.limit;
+        let old = self.limit();
         self.limit = (limit + limit.sqrt()).clamp(f64::from(cfg.min_concurrency), f64::from(cfg.max_concurrency));
+        let floor = cfg.min_concurrency;
+        self.at_floor = if old == floor && self.limit() == floor { self.at_floor + 1 } else { 0 };
+        if self.at_floor >= 5 {
+            // Envoy's `updateConcurrencyLimit`: measure the baseline again now.
+            self.next_probe = now;
+        }
     }
 }
 
@@ -223,6 +240,31 @@ mod tests {
         a.release(&cfg, now, ms(40));
         let l = grown as f64 * 0.5;
         assert_eq!(a.limit(), (l + l.sqrt()) as u32);
+    }
+
+    #[test]
+    fn five_intervals_at_the_floor_measure_the_baseline_again() {
+        let cfg = AdaptiveConfig::default();
+        let mut a = AdaptiveLimit::new(&cfg);
+        a.min_rtt = Some(ms(10).as_nanos());
+        a.probing = None;
+        a.limit = 20.0;
+        let mut now = SimTime::ZERO;
+        // The service is ten times slower for good: the limit halves down to
+        // the floor (3), then sits there.
+        let mut at_floor = 0;
+        while a.probing.is_none() {
+            now += ms(100);
+            a.in_flight = 1;
+            a.release(&cfg, now, ms(100));
+            if a.probing.is_none() && a.limit() == 3 {
+                at_floor += 1;
+            }
+            assert!(now < SimTime::ZERO + ms(5_000), "no new baseline long before the 60 s interval");
+        }
+        // Five intervals set the floor again after the one that first reached it.
+        assert_eq!(at_floor, 6, "the baseline is measured again after five intervals at the floor");
+        assert_eq!(a.limit(), 3);
     }
 
     #[test]
