@@ -26,6 +26,9 @@
 //! Pure: `now` comes in; samples are kept per interval, at most
 //! `MAX_SAMPLES` of them (the first ones), so memory is bounded.
 
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
 use crate::engine::time::{SimDuration, SimTime};
 
 /// Most latency samples one interval keeps.
@@ -36,6 +39,9 @@ pub struct AdaptiveConfig {
     pub interval: SimDuration,
     pub percentile: f64,
     pub buffer: f64,
+    /// Each new baseline starts up to this share of `min_rtt_calc_interval`
+    /// later, at random, so that callers do not all measure at once.
+    pub jitter: f64,
     pub min_rtt_calc_interval: SimDuration,
     pub request_count: u32,
     pub min_concurrency: u32,
@@ -49,6 +55,7 @@ impl Default for AdaptiveConfig {
             interval: SimDuration::from_millis(100),
             percentile: 0.5,
             buffer: 0.25,
+            jitter: 0.15,
             min_rtt_calc_interval: SimDuration::from_secs(60),
             request_count: 50,
             min_concurrency: 3,
@@ -73,6 +80,8 @@ pub struct AdaptiveLimit {
     /// Intervals in a row that set the limit to `min_concurrency` again
     /// (Envoy's `consecutive_min_concurrency_set_`).
     at_floor: u32,
+    /// This controller's own stream, for the jitter of its baselines.
+    rng: ChaCha8Rng,
     rejected: u64,
 }
 
@@ -83,8 +92,9 @@ fn quantile(xs: &mut [u64], p: f64) -> u64 {
 }
 
 impl AdaptiveLimit {
-    /// Starts by measuring the baseline, at `min_concurrency`.
-    pub fn new(cfg: &AdaptiveConfig) -> Self {
+    /// Starts by measuring the baseline, at `min_concurrency`; `rng` is
+    /// its own random stream (the jitter of later baselines).
+    pub fn new(cfg: &AdaptiveConfig, rng: ChaCha8Rng) -> Self {
         AdaptiveLimit {
             limit: f64::from(cfg.min_concurrency),
             in_flight: 0,
@@ -95,6 +105,7 @@ impl AdaptiveLimit {
             next_probe: SimTime::ZERO + cfg.min_rtt_calc_interval,
             epoch: SimTime::ZERO,
             at_floor: 0,
+            rng,
             rejected: 0,
         }
     }
@@ -155,8 +166,11 @@ impl AdaptiveLimit {
             self.limit = back_to;
             self.probing = None;
             self.next_update = now + cfg.interval;
-            // Envoy arms the next measurement when this one ends (`updateMinRTT`).
-            self.next_probe = now + cfg.min_rtt_calc_interval;
+            // Envoy arms the next measurement when this one ends (`updateMinRTT`),
+            // `min_rtt_calc_interval` later plus up to `jitter` of it (`applyJitter`).
+            let spread = (cfg.min_rtt_calc_interval.as_nanos() as f64 * cfg.jitter) as u64;
+            let jitter = if spread == 0 { 0 } else { self.rng.random_range(0..spread) };
+            self.next_probe = now + cfg.min_rtt_calc_interval + SimDuration(jitter);
         }
         self.update(cfg, now);
     }
@@ -199,6 +213,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn rng() -> ChaCha8Rng {
+        rand::SeedableRng::seed_from_u64(7)
+    }
+
     fn ms(x: u64) -> SimDuration {
         SimDuration::from_millis(x)
     }
@@ -206,7 +224,7 @@ mod tests {
     #[test]
     fn it_measures_the_baseline_at_min_concurrency_first() {
         let cfg = AdaptiveConfig::default();
-        let mut a = AdaptiveLimit::new(&cfg);
+        let mut a = AdaptiveLimit::new(&cfg, rng());
         assert_eq!(a.limit(), 3);
         assert!(a.try_acquire(&cfg, SimTime::ZERO));
         assert!(a.try_acquire(&cfg, SimTime::ZERO));
@@ -222,7 +240,7 @@ mod tests {
     #[test]
     fn the_limit_grows_while_latency_stays_at_the_baseline_and_shrinks_when_it_doubles() {
         let cfg = AdaptiveConfig::default();
-        let mut a = AdaptiveLimit::new(&cfg);
+        let mut a = AdaptiveLimit::new(&cfg, rng());
         a.min_rtt = Some(ms(10).as_nanos());
         a.probing = None;
         let mut now = SimTime::ZERO;
@@ -243,9 +261,38 @@ mod tests {
     }
 
     #[test]
+    fn the_next_baseline_starts_an_interval_after_this_one_plus_jitter() {
+        // Envoy: "if the interval is 10s and the jitter is 15%, the next
+        // window will begin somewhere in the range (10s - 11.5s)".
+        let cfg = AdaptiveConfig { min_rtt_calc_interval: ms(10_000), ..Default::default() };
+        let starts: Vec<SimTime> = (0..20)
+            .map(|seed| {
+                let mut a = AdaptiveLimit::new(&cfg, rand::SeedableRng::seed_from_u64(seed));
+                let end = SimTime::ZERO + ms(500);
+                for _ in 0..cfg.request_count {
+                    assert!(a.try_acquire(&cfg, end));
+                    a.release(&cfg, end, ms(10));
+                }
+                assert!(a.probing.is_none(), "the first baseline is measured");
+                a.next_probe
+            })
+            .collect();
+        let (from, to) = (SimTime::ZERO + ms(10_500), SimTime::ZERO + ms(12_000));
+        assert!(starts.iter().all(|t| (from..to).contains(t)), "{starts:?}");
+        assert!(starts.iter().any(|t| *t != starts[0]), "callers' baselines do not start together");
+        let none = AdaptiveConfig { jitter: 0.0, ..cfg };
+        let mut a = AdaptiveLimit::new(&none, rng());
+        for _ in 0..none.request_count {
+            assert!(a.try_acquire(&none, SimTime::ZERO + ms(500)));
+            a.release(&none, SimTime::ZERO + ms(500), ms(10));
+        }
+        assert_eq!(a.next_probe, from, "no jitter: exactly one interval later");
+    }
+
+    #[test]
     fn five_intervals_at_the_floor_measure_the_baseline_again() {
         let cfg = AdaptiveConfig::default();
-        let mut a = AdaptiveLimit::new(&cfg);
+        let mut a = AdaptiveLimit::new(&cfg, rng());
         a.min_rtt = Some(ms(10).as_nanos());
         a.probing = None;
         a.limit = 20.0;
@@ -270,7 +317,7 @@ mod tests {
     #[test]
     fn a_request_sent_before_the_baseline_window_is_no_sample() {
         let cfg = AdaptiveConfig::default();
-        let mut a = AdaptiveLimit::new(&cfg);
+        let mut a = AdaptiveLimit::new(&cfg, rng());
         a.min_rtt = Some(ms(10).as_nanos());
         a.probing = None;
         a.limit = 20.0;
@@ -300,7 +347,7 @@ mod tests {
             rtts in proptest::collection::vec((1u64..200, 0u64..50, any::<bool>()), 1..500),
         ) {
             let cfg = AdaptiveConfig { max_concurrency: 40, ..Default::default() };
-            let mut a = AdaptiveLimit::new(&cfg);
+            let mut a = AdaptiveLimit::new(&cfg, rng());
             let mut now = SimTime::ZERO;
             let mut held = 0u32;
             for (rtt, step, acquire) in rtts {

@@ -644,7 +644,10 @@ fn edge_state(cfg: &super::config::ModelConfig, e: EdgeId, caller: InstId, repli
         thresholds: p.thresholds.map(|_| Thresholds::new()),
         waiting: VecDeque::new(),
         outlier: p.outlier.map(|_| OutlierDetector::new(edge.targets.len())),
-        adaptive: p.adaptive.as_ref().map(AdaptiveLimit::new),
+        adaptive: p
+            .adaptive
+            .as_ref()
+            .map(|c| AdaptiveLimit::new(c, crate::engine::rng::stream(cfg.seed, "adaptive", &edge.label, replica))),
         tripped: None,
         pick: Default::default(),
         outstanding: vec![0; edge.targets.len()],

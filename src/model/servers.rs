@@ -125,7 +125,10 @@ impl Servers {
                     rng: crate::engine::rng::stream(cfg.seed, "work", &node.name, inst.replica),
                     auth_cache,
                     limits,
-                    adaptive: inbound_adaptive(&node.kind).map(|c| Box::new(AdaptiveLimit::new(c))),
+                    adaptive: inbound_adaptive(&node.kind).map(|c| {
+                        let rng = crate::engine::rng::stream(cfg.seed, "adaptive", &node.name, inst.replica);
+                        Box::new(AdaptiveLimit::new(c, rng))
+                    }),
                 }
             })
             .collect();

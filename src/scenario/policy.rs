@@ -378,6 +378,7 @@ pub(super) fn adaptive(a: &raw::AdaptiveConcurrency, problems: &mut Vec<String>)
         interval: a.concurrency_update_interval.map_or(d.interval, |x| x.0),
         percentile: a.sample_aggregate_percentile.map_or(d.percentile, |x| x.0),
         buffer: a.buffer.map_or(d.buffer, |x| x.0),
+        jitter: a.jitter.map_or(d.jitter, |x| x.0),
         min_rtt_calc_interval: a.min_rtt_calc_interval.map_or(d.min_rtt_calc_interval, |x| x.0),
         request_count: a.request_count.unwrap_or(d.request_count),
         min_concurrency: a.min_concurrency.unwrap_or(d.min_concurrency),

@@ -457,6 +457,9 @@ pub struct AdaptiveConcurrency {
     pub min_concurrency: Option<u32>,
     #[serde(default)]
     pub buffer: Option<Fraction>,
+    /// `min_rtt_calc_params.jitter`, as a fraction (Envoy's 15%).
+    #[serde(default)]
+    pub jitter: Option<Fraction>,
 }
 
 /// Envoy's `OutlierDetection`, its field names and units (the stdev factor
