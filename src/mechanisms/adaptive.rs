@@ -221,6 +221,26 @@ mod tests {
         SimDuration::from_millis(x)
     }
 
+    /// A controller past its first baseline (10 ms), at `limit`.
+    fn with_baseline(cfg: &AdaptiveConfig, limit: f64) -> AdaptiveLimit {
+        let mut a = AdaptiveLimit::new(cfg, rng());
+        a.min_rtt = Some(ms(10).as_nanos());
+        a.probing = None;
+        a.limit = limit;
+        a
+    }
+
+    /// A fresh controller whose first baseline (10 ms samples) ends at `end`.
+    fn measured_at(cfg: &AdaptiveConfig, rng: ChaCha8Rng, end: SimTime) -> AdaptiveLimit {
+        let mut a = AdaptiveLimit::new(cfg, rng);
+        for _ in 0..cfg.request_count {
+            assert!(a.try_acquire(cfg, end));
+            a.release(cfg, end, ms(10));
+        }
+        assert!(a.probing.is_none(), "the first baseline is measured");
+        a
+    }
+
     #[test]
     fn it_measures_the_baseline_at_min_concurrency_first() {
         let cfg = AdaptiveConfig::default();
@@ -240,9 +260,7 @@ mod tests {
     #[test]
     fn the_limit_grows_while_latency_stays_at_the_baseline_and_shrinks_when_it_doubles() {
         let cfg = AdaptiveConfig::default();
-        let mut a = AdaptiveLimit::new(&cfg, rng());
-        a.min_rtt = Some(ms(10).as_nanos());
-        a.probing = None;
+        let mut a = with_baseline(&cfg, f64::from(cfg.min_concurrency));
         let mut now = SimTime::ZERO;
         // At the baseline: gradient 1.25 until the clamp, plus headroom.
         for _ in 0..20 {
@@ -265,37 +283,20 @@ mod tests {
         // Envoy: "if the interval is 10s and the jitter is 15%, the next
         // window will begin somewhere in the range (10s - 11.5s)".
         let cfg = AdaptiveConfig { min_rtt_calc_interval: ms(10_000), ..Default::default() };
-        let starts: Vec<SimTime> = (0..20)
-            .map(|seed| {
-                let mut a = AdaptiveLimit::new(&cfg, rand::SeedableRng::seed_from_u64(seed));
-                let end = SimTime::ZERO + ms(500);
-                for _ in 0..cfg.request_count {
-                    assert!(a.try_acquire(&cfg, end));
-                    a.release(&cfg, end, ms(10));
-                }
-                assert!(a.probing.is_none(), "the first baseline is measured");
-                a.next_probe
-            })
-            .collect();
+        let end = SimTime::ZERO + ms(500);
+        let starts: Vec<SimTime> =
+            (0..20).map(|seed| measured_at(&cfg, rand::SeedableRng::seed_from_u64(seed), end).next_probe).collect();
         let (from, to) = (SimTime::ZERO + ms(10_500), SimTime::ZERO + ms(12_000));
         assert!(starts.iter().all(|t| (from..to).contains(t)), "{starts:?}");
         assert!(starts.iter().any(|t| *t != starts[0]), "callers' baselines do not start together");
         let none = AdaptiveConfig { jitter: 0.0, ..cfg };
-        let mut a = AdaptiveLimit::new(&none, rng());
-        for _ in 0..none.request_count {
-            assert!(a.try_acquire(&none, SimTime::ZERO + ms(500)));
-            a.release(&none, SimTime::ZERO + ms(500), ms(10));
-        }
-        assert_eq!(a.next_probe, from, "no jitter: exactly one interval later");
+        assert_eq!(measured_at(&none, rng(), end).next_probe, from, "no jitter: exactly one interval later");
     }
 
     #[test]
     fn five_intervals_at_the_floor_measure_the_baseline_again() {
         let cfg = AdaptiveConfig::default();
-        let mut a = AdaptiveLimit::new(&cfg, rng());
-        a.min_rtt = Some(ms(10).as_nanos());
-        a.probing = None;
-        a.limit = 20.0;
+        let mut a = with_baseline(&cfg, 20.0);
         let mut now = SimTime::ZERO;
         // The service is ten times slower for good: the limit halves down to
         // the floor (3), then sits there.
@@ -317,10 +318,7 @@ mod tests {
     #[test]
     fn a_request_sent_before_the_baseline_window_is_no_sample() {
         let cfg = AdaptiveConfig::default();
-        let mut a = AdaptiveLimit::new(&cfg, rng());
-        a.min_rtt = Some(ms(10).as_nanos());
-        a.probing = None;
-        a.limit = 20.0;
+        let mut a = with_baseline(&cfg, 20.0);
         // Sent at 59.9 s, before the window that opens at 60 s.
         let mut now = SimTime::ZERO + ms(59_900);
         assert!(a.try_acquire(&cfg, now));
