@@ -132,10 +132,15 @@ impl Estimate {
     /// "12.3 ± 0.4" with `d` decimals, or "0.4 [0, 1.1]" where the range
     /// cut the interval.
     pub fn show(&self, d: usize) -> String {
+        self.show_with(|x| format!("{x:.d$}"))
+    }
+
+    /// As `show`, each number written by `num`.
+    pub fn show_with(&self, num: impl Fn(f64) -> String) -> String {
         match self.ci95 {
-            Some(_) if self.is_cut() => format!("{:.d$} [{:.d$}, {:.d$}]", self.mean, self.low, self.high),
-            Some(h) => format!("{:.d$} ± {:.d$}", self.mean, h),
-            None => format!("{:.d$}", self.mean),
+            Some(_) if self.is_cut() => format!("{} [{}, {}]", num(self.mean), num(self.low), num(self.high)),
+            Some(h) => format!("{} ± {}", num(self.mean), num(h)),
+            None => num(self.mean),
         }
     }
 }

@@ -27,11 +27,7 @@ fn pct(e: &Estimate) -> String {
 /// "mean ± half-width", or "mean [low, high]" where the interval was cut
 /// to the values' range (a share cannot pass 100 %).
 fn est(e: &Estimate) -> String {
-    match e.ci95 {
-        Some(_) if e.n > 1 && e.is_cut() => format!("{} [{}, {}]", num(e.mean), num(e.low()), num(e.high())),
-        Some(h) if e.n > 1 => format!("{} ± {}", num(e.mean), num(h)),
-        _ => num(e.mean),
-    }
+    e.show_with(num)
 }
 
 /// The worse objective's mean as a multiple of what the SLO allows.
