@@ -122,7 +122,7 @@ impl Estimate {
     /// Whether the range cut the interval (then `show` gives both ends).
     /// The ends are rounded to 6 decimals (and may be scaled since), so
     /// a difference within that rounding is no cut.
-    pub fn is_cut(&self) -> bool {
+    fn is_cut(&self) -> bool {
         self.ci95.is_some_and(|h| {
             let slack = 1e-6 * (1.0 + self.mean.abs() + h);
             self.low - (self.mean - h) > slack || (self.mean + h) - self.high > slack
