@@ -145,6 +145,11 @@ pub struct Summary {
     /// Envoy thresholds' overflows per edge (absent when no edge has thresholds).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<ThresholdSummary>,
+    /// Requests refused at once by a full queue or an adaptive limit, and
+    /// attempts refused by a caller's bulkhead or adaptive limit: where
+    /// `rejected` answers start (absent when there were none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<RefusalSummary>,
     pub ejections: Vec<EjectionSummary>,
     /// Callers that went into panic (absent when none did).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -382,6 +387,52 @@ pub struct BreakerSummary {
     pub transitions: Vec<(f64, BreakerPhase)>,
 }
 
+/// Where `rejected` answers start: one node's full queue or sidecar limit,
+/// or one edge's bulkhead or adaptive limit at its callers (after the
+/// warm-up). Shedding and Envoy's thresholds have their own counts.
+#[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
+pub struct RefusalSummary {
+    /// The node (`queue_full`, `sidecar_limit`) or the edge (`bulkhead`, `adaptive_limit`).
+    pub at: String,
+    pub by: RefusedBy,
+    /// Requests (at a node) or attempts (on an edge) refused.
+    pub rejected: u64,
+}
+
+/// Which mechanism refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, DeriveSerialize, DeriveDeserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusedBy {
+    /// Every worker busy and the queue full.
+    QueueFull,
+    /// The node's sidecar's adaptive concurrency limit.
+    SidecarLimit,
+    /// The caller's bulkhead.
+    Bulkhead,
+    /// The caller's adaptive concurrency limit.
+    AdaptiveLimit,
+}
+
+impl RefusedBy {
+    /// Its name in the run's text and the report: "queue full".
+    pub fn words(self) -> &'static str {
+        match self {
+            RefusedBy::QueueFull => "queue full",
+            RefusedBy::SidecarLimit => "sidecar adaptive limit",
+            RefusedBy::Bulkhead => "bulkhead",
+            RefusedBy::AdaptiveLimit => "adaptive limit",
+        }
+    }
+
+    /// What it counts: a node refuses requests, a caller's limit attempts.
+    pub fn counts(self) -> &'static str {
+        match self {
+            RefusedBy::QueueFull | RefusedBy::SidecarLimit => "requests",
+            RefusedBy::Bulkhead | RefusedBy::AdaptiveLimit => "attempts",
+        }
+    }
+}
+
 /// One edge's Envoy thresholds over the run, summed over its calling
 /// instances (each keeps its own counts, as each Envoy does). The counters
 /// carry Envoy's cluster statistics' names.
@@ -520,6 +571,7 @@ impl Summary {
             rate_limits: limits(run),
             breakers,
             thresholds: thresholds(run),
+            refusals: refusals(run),
             ejections,
             panics: panics(run),
             faults,
@@ -947,6 +999,30 @@ fn thresholds(run: &RunOutput) -> Vec<ThresholdSummary> {
             }
         })
         .collect()
+}
+
+/// Every node's refusals in node order, then every edge's in edge order;
+/// edges sharing a cluster's limits are summed under the cluster's name.
+fn refusals(run: &RunOutput) -> Vec<RefusalSummary> {
+    let mut out: Vec<RefusalSummary> = Vec::new();
+    let mut add = |at: String, by: RefusedBy, rejected: u64| {
+        if rejected == 0 {
+            return;
+        }
+        match out.iter_mut().find(|r| r.at == at && r.by == by) {
+            Some(r) => r.rejected += rejected,
+            None => out.push(RefusalSummary { at, by, rejected }),
+        }
+    };
+    for (node, s) in run.cfg.nodes.iter().zip(&run.rec.nodes) {
+        add(node.name.clone(), RefusedBy::QueueFull, s.queue_full);
+        add(node.name.clone(), RefusedBy::SidecarLimit, s.sidecar_limited);
+    }
+    for (edge, r) in run.cfg.edges.iter().zip(&run.rec.edge_refusals) {
+        add(state_label(&run.cfg, edge), RefusedBy::Bulkhead, r.bulkhead);
+        add(state_label(&run.cfg, edge), RefusedBy::AdaptiveLimit, r.adaptive);
+    }
+    out
 }
 
 /// Every breaker opening listed in the breakers' transitions, breaker by breaker.

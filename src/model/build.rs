@@ -53,7 +53,7 @@ fn recorder(cfg: &ModelConfig) -> Recorder {
             _ => Vec::new(),
         })
         .collect();
-    let mut rec = Recorder::new(cfg.warmup, cfg.resolution, capacity, &routes, &limits);
+    let mut rec = Recorder::new(cfg.warmup, cfg.resolution, capacity, &routes, &limits, cfg.edges.len());
     // Every row the run will write, reserved once (validated against
     // MAX_ROWS and budgeted): growing by doubling copies and fragments.
     let buckets = cfg.duration.as_nanos().div_ceil(cfg.resolution.as_nanos().max(1));

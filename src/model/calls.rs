@@ -128,6 +128,25 @@ struct Permit {
     pool: Pool,
 }
 
+/// Why a caller's own checks kept an attempt from going out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    /// The breaker is open (or half-open with its trial calls out).
+    Open,
+    BulkheadFull,
+    AdaptiveLimit,
+}
+
+impl Refusal {
+    /// What the call sees: a short circuit, or an overloaded 503.
+    fn outcome(self) -> Outcome {
+        match self {
+            Refusal::Open => Outcome::ShortCircuited,
+            Refusal::BulkheadFull | Refusal::AdaptiveLimit => Outcome::Rejected,
+        }
+    }
+}
+
 /// An attempt's place in the caller's connection pool (Envoy thresholds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pool {
@@ -216,14 +235,14 @@ impl EdgeState {
     /// change from asking for the permit (open to half-open). A change from
     /// a full bulkhead tripping the breaker is left in `tripped`.
     #[inline]
-    fn acquire(&mut self, policy: &Policy, now: SimTime) -> (Result<Permit, Outcome>, Option<Transition>) {
+    fn acquire(&mut self, policy: &Policy, now: SimTime) -> (Result<Permit, Refusal>, Option<Transition>) {
         let mut permit = Permit { breaker: false, bulkhead: false, adaptive: false, pool: Pool::Unlimited };
         let mut transition = None;
         if let (Some(cfg), Some(b)) = (&policy.breaker, &mut self.breaker) {
             let acquired = b.try_acquire(cfg, now);
             transition = acquired.transition;
             if !acquired.permitted {
-                return (Err(Outcome::ShortCircuited), transition);
+                return (Err(Refusal::Open), transition);
             }
             permit.breaker = true;
         }
@@ -231,7 +250,7 @@ impl EdgeState {
             if !bh.try_acquire() {
                 // Over the cap: rejected at once, never queued.
                 self.tripped = self.bulkhead_full(permit, policy, now);
-                return (Err(Outcome::Rejected), transition);
+                return (Err(Refusal::BulkheadFull), transition);
             }
             permit.bulkhead = true;
         }
@@ -239,7 +258,7 @@ impl EdgeState {
             if !a.try_acquire(cfg, now) {
                 // Over the adaptive limit: a 503 at once, marked overloaded.
                 self.give_back(permit, policy, now, None);
-                return (Err(Outcome::Rejected), transition);
+                return (Err(Refusal::AdaptiveLimit), transition);
             }
             permit.adaptive = true;
         }
@@ -841,11 +860,14 @@ impl World<'_> {
         };
         let permit = match acquired {
             Ok(p) => p,
-            Err(outcome) => {
+            Err(refusal) => {
                 if let Some(t) = self.calls.edges[state as usize].tripped.take() {
                     self.breaker_changed(caller, state, t);
                 }
-                refuse(q, outcome);
+                if refusal != Refusal::Open {
+                    self.rec.refused_by_caller(self.calls.calls[key].edge, now, refusal == Refusal::AdaptiveLimit);
+                }
+                refuse(q, refusal.outcome());
                 return None;
             }
         };

@@ -47,6 +47,20 @@ pub struct NodeStats {
     pub expired: u64,
     /// Requests shed at admission, per class (`Priority` order).
     pub shed: [u64; 4],
+    /// Requests refused at once because every worker was busy and the
+    /// queue was full (a 503 without work).
+    pub queue_full: u64,
+    /// Requests refused at once by the sidecar's adaptive concurrency limit.
+    pub sidecar_limited: u64,
+}
+
+/// Attempts a caller's own limits refused before sending them, per edge.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EdgeRefusals {
+    /// The bulkhead was full.
+    pub bulkhead: u64,
+    /// The caller's adaptive concurrency limit was reached.
+    pub adaptive: u64,
 }
 
 /// The levels a node is at now (summed over its instances).
@@ -170,6 +184,8 @@ pub struct Recorder {
     /// PerUser limit, one key otherwise), to show whom a limit hits.
     pub limit_rejections_by_key: Vec<Vec<Keyed<u64>>>,
     pub breaker_events: Vec<BreakerEvent>,
+    /// Per edge: attempts its callers' own limits refused (after the warm-up).
+    pub edge_refusals: Vec<EdgeRefusals>,
     /// A fault started exactly at the current bucket's end (see `fault_active`).
     fault_next: Vec<bool>,
     /// Requests issued (clients) or jobs arrived (other nodes) after the
@@ -183,13 +199,15 @@ pub struct Recorder {
 const MAX_BREAKER_EVENTS: usize = 1_000_000;
 
 impl Recorder {
-    /// `routes[n]` and `limits[n]` give the number of routes and rate limits of node n.
+    /// `routes[n]` and `limits[n]` give the number of routes and rate limits
+    /// of node n; `edges` is the number of edges.
     pub fn new(
         warmup: SimDuration,
         resolution: SimDuration,
         capacity: Vec<u64>,
         routes: &[usize],
         limits: &[Vec<u32>],
+        edges: usize,
     ) -> Self {
         let n = capacity.len();
         let stats = NodeStats {
@@ -209,6 +227,8 @@ impl Recorder {
             cancelled: 0,
             expired: 0,
             shed: [0; 4],
+            queue_full: 0,
+            sidecar_limited: 0,
         };
         Recorder {
             warmup: SimTime(warmup.as_nanos()),
@@ -234,6 +254,7 @@ impl Recorder {
             limit_rejections: limits.iter().map(|l| vec![0; l.len()]).collect(),
             limit_rejections_by_key: limits.iter().map(|l| l.iter().map(|&keys| Keyed::new(keys)).collect()).collect(),
             breaker_events: Vec::new(),
+            edge_refusals: vec![EdgeRefusals::default(); edges],
             unfinished: vec![0; n],
             lifetime: vec![[0; 3]; n],
             fault_next: vec![false; n],
@@ -305,6 +326,24 @@ impl Recorder {
     pub fn shed(&mut self, node: u32, now: SimTime, class: crate::mechanisms::shed::Priority) {
         if self.counted(now) {
             self.nodes[node as usize].shed[class as usize] += 1;
+        }
+    }
+
+    /// `node` refused a request at once: its queue was full, or (`sidecar`)
+    /// its sidecar's adaptive concurrency limit was reached.
+    pub fn refused(&mut self, node: u32, now: SimTime, sidecar: bool) {
+        if self.counted(now) {
+            let s = &mut self.nodes[node as usize];
+            if sidecar { s.sidecar_limited += 1 } else { s.queue_full += 1 }
+        }
+    }
+
+    /// A caller's own limit on `edge` refused an attempt before sending it:
+    /// its bulkhead, or (`adaptive`) its adaptive concurrency limit.
+    pub fn refused_by_caller(&mut self, edge: u32, now: SimTime, adaptive: bool) {
+        if self.counted(now) {
+            let r = &mut self.edge_refusals[edge as usize];
+            if adaptive { r.adaptive += 1 } else { r.bulkhead += 1 }
         }
     }
 

@@ -318,6 +318,15 @@ fn shared_keys(l: &super::config::RateLimit, users: u32) -> u32 {
     }
 }
 
+/// What becomes of a request on arrival, before any queue.
+enum Entry {
+    Admitted,
+    /// Answered at once with this outcome, no work done.
+    Refused(Outcome),
+    /// Taken and never answered (a hung instance).
+    Swallowed,
+}
+
 impl World<'_> {
     /// Whether a gateway's priority shedding turns away a request of
     /// `class` arriving at `inst` now (Stripe's shedder: the least
@@ -362,34 +371,11 @@ impl World<'_> {
         let (caller, ctx, reset) = self.calls.deliver(attempt);
         let ctx = ctx.served();
         let node = self.servers.node_of(inst);
-        let at_once = |outcome| Ended { start: now, end: now, outcome, answered: true, cancelled: false };
         self.rec.arrival(node, now);
-        if ctx.deadline.passed(now) {
-            // gRPC: DEADLINE_EXCEEDED at once, no work.
-            self.rec.expired(node, now);
-            self.rec.answer(node, now, now, Outcome::Timeout, true);
-            self.trace_serve(&ctx, inst, at_once(Outcome::Timeout));
-            return self.reply(now, inst, caller, attempt, Outcome::Timeout, SimDuration::ZERO, q);
-        }
-        if self.faults.crashed(inst) {
-            // Connection refused: a fast failure, one hop back.
-            self.rec.answer(node, now, now, Outcome::Unavailable, true);
-            self.trace_serve(&ctx, inst, at_once(Outcome::Unavailable));
-            return self.reply(now, inst, caller, attempt, Outcome::Unavailable, SimDuration::ZERO, q);
-        }
-        if self.faults.hung(inst) {
-            self.rec.dropped(node, now);
-            return; // accepted, never answered
-        }
-        let shed = self.sheds(now, inst, node, ctx.priority);
-        if shed {
-            self.rec.shed(node, now, ctx.priority);
-        }
-        if shed || !self.adaptive_admits(now, inst) {
-            // Shed by the gateway or refused by the sidecar's adaptive filter: a 503 before any work.
-            self.rec.answer(node, now, now, Outcome::Rejected, true);
-            self.trace_serve(&ctx, inst, at_once(Outcome::Rejected));
-            return self.reply(now, inst, caller, attempt, Outcome::Rejected, SimDuration::ZERO, q);
+        match self.entry(now, inst, node, &ctx) {
+            Entry::Admitted => {}
+            Entry::Swallowed => return, // accepted, never answered
+            Entry::Refused(outcome) => return self.answer_at_once(now, inst, (caller, attempt), &ctx, outcome, q),
         }
         let state = &self.servers.insts[inst as usize];
         let job = Job {
@@ -421,10 +407,55 @@ impl World<'_> {
             self.rec.levels(node, now, 0, 1);
         } else {
             self.adaptive_release(now, inst, now, true); // to the sidecar's filter, a response of no time
-            self.rec.answer(node, now, now, Outcome::Rejected, true);
-            self.trace_serve(&ctx, inst, at_once(Outcome::Rejected));
-            self.reply(now, inst, caller, attempt, Outcome::Rejected, SimDuration::ZERO, q);
+            self.rec.refused(node, now, false);
+            self.answer_at_once(now, inst, (caller, attempt), &ctx, Outcome::Rejected, q);
         }
+    }
+
+    /// What becomes of a request arriving at `inst` before any queue:
+    /// past its deadline, refused by a crashed instance, swallowed by a
+    /// hung one, shed, or over the sidecar's adaptive limit.
+    #[inline]
+    fn entry(&mut self, now: SimTime, inst: InstId, node: NodeId, ctx: &Ctx) -> Entry {
+        if ctx.deadline.passed(now) {
+            // gRPC: DEADLINE_EXCEEDED at once, no work.
+            self.rec.expired(node, now);
+            return Entry::Refused(Outcome::Timeout);
+        }
+        if self.faults.crashed(inst) {
+            // Connection refused: a fast failure, one hop back.
+            return Entry::Refused(Outcome::Unavailable);
+        }
+        if self.faults.hung(inst) {
+            self.rec.dropped(node, now);
+            return Entry::Swallowed;
+        }
+        if self.sheds(now, inst, node, ctx.priority) {
+            // Shed by the gateway: a 503 before any work.
+            self.rec.shed(node, now, ctx.priority);
+            return Entry::Refused(Outcome::Rejected);
+        }
+        if !self.adaptive_admits(now, inst) {
+            // Refused by the sidecar's adaptive filter: an overloaded 503.
+            self.rec.refused(node, now, true);
+            return Entry::Refused(Outcome::Rejected);
+        }
+        Entry::Admitted
+    }
+
+    /// `inst` answers the attempt `to` at once with `outcome`, no work done.
+    fn answer_at_once(
+        &mut self,
+        now: SimTime,
+        inst: InstId,
+        (caller, attempt): (InstId, AttemptKey),
+        ctx: &Ctx,
+        outcome: Outcome,
+        q: &mut EventQueue<Ev>,
+    ) {
+        self.rec.answer(self.servers.node_of(inst), now, now, outcome, true);
+        self.trace_serve(ctx, inst, Ended { start: now, end: now, outcome, answered: true, cancelled: false });
+        self.reply(now, inst, caller, attempt, outcome, SimDuration::ZERO, q);
     }
 
     /// A free worker of `inst` takes the job: spend its CPU time.

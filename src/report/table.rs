@@ -179,21 +179,20 @@ fn nodes_block(s: &Summary, out: &mut String) {
     }
 }
 
-fn mechanisms_block(s: &Summary, out: &mut String) {
-    let opened: Vec<_> = s.breakers.iter().filter(|b| b.opened > 0).collect();
-    if !opened.is_empty() {
-        let _ = writeln!(out);
-        for b in opened {
-            let _ = writeln!(
-                out,
-                "breaker {} -> {}: opened {}x (first at {}), open {} in all",
-                b.caller,
-                b.target,
-                b.opened,
-                seconds(b.first_open_s.unwrap_or(0.0)),
-                seconds(b.open_s)
-            );
-        }
+/// One line per breaker that opened, panic, limit that rejected and
+/// threshold, after a blank line (none when there is nothing to say).
+fn mechanisms_block(s: &Summary, text: &mut String) {
+    let mut out = String::new();
+    for b in s.breakers.iter().filter(|b| b.opened > 0) {
+        let _ = writeln!(
+            out,
+            "breaker {} -> {}: opened {}x (first at {}), open {} in all",
+            b.caller,
+            b.target,
+            b.opened,
+            seconds(b.first_open_s.unwrap_or(0.0)),
+            seconds(b.open_s)
+        );
     }
     for p in &s.panics {
         let _ = writeln!(
@@ -209,6 +208,9 @@ fn mechanisms_block(s: &Summary, out: &mut String) {
     for l in s.rate_limits.iter().filter(|l| l.rejected > 0) {
         let _ = writeln!(out, "rate limit {} {}: rejected {}", l.gateway, l.limit, l.rejected);
     }
+    for r in &s.refusals {
+        let _ = writeln!(out, "{} {}: rejected {} {}", r.by.words(), r.at, r.rejected, r.by.counts());
+    }
     for t in &s.thresholds {
         let _ = writeln!(
             out,
@@ -220,6 +222,10 @@ fn mechanisms_block(s: &Summary, out: &mut String) {
             t.upstream_cx_overflow,
             t.pending_peak
         );
+    }
+    if !out.is_empty() {
+        let _ = writeln!(text);
+        text.push_str(&out);
     }
 }
 

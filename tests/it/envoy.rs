@@ -3,6 +3,8 @@
 //! connection pool is an M/M/c/K system), retry overflow, cancellation
 //! of work nobody waits for, and gRPC deadline propagation.
 
+use gatesim::metrics::summary::{RefusalSummary, RefusedBy};
+
 use crate::util::{mean_ci95, node, run_seeded, run_text};
 
 /// Poisson arrivals calling a service through an Envoy-style pool.
@@ -375,6 +377,11 @@ fn adaptive_concurrency_keeps_admitted_latency_near_the_baseline_at_3x_overload(
     let adaptive = run_text(&text(3000, ", adaptive_concurrency: ()"));
     assert!(adaptive.goodput_rps > 900.0, "{}", adaptive.goodput_rps);
     assert!(adaptive.latency_ms.p99 < 2.0 * baseline, "{} vs {baseline}", adaptive.latency_ms.p99);
+    // No retries and a queue that never fills: each rejected request is one
+    // attempt the caller's own limit refused.
+    let limit =
+        RefusalSummary { at: "c -> s".into(), by: RefusedBy::AdaptiveLimit, rejected: adaptive.requests.rejected };
+    assert_eq!(adaptive.refusals, [limit]);
 }
 
 /// A gateway of 20 workers before a service holding each request 10 ms
@@ -593,4 +600,9 @@ fn adaptive_concurrency_on_the_sidecar_limits_all_callers_together() {
     assert!(limited.latency_ms.p99 < 2.0 * baseline, "{} vs {baseline}", limited.latency_ms.p99);
     // The refused are the filter's overloaded 503s, at the service.
     assert!(limited.requests.rejected as f64 > 0.6 * limited.requests.total as f64, "{:?}", limited.requests);
+    // The queue never fills (100000 places): the summary puts every refusal
+    // on the filter, as many as the service answered `rejected`.
+    let at_service = node(&limited, "s").outcomes.rejected;
+    let sidecar = RefusalSummary { at: "s".into(), by: RefusedBy::SidecarLimit, rejected: at_service };
+    assert_eq!(limited.refusals, [sidecar]);
 }

@@ -8,6 +8,8 @@
 //! (c) the 95% confidence half-width is below 1% of the value, so the test
 //!     has the power to see a 2% error.
 
+use gatesim::metrics::summary::{RefusalSummary, RefusedBy};
+
 use crate::util::{mean_ci95, node, run_seeded};
 
 /// A single station: Poisson arrivals straight into one service.
@@ -128,6 +130,9 @@ fn erlang_b_blocking_with_no_waiting_room() {
     let samples = (1..=10)
         .map(|seed| {
             let s = run_seeded(&text, seed);
+            // Every rejection is the station's full "queue" (no waiting room), named as such.
+            let full = RefusalSummary { at: "station".into(), by: RefusedBy::QueueFull, rejected: s.requests.rejected };
+            assert_eq!(s.refusals, [full]);
             s.requests.rejected as f64 / s.requests.total as f64
         })
         .collect();

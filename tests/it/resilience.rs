@@ -3,6 +3,7 @@
 
 use gatesim::engine::SimDuration;
 use gatesim::metrics::Summary;
+use gatesim::metrics::summary::{RefusalSummary, RefusedBy};
 
 use crate::util::{node, read, run_text, scenario};
 
@@ -180,6 +181,10 @@ fn a_full_bulkhead_trips_the_breaker_only_when_told_to() {
     let r = &own.requests;
     assert_share("rejected by the bulkhead", r.rejected as f64, r.total as f64, 5.0 / 6.0);
     assert_eq!((r.short_circuited, own.breakers[0].opened), (0, 0), "{:?}", own.breakers[0]);
+    // The callee, 100 workers for at most one request, never refuses: every
+    // rejected request is the bulkhead's, and the summary says so.
+    let bulkhead = RefusalSummary { at: "c -> svc".into(), by: RefusedBy::Bulkhead, rejected: r.rejected };
+    assert_eq!(own.refusals, [bulkhead]);
     // resilience4j's default decorator order puts the Bulkhead inside the
     // CircuitBreaker, which records each BulkheadFullException as a failure:
     // five in six results fail, over the 50% threshold, so the breaker opens

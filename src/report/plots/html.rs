@@ -212,7 +212,7 @@ fn header(s: &mut String, sum: &Summary) {
         ("routes", "Routes"),
         ("breakers", "Breakers"),
         ("balancers", "Ejections"),
-        ("limits", "Rate limits"),
+        ("limits", "Limits"),
         ("faults", "Faults"),
         ("pictures", "Charts"),
         ("topology", "Topology"),
@@ -451,7 +451,9 @@ fn thresholds(s: &mut String, sum: &Summary) {
 }
 
 fn rate_limits(s: &mut String, sum: &Summary) {
-    s.push_str("<h2 id=\"limits\">Rate limits</h2>\n");
+    s.push_str("<h2 id=\"limits\">Limits</h2>\n");
+    refusals(s, sum);
+    s.push_str("<h3>Rate limits</h3>\n");
     if sum.rate_limits.is_empty() {
         return none(s, "No rate limits in this scenario.");
     }
@@ -466,6 +468,31 @@ fn rate_limits(s: &mut String, sum: &Summary) {
             escape(&r.gateway),
             escape(&r.limit),
             int(r.rejected)
+        );
+    }
+    s.push_str("</tbody></table>\n");
+}
+
+/// Where `rejected` answers started: full queues, sidecar limits, callers'
+/// bulkheads and adaptive limits (nothing when none refused anything).
+fn refusals(s: &mut String, sum: &Summary) {
+    if sum.refusals.is_empty() {
+        return;
+    }
+    s.push_str(
+        "<h3>Refused at once</h3>\n<p class=\"meta\">Where the <i>rejected</i> answers started (after the warm-up): \
+        a node's full queue or its sidecar's adaptive limit refuses requests, a caller's bulkhead or adaptive limit \
+        refuses attempts before sending them. Callers pass these answers on, or retry them.</p>\n\
+        <table><thead><tr><th>where</th><th>by</th><th class=\"n\">rejected</th><th>counted in</th></tr></thead><tbody>\n",
+    );
+    for r in &sum.refusals {
+        let _ = writeln!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            escape(&r.at),
+            r.by.words(),
+            int(r.rejected),
+            r.by.counts()
         );
     }
     s.push_str("</tbody></table>\n");
