@@ -443,6 +443,8 @@ struct Gateway {
     name: String,
     routes: Vec<RouteOut>,
     rate_limit: Option<String>,
+    /// `adaptive_concurrency: (...)`, from the filter of that name.
+    adaptive: Option<String>,
 }
 
 struct RouteOut {
@@ -466,11 +468,12 @@ impl Cx {
         if text(hcm, "codec_type").is_some_and(|c| c != "AUTO") {
             self.ignored(hcm, &at, &["codec_type"], "gatesim does not model HTTP/1 and HTTP/2 connections apart");
         }
-        let mut rate_limit = None;
+        let (mut rate_limit, mut adaptive) = (None, None);
         for f in list(hcm, "http_filters") {
             match text(f, "name").as_deref() {
                 Some(n) if n.contains("router") => {}
                 Some(n) if n.contains("local_ratelimit") => rate_limit = self.local_rate_limit(f),
+                Some(n) if n.contains("adaptive_concurrency") => adaptive = self.adaptive_concurrency(f),
                 Some(n) => self.warn(format!("{at}: http filter {n} is not imported")),
                 None => {}
             }
@@ -491,7 +494,74 @@ impl Cx {
         if routes.is_empty() {
             return Err(format!("{at}: no route with a prefix or path match and a cluster"));
         }
-        Ok(Gateway { name, routes, rate_limit })
+        Ok(Gateway { name, routes, rate_limit, adaptive })
+    }
+
+    /// Envoy's adaptive concurrency filter, its gradient controller's fields
+    /// flattened as gatesim writes them (percents as fractions).
+    fn adaptive_concurrency(&mut self, f: &Value) -> Option<String> {
+        let config = field(f, "typed_config")?;
+        let at = "http filter adaptive_concurrency";
+        self.unknown(
+            config,
+            at,
+            &["@type", "gradient_controller_config", "enabled", "concurrency_limit_exceeded_status"],
+        );
+        if field(config, "enabled").and_then(|e| field(e, "default_value")).and_then(Value::as_bool) == Some(false) {
+            self.warn(format!("{at}: enabled.default_value is false (a pass-through filter): not imported"));
+            return None;
+        }
+        // Envoy answers 503 by default, and for any status under 400.
+        let status = field(config, "concurrency_limit_exceeded_status").and_then(|s| text(s, "code"));
+        if let Some(code) = status
+            && code != "ServiceUnavailable"
+            && !code.parse::<u32>().is_ok_and(|c| c < 400 || c == 503)
+        {
+            self.warn(format!("{at}.concurrency_limit_exceeded_status {code}: imported as 503 (gatesim's Rejected)"));
+        }
+        let Some(g) = field(config, "gradient_controller_config") else {
+            self.warn(format!("{at}: no gradient_controller_config, not imported"));
+            return None;
+        };
+        let g_at = format!("{at}.gradient_controller_config");
+        self.unknown(g, &g_at, &["sample_aggregate_percentile", "concurrency_limit_params", "min_rtt_calc_params"]);
+        let mut fields = Vec::new();
+        let percent = |v: &Value, key: &str| number(v, key).map(|p| (p / 100.0).clamp(0.0, 1.0));
+        if let Some(p) = percent(g, "sample_aggregate_percentile") {
+            fields.push(format!("sample_aggregate_percentile: {p}"));
+        }
+        if let Some(c) = field(g, "concurrency_limit_params") {
+            let c_at = format!("{g_at}.concurrency_limit_params");
+            self.unknown(c, &c_at, &["max_concurrency_limit", "concurrency_update_interval"]);
+            if let Some(n) = number(c, "max_concurrency_limit").filter(|n| *n >= 1.0) {
+                fields.push(format!("max_concurrency_limit: {}", n as u32));
+            }
+            if let Some(d) = duration(c, "concurrency_update_interval") {
+                fields.push(format!("concurrency_update_interval: {d:?}"));
+            }
+        }
+        if let Some(m) = field(g, "min_rtt_calc_params") {
+            let m_at = format!("{g_at}.min_rtt_calc_params");
+            self.unknown(m, &m_at, &["interval", "request_count", "jitter", "min_concurrency", "buffer"]);
+            match duration(m, "interval") {
+                Some(d) if d == "0s" => self.warn(format!(
+                    "{m_at}.interval 0s (a fixed minRTT) is not modelled: gatesim measures the minRTT at its default interval"
+                )),
+                Some(d) => fields.push(format!("min_rtt_calc_interval: {d:?}")),
+                None => {}
+            }
+            for key in ["request_count", "min_concurrency"] {
+                if let Some(n) = number(m, key).filter(|n| *n >= 1.0) {
+                    fields.push(format!("{key}: {}", n as u32));
+                }
+            }
+            for key in ["jitter", "buffer"] {
+                if let Some(p) = percent(m, key) {
+                    fields.push(format!("{key}: {p}"));
+                }
+            }
+        }
+        Some(format!("adaptive_concurrency: ({})", fields.join(", ")))
     }
 
     fn local_rate_limit(&mut self, f: &Value) -> Option<String> {
@@ -673,7 +743,10 @@ fn write(name: &str, opts: &Options, g: &Gateway, clusters: &[&Cluster]) -> Stri
         mix.push(format!("(weight: 1, method: Get, path: {:?})", r.path));
     }
     let services: Vec<String> = clusters.iter().map(|c| service(c)).collect();
-    let limits = g.rate_limit.as_ref().map(|l| format!("\n            rate_limits: [{l}],")).unwrap_or_default();
+    let mut limits = g.rate_limit.as_ref().map(|l| format!("\n            rate_limits: [{l}],")).unwrap_or_default();
+    if let Some(a) = &g.adaptive {
+        limits.push_str(&format!("\n            {a},"));
+    }
     format!(
         "// Imported by `gatesim import` from an Envoy bootstrap. Lines marked\n\
          // `default:` hold values an Envoy config does not have: fill them in.\n\

@@ -387,12 +387,12 @@ pub struct BreakerSummary {
     pub transitions: Vec<(f64, BreakerPhase)>,
 }
 
-/// Where `rejected` answers start: one node's full queue or sidecar limit,
+/// Where `rejected` answers start: one node's full queue or inbound limit,
 /// or one edge's bulkhead or adaptive limit at its callers (after the
 /// warm-up). Shedding and Envoy's thresholds have their own counts.
 #[derive(Clone, Debug, DeriveSerialize, DeriveDeserialize, PartialEq)]
 pub struct RefusalSummary {
-    /// The node (`queue_full`, `sidecar_limit`) or the edge (`bulkhead`, `adaptive_limit`).
+    /// The node (`queue_full`, `inbound_limit`) or the edge (`bulkhead`, `adaptive_limit`).
     pub at: String,
     pub by: RefusedBy,
     /// Requests (at a node) or attempts (on an edge) refused.
@@ -405,8 +405,9 @@ pub struct RefusalSummary {
 pub enum RefusedBy {
     /// Every worker busy and the queue full.
     QueueFull,
-    /// The node's sidecar's adaptive concurrency limit.
-    SidecarLimit,
+    /// The adaptive concurrency limit on the node's inbound side (a
+    /// service's sidecar, a gateway's own filter chain).
+    InboundLimit,
     /// The caller's bulkhead.
     Bulkhead,
     /// The caller's adaptive concurrency limit.
@@ -418,7 +419,7 @@ impl RefusedBy {
     pub fn words(self) -> &'static str {
         match self {
             RefusedBy::QueueFull => "queue full",
-            RefusedBy::SidecarLimit => "sidecar adaptive limit",
+            RefusedBy::InboundLimit => "inbound adaptive limit",
             RefusedBy::Bulkhead => "bulkhead",
             RefusedBy::AdaptiveLimit => "adaptive limit",
         }
@@ -427,7 +428,7 @@ impl RefusedBy {
     /// What it counts: a node refuses requests, a caller's limit attempts.
     pub fn counts(self) -> &'static str {
         match self {
-            RefusedBy::QueueFull | RefusedBy::SidecarLimit => "requests",
+            RefusedBy::QueueFull | RefusedBy::InboundLimit => "requests",
             RefusedBy::Bulkhead | RefusedBy::AdaptiveLimit => "attempts",
         }
     }
@@ -760,9 +761,18 @@ fn topology(run: &RunOutput) -> Topology {
                         .map(|l| format!("limit {}: {}/{}", l.label, l.config.limit, l.config.per))
                         .collect();
                     d.insert(0, format!("{} workers, queue {}", g.workers, g.queue));
+                    if g.inbound_adaptive.is_some() {
+                        d.insert(1, "adaptive concurrency limit".into());
+                    }
                     d
                 }
-                NodeKind::Service(s) => vec![format!("{} workers, queue {}", s.workers, s.queue)],
+                NodeKind::Service(s) => {
+                    let mut d = vec![format!("{} workers, queue {}", s.workers, s.queue)];
+                    if s.inbound_adaptive.is_some() {
+                        d.push("sidecar adaptive concurrency limit".into());
+                    }
+                    d
+                }
                 _ => Vec::new(),
             },
         })
@@ -798,6 +808,9 @@ fn policy_words(p: &crate::model::config::Policy) -> String {
     }
     if let Some(b) = p.bulkhead {
         words.push(format!("bulkhead {b}"));
+    }
+    if p.adaptive.is_some() {
+        words.push("adaptive limit".into());
     }
     if let Some(t) = &p.thresholds {
         words.push(format!("envoy {} conns/{} pending", t.max_connections, t.max_pending_requests));
@@ -1016,7 +1029,7 @@ fn refusals(run: &RunOutput) -> Vec<RefusalSummary> {
     };
     for (node, s) in run.cfg.nodes.iter().zip(&run.rec.nodes) {
         add(node.name.clone(), RefusedBy::QueueFull, s.queue_full);
-        add(node.name.clone(), RefusedBy::SidecarLimit, s.sidecar_limited);
+        add(node.name.clone(), RefusedBy::InboundLimit, s.inbound_limited);
     }
     for (edge, r) in run.cfg.edges.iter().zip(&run.rec.edge_refusals) {
         add(state_label(&run.cfg, edge), RefusedBy::Bulkhead, r.bulkhead);

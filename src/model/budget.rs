@@ -173,13 +173,17 @@ fn per_edge(cfg: &ModelConfig, per_caller: impl Fn(&super::config::Policy) -> Op
 }
 
 /// Adaptive concurrency controllers: one per caller instance and edge on
-/// a policy, one per instance on a sidecar.
+/// a policy, one per instance on a sidecar or a gateway.
 fn adaptive(cfg: &ModelConfig) -> u64 {
     let one = crate::mechanisms::adaptive::AdaptiveLimit::memory_bytes();
     let sidecars: u64 = cfg
         .nodes
         .iter()
-        .filter(|n| matches!(&n.kind, NodeKind::Service(s) if s.inbound_adaptive.is_some()))
+        .filter(|n| match &n.kind {
+            NodeKind::Service(s) => s.inbound_adaptive.is_some(),
+            NodeKind::Gateway(g) => g.inbound_adaptive.is_some(),
+            _ => false,
+        })
         .map(|n| u64::from(n.replicas))
         .fold(0u64, u64::saturating_add);
     per_edge(cfg, |p| p.adaptive.as_ref().map(|_| one)).saturating_add(sidecars.saturating_mul(one))

@@ -183,6 +183,9 @@ pub struct GatewayConfig {
     pub translation: Dist,
     /// Priority load shedding at admission.
     pub shed: Option<ShedConfig>,
+    /// Envoy's adaptive concurrency filter in the gateway's own chain: one
+    /// limit per instance over every request it admits.
+    pub inbound_adaptive: Option<Box<crate::mechanisms::adaptive::AdaptiveConfig>>,
 }
 
 #[derive(Clone, Debug)]

@@ -50,8 +50,9 @@ pub struct NodeStats {
     /// Requests refused at once because every worker was busy and the
     /// queue was full (a 503 without work).
     pub queue_full: u64,
-    /// Requests refused at once by the sidecar's adaptive concurrency limit.
-    pub sidecar_limited: u64,
+    /// Requests refused at once by the adaptive concurrency limit on the
+    /// node's inbound side (a service's sidecar, a gateway's own chain).
+    pub inbound_limited: u64,
 }
 
 /// Attempts a caller's own limits refused before sending them, per edge.
@@ -228,7 +229,7 @@ impl Recorder {
             expired: 0,
             shed: [0; 4],
             queue_full: 0,
-            sidecar_limited: 0,
+            inbound_limited: 0,
         };
         Recorder {
             warmup: SimTime(warmup.as_nanos()),
@@ -329,12 +330,12 @@ impl Recorder {
         }
     }
 
-    /// `node` refused a request at once: its queue was full, or (`sidecar`)
-    /// its sidecar's adaptive concurrency limit was reached.
-    pub fn refused(&mut self, node: u32, now: SimTime, sidecar: bool) {
+    /// `node` refused a request at once: its queue was full, or (`inbound`)
+    /// its inbound adaptive concurrency limit was reached.
+    pub fn refused(&mut self, node: u32, now: SimTime, inbound: bool) {
         if self.counted(now) {
             let s = &mut self.nodes[node as usize];
-            if sidecar { s.sidecar_limited += 1 } else { s.queue_full += 1 }
+            if inbound { s.inbound_limited += 1 } else { s.queue_full += 1 }
         }
     }
 

@@ -81,7 +81,8 @@ struct Instance {
     auth_cache: Keyed<SimTime>,
     /// Local rate-limit state per limit (per key: user id, or one).
     limits: Vec<Keyed<LimitState>>,
-    /// Envoy's adaptive concurrency filter on its sidecar: every job of the
+    /// Envoy's adaptive concurrency filter on its inbound side (a service's
+    /// sidecar, a gateway's own chain): every job of the
     /// instance holds a place under its limit. Boxed: most instances have
     /// none, and an instance stays small.
     adaptive: Option<Box<AdaptiveLimit>>,
@@ -292,10 +293,12 @@ impl Servers {
     }
 }
 
-/// A service's adaptive concurrency filter on its sidecar, if any.
+/// The adaptive concurrency filter on a node's inbound side, if any: a
+/// service's sidecar, or a gateway's own filter chain.
 fn inbound_adaptive(kind: &NodeKind) -> Option<&AdaptiveConfig> {
     match kind {
-        NodeKind::Service(ServiceConfig { inbound_adaptive, .. }) => inbound_adaptive.as_deref(),
+        NodeKind::Service(ServiceConfig { inbound_adaptive, .. })
+        | NodeKind::Gateway(GatewayConfig { inbound_adaptive, .. }) => inbound_adaptive.as_deref(),
         _ => None,
     }
 }
@@ -346,7 +349,7 @@ impl World<'_> {
         !shed.admits(class, occupancy, oldest_wait)
     }
 
-    /// The sidecar's adaptive concurrency filter takes a place for a new
+    /// The inbound adaptive concurrency filter takes a place for a new
     /// request, or refuses it (always admits without one).
     #[inline]
     fn adaptive_admits(&mut self, now: SimTime, inst: InstId) -> bool {
@@ -354,7 +357,7 @@ impl World<'_> {
     }
 
     /// A job of `inst` that arrived at `arrived` ends: its place under the
-    /// sidecar's adaptive limit comes back, with its latency as a sample
+    /// inbound adaptive limit comes back, with its latency as a sample
     /// if it was answered (Envoy's filter records a sample per response and
     /// cancels it for a reset or lost stream).
     #[inline]
@@ -406,7 +409,7 @@ impl World<'_> {
             self.servers.insts[inst as usize].queue.push_back(key);
             self.rec.levels(node, now, 0, 1);
         } else {
-            self.adaptive_release(now, inst, now, true); // to the sidecar's filter, a response of no time
+            self.adaptive_release(now, inst, now, true); // to the inbound filter, a response of no time
             self.rec.refused(node, now, false);
             self.answer_at_once(now, inst, (caller, attempt), &ctx, Outcome::Rejected, q);
         }
@@ -414,7 +417,7 @@ impl World<'_> {
 
     /// What becomes of a request arriving at `inst` before any queue:
     /// past its deadline, refused by a crashed instance, swallowed by a
-    /// hung one, shed, or over the sidecar's adaptive limit.
+    /// hung one, shed, or over the inbound adaptive limit.
     #[inline]
     fn entry(&mut self, now: SimTime, inst: InstId, node: NodeId, ctx: &Ctx) -> Entry {
         if ctx.deadline.passed(now) {
@@ -436,7 +439,7 @@ impl World<'_> {
             return Entry::Refused(Outcome::Rejected);
         }
         if !self.adaptive_admits(now, inst) {
-            // Refused by the sidecar's adaptive filter: an overloaded 503.
+            // Refused by the inbound adaptive filter: an overloaded 503.
             self.rec.refused(node, now, true);
             return Entry::Refused(Outcome::Rejected);
         }

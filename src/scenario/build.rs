@@ -381,14 +381,9 @@ impl<'a> Builder<'a> {
                 let work = self.node_dist(name, "work", Some(work));
                 let sidecar_cfg = sidecar.as_ref();
                 let sidecar = sidecar_cfg.map(|s| self.node_dist(name, "sidecar overhead", Some(&s.overhead)));
-                let inbound_adaptive = sidecar_cfg.and_then(|s| s.adaptive_concurrency.as_ref()).map(|a| {
-                    let mut msgs = Vec::new();
-                    let config = super::policy::adaptive(a, &mut msgs);
-                    for m in msgs {
-                        self.errors.push(Problem::node(name, format!("sidecar: {m}")).at("adaptive_concurrency"));
-                    }
-                    Box::new(config)
-                });
+                let inbound_adaptive = sidecar_cfg
+                    .and_then(|s| s.adaptive_concurrency.as_ref())
+                    .map(|a| self.inbound_adaptive(name, "sidecar: ", a));
                 let mut steps = Vec::new();
                 for step in calls {
                     let edges: Vec<EdgeId> = match step {
@@ -420,6 +415,22 @@ impl<'a> Builder<'a> {
             }
         };
         self.nodes[id as usize].kind = kind;
+    }
+
+    /// The adaptive concurrency limit on a node's inbound side (a service's
+    /// sidecar, a gateway's own filter chain); problems start with `what`.
+    pub(super) fn inbound_adaptive(
+        &mut self,
+        name: &str,
+        what: &str,
+        a: &raw::AdaptiveConcurrency,
+    ) -> Box<crate::mechanisms::adaptive::AdaptiveConfig> {
+        let mut msgs = Vec::new();
+        let config = super::policy::adaptive(a, &mut msgs);
+        for m in msgs {
+            self.errors.push(Problem::node(name, format!("{what}{m}")).at("adaptive_concurrency"));
+        }
+        Box::new(config)
     }
 
     fn clients(&mut self, id: NodeId, node: &'a raw::Node) -> NodeKind {

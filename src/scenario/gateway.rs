@@ -13,8 +13,19 @@ use super::raw;
 
 impl Builder<'_> {
     pub(super) fn gateway(&mut self, id: NodeId, node: &raw::Node) -> NodeKind {
-        let raw::Node::Gateway { name, workers, queue, overhead, auth, rate_limits, routes, translation, shed, .. } =
-            node
+        let raw::Node::Gateway {
+            name,
+            workers,
+            queue,
+            overhead,
+            auth,
+            rate_limits,
+            routes,
+            translation,
+            shed,
+            adaptive_concurrency,
+            ..
+        } = node
         else {
             unreachable!("called for Gateway only")
         };
@@ -45,6 +56,7 @@ impl Builder<'_> {
             route_of_path,
             translation,
             shed: shed.as_ref().and_then(|s| self.shed(name, s)),
+            inbound_adaptive: adaptive_concurrency.as_ref().map(|a| self.inbound_adaptive(name, "", a)),
         })
     }
 

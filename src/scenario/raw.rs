@@ -155,6 +155,10 @@ pub enum Node {
         balance: Option<Balance>,
         #[serde(default)]
         shed: Option<Shed>,
+        /// Envoy's adaptive concurrency filter in the gateway's own filter
+        /// chain: one limit per instance on every request it takes.
+        #[serde(default)]
+        adaptive_concurrency: Option<AdaptiveConcurrency>,
     },
     Service {
         name: String,

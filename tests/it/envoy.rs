@@ -384,6 +384,35 @@ fn adaptive_concurrency_keeps_admitted_latency_near_the_baseline_at_3x_overload(
     assert_eq!(adaptive.refusals, [limit]);
 }
 
+#[test]
+fn adaptive_concurrency_in_the_gateways_own_chain_limits_every_request_through_it() {
+    // The same service at three times its capacity behind a gateway whose
+    // workers never run out. Envoy's filter in the gateway's own chain is
+    // one limit per gateway instance on everything it forwards, timed from
+    // the request's arrival to the answer.
+    let text = |rps: u32, adaptive: &str| {
+        format!(
+            r#"Scenario(name: "overload", seed: 1, duration: "60s", warmup: "10s", network: (latency: Const("0ms")),
+            nodes: [Clients(name: "c", target: "gw", load: Poisson(rps: {rps}), mix: [(path: "/")], policy: (timeout: "5s")),
+                    Gateway(name: "gw", workers: 100000, queue: 0{adaptive},
+                            routes: [Route(prefix: "/", to: "s", policy: (timeout: "5s"))]),
+                    Service(name: "s", workers: 10, queue: 100000, work: Exp(mean: "10ms"))])"#
+        )
+    };
+    let baseline = run_text(&text(300, "")).latency_ms.p99;
+    let open = run_text(&text(3000, ""));
+    assert!(open.goodput_rps < 100.0, "no limit: the queue melts down: {}", open.goodput_rps);
+    let limited = run_text(&text(3000, ", adaptive_concurrency: ()"));
+    assert!(limited.goodput_rps > 900.0, "{}", limited.goodput_rps);
+    assert!(limited.latency_ms.p99 < 2.0 * baseline, "{} vs {baseline}", limited.latency_ms.p99);
+    // The service never refuses (its queue never fills); every rejected
+    // answer is the gateway's own limit, named so.
+    let at_gateway = node(&limited, "gw").outcomes.rejected;
+    assert!(at_gateway as f64 > 0.6 * limited.requests.total as f64, "{:?}", limited.requests);
+    let inbound = RefusalSummary { at: "gw".into(), by: RefusedBy::InboundLimit, rejected: at_gateway };
+    assert_eq!(limited.refusals, [inbound]);
+}
+
 /// A gateway of 20 workers before a service holding each request 10 ms
 /// (2000 requests a second), and four clients of 1000/s, one per class of
 /// Stripe's four; `gateway` is the gateway's fields after its name.
@@ -603,6 +632,6 @@ fn adaptive_concurrency_on_the_sidecar_limits_all_callers_together() {
     // The queue never fills (100000 places): the summary puts every refusal
     // on the filter, as many as the service answered `rejected`.
     let at_service = node(&limited, "s").outcomes.rejected;
-    let sidecar = RefusalSummary { at: "s".into(), by: RefusedBy::SidecarLimit, rejected: at_service };
+    let sidecar = RefusalSummary { at: "s".into(), by: RefusedBy::InboundLimit, rejected: at_service };
     assert_eq!(limited.refusals, [sidecar]);
 }

@@ -216,3 +216,49 @@ fn envoy_failover_priorities_and_weights_are_told_and_virtual_host_retries_apply
     assert!(stdout.contains("retries: (max: 4"), "{stdout}");
     assert!(!stderr.contains("virtual host backend.retry_policy: not imported"), "{stderr}");
 }
+
+/// Envoy's adaptive concurrency filter in front of the router.
+const ADAPTIVE_FILTER: &str = r#"          - name: envoy.filters.http.adaptive_concurrency
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.adaptive_concurrency.v3.AdaptiveConcurrency
+              gradient_controller_config:
+                sample_aggregate_percentile: { value: 90 }
+                concurrency_limit_params:
+                  max_concurrency_limit: 200
+                  concurrency_update_interval: 0.1s
+                min_rtt_calc_params:
+                  interval: 30s
+                  request_count: 40
+                  jitter: { value: 10 }
+                  min_concurrency: 5
+                  buffer: { value: 20 }
+              concurrency_limit_exceeded_status: { code: 429 }
+"#;
+
+#[test]
+fn envoys_adaptive_concurrency_filter_becomes_the_gateways_own_limit() {
+    let router = "          - name: envoy.filters.http.router\n";
+    let text = read(&repo().join(FRONT)).replace(router, &format!("{ADAPTIVE_FILTER}{router}"));
+    let (stdout, stderr) = import_ok(&text);
+    // Every field, percents as fractions, on the gateway: the filter sits in
+    // the proxy's own chain, one limit per instance over all its requests.
+    let expected = "adaptive_concurrency: (sample_aggregate_percentile: 0.9, max_concurrency_limit: 200, \
+        concurrency_update_interval: \"100ms\", min_rtt_calc_interval: \"30s\", request_count: 40, \
+        min_concurrency: 5, jitter: 0.1, buffer: 0.2)";
+    assert!(stdout.contains(expected), "{stdout}");
+    assert!(!stderr.contains("adaptive_concurrency is not imported"), "{stderr}");
+    assert!(stderr.contains("concurrency_limit_exceeded_status 429: imported as 503"), "{stderr}");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let ron = tmp.path().join("envoy.ron");
+    fs::write(&ron, stdout.as_bytes()).unwrap();
+    let v = gatesim(&["validate", ron.to_str().unwrap()], &[]);
+    assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stderr));
+    // Switched off (a pass-through filter), it is not imported, and told.
+    let off = ADAPTIVE_FILTER.replace(
+        "              concurrency_limit_exceeded_status: { code: 429 }\n",
+        "              enabled: { default_value: false, runtime_key: ac.enabled }\n",
+    );
+    let (stdout, stderr) = import_ok(&read(&repo().join(FRONT)).replace(router, &format!("{off}{router}")));
+    assert!(!stdout.contains("adaptive_concurrency"), "{stdout}");
+    assert!(stderr.contains("enabled.default_value is false"), "{stderr}");
+}

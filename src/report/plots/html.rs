@@ -473,7 +473,7 @@ fn rate_limits(s: &mut String, sum: &Summary) {
     s.push_str("</tbody></table>\n");
 }
 
-/// Where `rejected` answers started: full queues, sidecar limits, callers'
+/// Where `rejected` answers started: full queues, inbound limits, callers'
 /// bulkheads and adaptive limits (nothing when none refused anything).
 fn refusals(s: &mut String, sum: &Summary) {
     if sum.refusals.is_empty() {
@@ -481,7 +481,7 @@ fn refusals(s: &mut String, sum: &Summary) {
     }
     s.push_str(
         "<h3>Refused at once</h3>\n<p class=\"meta\">Where the <i>rejected</i> answers started (after the warm-up): \
-        a node's full queue or its sidecar's adaptive limit refuses requests, a caller's bulkhead or adaptive limit \
+        a node's full queue or its inbound adaptive limit (a sidecar's, a gateway's) refuses requests, a caller's bulkhead or adaptive limit \
         refuses attempts before sending them. Callers pass these answers on, or retry them.</p>\n\
         <table><thead><tr><th>where</th><th>by</th><th class=\"n\">rejected</th><th>counted in</th></tr></thead><tbody>\n",
     );
