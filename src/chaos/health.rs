@@ -236,9 +236,13 @@ impl Problem {
 
     /// How bad, among problems of the same kind of grade: the share that
     /// failed (no answers at all is worst), or how many times the usual p99.
+    /// A faulted node with too few requests to judge ranks below any
+    /// measured failure: a bucket that shows 45% failing is the worse
+    /// moment to name than one that shows nothing.
     fn severity(&self) -> f64 {
         match *self {
-            Problem::NoAnswers { .. } | Problem::Faulted { .. } => 2.0,
+            Problem::NoAnswers { .. } => 2.0,
+            Problem::Faulted { .. } => 0.0,
             Problem::Failing { share, .. } => share,
             Problem::GoodputDip { rps, usual_rps } => 1.0 - rps / usual_rps.max(1e-9),
             Problem::Slow { p99_ms, usual_ms } => p99_ms / usual_ms.max(0.001),
@@ -451,6 +455,19 @@ mod tests {
         // Enough traffic: judged by what it did, fault or not.
         let busy = Cell { arrivals: 50, completed: 50, goodput: 50, p99: 5.0, fault: true, ..Cell::default() };
         assert_eq!(judge_one(busy), None);
+    }
+
+    #[test]
+    fn the_worst_moment_is_a_measured_failure_before_a_bucket_too_quiet_to_judge() {
+        // A canary failing 45% of 40 requests, then kept quiet by its
+        // callers' breakers (2 requests a bucket) while its fault lasts.
+        let failing = Cell { arrivals: 40, completed: 40, failures: 18, goodput: 22, fault: true, ..Cell::default() };
+        let quiet = Cell { arrivals: 2, completed: 2, goodput: 2, fault: true, ..Cell::default() };
+        let cells = vec![vec![quiet, failing, quiet, quiet]];
+        let grid = Grid { buckets: 4, res: 1.0, duration: 4.0, cells, clients: vec![false] };
+        let h = node_health(&grid, &Baseline::absolute(1), 0, 0.0, Rules::default());
+        assert_eq!((h.grade, h.unhealthy_buckets, h.first), (Grade::Failing, 4, Some(0)));
+        assert_eq!(h.worst, Some((1, Problem::Failing { share: 0.45, usual: 0.0 })));
     }
 }
 
