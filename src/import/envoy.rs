@@ -48,13 +48,17 @@ pub fn import(yaml: &str, name: &str, opts: &Options) -> Result<Imported, String
         cx.warn("static_resources.listeners: only the first listener is imported".into());
     }
     let gateway = cx.gateway(listener)?;
-    let used: Vec<&Cluster> = clusters.iter().filter(|c| gateway.routes.iter().any(|r| r.cluster == c.name)).collect();
+    let uses = |r: &RouteOut, c: &str| r.clusters.iter().any(|(n, _)| n == c);
+    let used: Vec<&Cluster> = clusters.iter().filter(|c| gateway.routes.iter().any(|r| uses(r, &c.name))).collect();
     for c in clusters.iter().filter(|c| !used.iter().any(|u| u.name == c.name)) {
         cx.warn(format!("cluster {}: no route uses it, left out", c.name));
     }
-    if let Some(r) = gateway.routes.iter().find(|r| !clusters.iter().any(|c| c.name == r.cluster)) {
-        return Err(format!("route {} names cluster {}, which static_resources does not define", r.path, r.cluster));
+    for r in &gateway.routes {
+        if let Some((c, _)) = r.clusters.iter().find(|(n, _)| !clusters.iter().any(|c| &c.name == n)) {
+            return Err(format!("route {} names cluster {c}, which static_resources does not define", r.path));
+        }
     }
+    cx.split_policies(&gateway.routes, &used);
     let text = write(name, opts, &gateway, &used);
     Ok(Imported { scenario: text, warnings: cx.warnings })
 }
@@ -449,7 +453,9 @@ struct Gateway {
 
 struct RouteOut {
     path: String,
-    cluster: String,
+    /// One cluster, or Envoy's `weighted_clusters`: (cluster, weight).
+    clusters: Vec<(String, u32)>,
+    split: bool,
     policy: Vec<String>,
 }
 
@@ -607,11 +613,15 @@ impl Cx {
         };
         let action = field(r, "route")?;
         let at = format!("route {path}");
-        self.unknown(action, &at, &["cluster", "timeout", "retry_policy"]);
-        let cluster = text(action, "cluster").or_else(|| {
-            self.warn(format!("{at}: no single cluster (weighted_clusters, cluster_header): left out"));
-            None
-        })?;
+        self.unknown(action, &at, &["cluster", "weighted_clusters", "timeout", "retry_policy"]);
+        let (clusters, split) = match (text(action, "cluster"), field(action, "weighted_clusters")) {
+            (Some(c), _) => (vec![(c, 1)], false),
+            (None, Some(w)) => (self.weighted_clusters(w, &at)?, true),
+            (None, None) => {
+                self.warn(format!("{at}: no cluster or weighted_clusters (cluster_header, ...): left out"));
+                return None;
+            }
+        };
         // Envoy's route timeout covers every try; 15 s when not set; 0s disables it.
         let mut policy = match duration(action, "timeout").unwrap_or("15s".into()) {
             t if t == "0s" => Vec::new(),
@@ -620,7 +630,60 @@ impl Cx {
         if let Some(rp) = field(action, "retry_policy").or(vh_retry) {
             policy.extend(self.retry_policy(rp, &at));
         }
-        Some(RouteOut { path, cluster, policy })
+        Some(RouteOut { path, clusters, split, policy })
+    }
+
+    /// Envoy's `weighted_clusters`: (cluster, weight) with a weight of 1 or
+    /// more (a cluster of weight 0 gets no traffic and is left out).
+    fn weighted_clusters(&mut self, w: &Value, at: &str) -> Option<Vec<(String, u32)>> {
+        let w_at = format!("{at}.weighted_clusters");
+        self.unknown(w, &w_at, &["clusters", "total_weight"]);
+        let mut out = Vec::new();
+        for c in list(w, "clusters") {
+            self.unknown(c, &format!("{w_at}.clusters"), &["name", "weight"]);
+            let (Some(name), Some(weight)) = (text(c, "name"), number(c, "weight")) else {
+                self.warn(format!("{w_at}: a cluster without a name or weight is left out"));
+                continue;
+            };
+            if weight >= 1.0 && !out.iter().any(|(n, _)| *n == name) {
+                out.push((name, weight.min(f64::from(u32::MAX)) as u32));
+            }
+        }
+        if out.is_empty() {
+            self.warn(format!("{w_at}: no cluster with a weight of 1 or more: left out"));
+            return None;
+        }
+        if out.iter().fold(0u64, |t, (_, w)| t + u64::from(*w)) > u64::from(u32::MAX) {
+            self.warn(format!("{w_at}: the weights add up to more than 2^32: left out"));
+            return None;
+        }
+        Some(out)
+    }
+
+    /// A split route has one policy for all its targets; Envoy keeps each
+    /// cluster's circuit breakers and outlier detection. Warns where they
+    /// differ (the first cluster's are written) or where a split's cluster
+    /// also serves another route (they are not shared with it).
+    fn split_policies(&mut self, routes: &[RouteOut], clusters: &[&Cluster]) {
+        let find = |n: &str| clusters.iter().find(|c| c.name == n).expect("checked by the caller");
+        for r in routes.iter().filter(|r| r.split) {
+            let first = find(&r.clusters[0].0);
+            if r.clusters.iter().any(|(n, _)| on_route(find(n)) != on_route(first)) {
+                self.warn(format!(
+                    "route {}: its weighted clusters differ in circuit breakers or outlier detection; \
+                     gatesim's split has one policy, cluster {}'s",
+                    r.path, first.name
+                ));
+            }
+            for (n, _) in &r.clusters {
+                if routes.iter().any(|o| o.path != r.path && o.clusters.iter().any(|(m, _)| m == n)) {
+                    self.warn(format!(
+                        "route {}: cluster {n} also serves another route; the split keeps its own circuit breakers",
+                        r.path
+                    ));
+                }
+            }
+        }
     }
 
     fn retry_policy(&mut self, rp: &Value, at: &str) -> Vec<String> {
@@ -691,6 +754,16 @@ fn target(c: &Cluster) -> String {
     if c.health_check.is_some() { format!("{}-lb", node_name(&c.name)) } else { node_name(&c.name) }
 }
 
+/// What a cluster puts on the policy of the routes to it: its thresholds,
+/// and its outlier detection unless a health-checking balancer holds it.
+fn on_route(c: &Cluster) -> Vec<String> {
+    let mut policy = c.limits.clone();
+    if c.health_check.is_none() {
+        policy.extend(c.hosts.iter().cloned());
+    }
+    policy
+}
+
 /// A cluster's Service, behind a LoadBalancer when Envoy health-checks it.
 fn service(c: &Cluster) -> String {
     let name = node_name(&c.name);
@@ -723,21 +796,25 @@ fn write(name: &str, opts: &Options, g: &Gateway, clusters: &[&Cluster]) -> Stri
     let mut mix = Vec::new();
     let mut routes = Vec::new();
     for r in &g.routes {
-        let cluster = clusters.iter().find(|c| c.name == r.cluster).expect("checked by the caller");
+        let cluster = clusters.iter().find(|c| c.name == r.clusters[0].0).expect("checked by the caller");
         let mut policy = r.policy.clone();
-        policy.extend(cluster.limits.iter().cloned());
-        if cluster.health_check.is_none() {
-            policy.extend(cluster.hosts.iter().cloned());
-        }
+        policy.extend(on_route(cluster));
         // Envoy keeps one set of circuit breakers and one outlier detector
         // per cluster: routes to the same cluster share them.
-        if g.routes.iter().filter(|o| o.cluster == r.cluster).count() > 1 {
+        if !r.split && g.routes.iter().filter(|o| !o.split && o.clusters[0].0 == cluster.name).count() > 1 {
             policy.push(format!("cluster: {:?}", node_name(&cluster.name)));
         }
+        let to = if r.split {
+            let find = |n: &str| clusters.iter().find(|c| c.name == n).expect("checked by the caller");
+            let split: Vec<String> =
+                r.clusters.iter().map(|(n, w)| format!("(to: {:?}, weight: {w})", target(find(n)))).collect();
+            format!("split: [{}]", split.join(", "))
+        } else {
+            format!("to: {:?}", target(cluster))
+        };
         routes.push(format!(
-            "                Route(prefix: {:?}, to: {:?},\n                      policy: ({})),",
+            "                Route(prefix: {:?}, {to},\n                      policy: ({})),",
             r.path,
-            target(cluster),
             policy.join(", ")
         ));
         mix.push(format!("(weight: 1, method: Get, path: {:?})", r.path));

@@ -222,8 +222,19 @@ pub struct Route {
 
 #[derive(Clone, Debug)]
 pub enum RouteKind {
-    Forward { edge: EdgeId },
-    Aggregate { edges: Vec<EdgeId>, degrade: bool },
+    Forward {
+        edge: EdgeId,
+    },
+    /// Envoy's `weighted_clusters`: one edge per request, drawn by weight
+    /// (`upto[i]` sums the weights of edges 0..=i); retries stay on it.
+    Split {
+        edges: Vec<EdgeId>,
+        upto: Vec<u32>,
+    },
+    Aggregate {
+        edges: Vec<EdgeId>,
+        degrade: bool,
+    },
 }
 
 #[derive(Clone, Debug)]

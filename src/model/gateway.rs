@@ -124,6 +124,10 @@ impl World<'_> {
         let route = self.servers.job(key).route.expect("routed before admission");
         match &g.routes[route as usize].kind {
             RouteKind::Forward { edge } => self.start_step(now, key, std::slice::from_ref(edge), 0, q),
+            RouteKind::Split { edges, upto } => {
+                let i = self.servers.split_pick(self.servers.job(key).inst, upto);
+                self.start_step(now, key, std::slice::from_ref(&edges[i]), 0, q)
+            }
             RouteKind::Aggregate { edges, .. } => self.start_step(now, key, edges, 0, q),
         }
     }

@@ -86,6 +86,9 @@ struct Instance {
     /// instance holds a place under its limit. Boxed: most instances have
     /// none, and an instance stays small.
     adaptive: Option<Box<AdaptiveLimit>>,
+    /// A gateway with split routes: the stream that picks each request's
+    /// target (its own, so a split changes no other draw).
+    split: Option<Box<SimRng>>,
 }
 
 pub(super) struct Servers {
@@ -126,6 +129,8 @@ impl Servers {
                     rng: crate::engine::rng::stream(cfg.seed, "work", &node.name, inst.replica),
                     auth_cache,
                     limits,
+                    split: has_split(&node.kind)
+                        .then(|| Box::new(crate::engine::rng::stream(cfg.seed, "split", &node.name, inst.replica))),
                     adaptive: inbound_adaptive(&node.kind).map(|c| {
                         let rng = crate::engine::rng::stream(cfg.seed, "adaptive", &node.name, inst.replica);
                         Box::new(AdaptiveLimit::new(c, rng))
@@ -147,6 +152,16 @@ impl Servers {
     #[inline]
     pub(super) fn node_of(&self, inst: InstId) -> NodeId {
         self.insts[inst as usize].node
+    }
+
+    /// The target of a split route for a request at `inst`: index `i` with
+    /// probability `(upto[i] - upto[i-1]) / upto.last()` (Envoy draws a
+    /// random number below the total weight).
+    pub(super) fn split_pick(&mut self, inst: InstId, upto: &[u32]) -> usize {
+        let total = *upto.last().expect("a split has targets");
+        let rng = self.insts[inst as usize].split.as_mut().expect("a gateway with a split route has a stream");
+        let x = rng.random_range(0..total);
+        upto.partition_point(|&u| u <= x)
     }
 
     /// Draws from instance `inst`'s own random stream.
@@ -291,6 +306,11 @@ impl Servers {
             }
         }
     }
+}
+
+/// Whether a node is a gateway with a split route.
+fn has_split(kind: &NodeKind) -> bool {
+    matches!(kind, NodeKind::Gateway(g) if g.routes.iter().any(|r| matches!(r.kind, RouteKind::Split { .. })))
 }
 
 /// The adaptive concurrency filter on a node's inbound side, if any: a
@@ -622,7 +642,7 @@ impl World<'_> {
                 let answer = match (&route.kind, failure) {
                     (_, None) => best,
                     // A plain route is a proxy: the client sees what it saw.
-                    (RouteKind::Forward { .. }, Some(f)) => f,
+                    (RouteKind::Forward { .. } | RouteKind::Split { .. }, Some(f)) => f,
                     (RouteKind::Aggregate { degrade: true, .. }, Some(_)) if successes > 0 => Outcome::Partial,
                     (RouteKind::Aggregate { .. }, Some(f)) => f.as_dependency_failure(),
                 };

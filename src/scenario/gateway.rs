@@ -6,6 +6,8 @@ use crate::model::config::*;
 /// A shared rate-limit store call's timeout unless its policy sets one:
 /// Kong's `redis_timeout` default (2000 ms).
 const STORE_TIMEOUT: SimDuration = SimDuration::from_secs(2);
+/// Most targets of one split route.
+const MAX_SPLIT: usize = 64;
 
 use super::build::{Builder, limit_config};
 use super::problem::Problem;
@@ -90,9 +92,8 @@ impl Builder<'_> {
         let mut out: Vec<Route> = Vec::new();
         for r in routes {
             let (path, kind, grpc) = match r {
-                raw::RouteEntry::Route { prefix, to, policy, protocol } => {
-                    let edge = self.edge(id, to, policy, format!("{name} -> {to} ({prefix})"));
-                    (prefix, edge.map(|edge| RouteKind::Forward { edge }), *protocol)
+                raw::RouteEntry::Route { prefix, to, split, policy, protocol } => {
+                    (prefix, self.forward(id, name, (prefix, to.as_deref(), split), policy), *protocol)
                 }
                 raw::RouteEntry::Aggregate { path, calls, partial, policy, protocol } => {
                     if calls.is_empty() {
@@ -124,6 +125,66 @@ impl Builder<'_> {
             }
         }
         out
+    }
+
+    /// A plain route's target: `to`, or a `split` over several by weight.
+    fn forward(
+        &mut self,
+        id: NodeId,
+        name: &str,
+        (prefix, to, split): (&str, Option<&str>, &[raw::SplitTarget]),
+        policy: &raw::Policy,
+    ) -> Option<RouteKind> {
+        let problem = |msg: String| Problem::node(name, msg).at(prefix);
+        match (to, split.is_empty()) {
+            (Some(to), true) => {
+                return self
+                    .edge(id, to, policy, format!("{name} -> {to} ({prefix})"))
+                    .map(|edge| RouteKind::Forward { edge });
+            }
+            (None, true) => {
+                self.errors.push(
+                    problem(format!("route \"{prefix}\" has no target"))
+                        .hint("give `to: \"service\"` or `split: [...]`"),
+                );
+                return None;
+            }
+            (Some(_), false) => {
+                self.errors.push(
+                    problem(format!("route \"{prefix}\" has both `to` and `split`"))
+                        .hint("a split route names its targets in `split` only"),
+                );
+                return None;
+            }
+            (None, false) => {}
+        }
+        if split.len() > MAX_SPLIT {
+            self.errors.push(problem(format!(
+                "route \"{prefix}\" splits over {} targets, more than {MAX_SPLIT}",
+                split.len()
+            )));
+            return None;
+        }
+        let total = split.iter().fold(0u64, |t, s| t + u64::from(s.weight));
+        if total == 0 || total > u64::from(u32::MAX) {
+            self.errors.push(
+                problem(format!("route \"{prefix}\": the split's weights add up to {total}"))
+                    .hint("weights are whole numbers adding up to at least 1, e.g. 90 and 10"),
+            );
+            return None;
+        }
+        let (mut edges, mut upto, mut sum) = (Vec::new(), Vec::new(), 0u32);
+        for (i, s) in split.iter().enumerate() {
+            if split[..i].iter().any(|o| o.to == s.to) {
+                self.errors.push(problem(format!("route \"{prefix}\" splits to \"{}\" twice", s.to)));
+                return None;
+            }
+            let edge = self.edge(id, &s.to, policy, format!("{name} -> {} ({prefix})", s.to))?;
+            sum += s.weight;
+            edges.push(edge);
+            upto.push(sum);
+        }
+        Some(RouteKind::Split { edges, upto })
     }
 
     /// Longest matching prefix wins (plain string prefix, as Envoy's

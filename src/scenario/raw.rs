@@ -333,7 +333,13 @@ pub enum Store {
 pub enum RouteEntry {
     Route {
         prefix: String,
-        to: String,
+        /// The one target; or none, with `split`.
+        #[serde(default)]
+        to: Option<String>,
+        /// Envoy's `weighted_clusters`: each request goes to one of these
+        /// targets, drawn by weight, and its retries stay there.
+        #[serde(default)]
+        split: Vec<SplitTarget>,
         #[serde(default)]
         policy: Policy,
         #[serde(default)]
@@ -349,6 +355,14 @@ pub enum RouteEntry {
         #[serde(default)]
         protocol: Option<Protocol>,
     },
+}
+
+/// One target of a split route and its share, as Envoy's `ClusterWeight`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitTarget {
+    pub to: String,
+    pub weight: u32,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]

@@ -262,3 +262,35 @@ fn envoys_adaptive_concurrency_filter_becomes_the_gateways_own_limit() {
     assert!(!stdout.contains("adaptive_concurrency"), "{stdout}");
     assert!(stderr.contains("enabled.default_value is false"), "{stderr}");
 }
+
+/// The example with `/api/orders` split 90/10 between `orders` and a
+/// canary cluster (and a cluster of weight 0, which gets no traffic).
+fn with_canary(canary_extra: &str) -> String {
+    read(&repo().join(FRONT)).replace(
+        "                route:\n                  cluster: orders\n",
+        "                route:\n                  weighted_clusters:\n                    clusters:\n                    \
+         - name: orders\n                      weight: 90\n                    - name: orders-canary\n                      \
+         weight: { value: 10 }\n                    - name: dark\n                      weight: 0\n",
+    ) + "  - name: orders-canary\n    load_assignment:\n      cluster_name: orders-canary\n      endpoints:\n      \
+         - lb_endpoints:\n        - endpoint: { address: { socket_address: { address: canary-1, port_value: 80 } } }\n"
+        + canary_extra
+}
+
+#[test]
+fn envoys_weighted_clusters_become_a_split_route() {
+    let (stdout, stderr) = import_ok(&with_canary(""));
+    // The health-checked cluster through its balancer, the canary direct.
+    assert!(
+        stdout.contains(r#"split: [(to: "orders-lb", weight: 90), (to: "orders-canary", weight: 10)]"#),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("left out") && !stderr.contains("differ"), "{stderr}");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let ron = tmp.path().join("envoy.ron");
+    fs::write(&ron, stdout.as_bytes()).unwrap();
+    let v = gatesim(&["validate", ron.to_str().unwrap()], &[]);
+    assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stderr));
+    // A canary with its own circuit breakers: one policy for the split, told.
+    let (_, stderr) = import_ok(&with_canary("    circuit_breakers:\n      thresholds:\n      - max_connections: 5\n"));
+    assert!(stderr.contains("differ in circuit breakers or outlier detection"), "{stderr}");
+}

@@ -109,3 +109,43 @@ fn errors_deep_in_the_call_graph_reach_the_client_as_errors() {
     assert_share("error", s.requests.error, finished, 0.2);
     assert_eq!(node(&s, "users").outcomes.error, node(&s, "orders").outcomes.error);
 }
+
+/// A gateway splitting "/api" over three services by weight, as Envoy's
+/// `weighted_clusters`; `canary_errors` is the third one's error rate.
+fn split(canary_errors: f64) -> String {
+    format!(
+        r#"Scenario(name: "split", seed: 5, duration: "30s", warmup: "1s", network: (latency: Const("0ms")),
+        nodes: [
+            Clients(name: "c", target: "gw", load: Poisson(rps: 2000), mix: [(path: "/api/x")], policy: (timeout: "5s")),
+            Gateway(name: "gw", workers: 1000, queue: 0,
+                    routes: [Route(prefix: "/api", split: [(to: "a", weight: 70), (to: "b", weight: 20), (to: "canary", weight: 10)],
+                                   policy: (timeout: "1s", retries: (max: 2, backoff: Constant("1ms"))))]),
+            Service(name: "a", workers: 50, queue: 1000, work: Exp(mean: "2ms")),
+            Service(name: "b", workers: 50, queue: 1000, work: Exp(mean: "2ms")),
+            Service(name: "canary", workers: 50, queue: 1000, work: Exp(mean: "2ms"), errors: {canary_errors}),
+        ])"#
+    )
+}
+
+#[test]
+fn a_split_route_sends_each_target_its_weights_share() {
+    let s = run_text(&split(0.0));
+    let arrivals = |n: &str| node(&s, n).arrivals;
+    let all = arrivals("a") + arrivals("b") + arrivals("canary");
+    assert_eq!(all, node(&s, "gw").arrivals, "every request goes to exactly one target");
+    assert_share("a", arrivals("a"), all, 0.7);
+    assert_share("b", arrivals("b"), all, 0.2);
+    assert_share("canary", arrivals("canary"), all, 0.1);
+}
+
+#[test]
+fn a_split_routes_retries_stay_on_the_target_drawn() {
+    // Envoy picks the weighted cluster once per request: a canary that
+    // always fails fails its 10% after all three tries (a redraw per retry
+    // would leave 0.1^3), and takes three attempts for each of them.
+    let s = run_text(&split(1.0));
+    let r = &s.requests;
+    assert_share("failed (the canary's share)", r.error, r.total - r.unfinished, 0.1);
+    let per_failure = node(&s, "canary").arrivals as f64 / r.error as f64;
+    assert!((per_failure - 3.0).abs() < 0.01, "{per_failure} attempts at the canary per failed request");
+}

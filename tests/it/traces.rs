@@ -105,7 +105,7 @@ fn issue12_a_runs_traces_imported_back_give_the_same_system() {
         .iter()
         .map(|r| match &r.kind {
             RouteKind::Forward { edge } => (r.path.clone(), vec![target(&m, *edge).to_string()]),
-            RouteKind::Aggregate { edges, .. } => {
+            RouteKind::Aggregate { edges, .. } | RouteKind::Split { edges, .. } => {
                 (r.path.clone(), edges.iter().map(|e| target(&m, *e).to_string()).collect())
             }
         })
@@ -205,7 +205,7 @@ fn shop(m: &ModelConfig) {
         .iter()
         .map(|r| match &r.kind {
             RouteKind::Forward { edge } => (r.path.clone(), target(m, *edge).to_string()),
-            RouteKind::Aggregate { .. } => panic!("no aggregate in the shop"),
+            RouteKind::Aggregate { .. } | RouteKind::Split { .. } => panic!("no aggregate or split in the shop"),
         })
         .collect();
     routes.sort();
