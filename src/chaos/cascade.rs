@@ -259,6 +259,14 @@ pub struct Amplification {
     pub no_baseline: bool,
 }
 
+impl Amplification {
+    /// Retries multiplied the clients' attempts: a peak 20% over the usual
+    /// level. Below that there is nothing to tell.
+    pub fn notable(&self) -> bool {
+        self.peak > self.baseline * 1.2
+    }
+}
+
 impl FaultStory {
     /// Where a recovery at `t` (no later than the fault's end) falls:
     /// "when the fault ended" or "before the fault ended". A recovery in
@@ -657,7 +665,7 @@ fn tell(stories: &[FaultStory], not_analysed: u64, amp: &Amplification) -> Vec<S
     if not_analysed > 0 {
         out.push(format!("({not_analysed} later faults are listed in summary.json but not analysed)"));
     }
-    if amp.peak > amp.baseline * 1.2 {
+    if amp.notable() {
         let before =
             if amp.no_baseline { NO_BASELINE.to_string() } else { format!("{:.2} before the faults", amp.baseline) };
         out.push(format!(
@@ -688,19 +696,25 @@ fn tell_fault(f: &FaultStory, next_at_s: Option<f64>, out: &mut Vec<String>) {
     } else if f.unhealthy.is_empty() {
         out.push("  no node became unhealthy".into());
     }
+    // One timeline, in time order (report.html's is too); at equal times
+    // nodes first, then breakers, then ejections.
+    let mut events: Vec<(f64, String)> = Vec::new();
     for o in &f.unhealthy {
         let root = if o.root_cause { ", the faulted node" } else { "" };
-        out.push(format!("  {:>7.1}s  {} unhealthy ({}{root})", o.at_s, o.node, o.reason));
+        events.push((o.at_s, format!("  {:>7.1}s  {} unhealthy ({}{root})", o.at_s, o.node, o.reason)));
     }
     for b in &f.breakers_opened {
-        out.push(format!("  {:>7.1}s  breaker {} -> {} opened", b.at_s, b.caller, b.target));
+        events.push((b.at_s, format!("  {:>7.1}s  breaker {} -> {} opened", b.at_s, b.caller, b.target)));
     }
     for e in &f.ejections {
-        out.push(format!(
+        let line = format!(
             "  {:>7.1}s  {} ejected {} ({:.1}s after the fault began)",
             e.at_s, e.balancer, e.instance, e.after_s
-        ));
+        );
+        events.push((e.at_s, line));
     }
+    events.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out.extend(events.into_iter().map(|(_, line)| line));
     let mut acted = Vec::new();
     if f.fallbacks_served > 0 {
         acted.push(format!("fallbacks served {}", f.fallbacks_served));

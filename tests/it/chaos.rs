@@ -472,3 +472,22 @@ fn clients_are_back_only_once_the_requests_sent_during_the_fault_have_ended() {
     assert!(web.at_s.is_none_or(|t| t > 50.0), "{:#?}", s.cascade.story);
     assert_ne!(f.recovered_at_s, Some(40.0), "{:#?}", s.cascade.story);
 }
+
+#[test]
+fn a_faults_timeline_is_told_in_time_order() {
+    // In canary.ron the canary's first breaker opens at 20.5 s, before the
+    // clients turn unhealthy at 21 s: the text once listed every node
+    // first and every breaker after.
+    let s = run_text(&read(&scenario("canary.ron")));
+    let times: Vec<f64> = s
+        .cascade
+        .story
+        .iter()
+        .filter_map(|line| line.trim_start().split_once("s  ").and_then(|(t, _)| t.parse().ok()))
+        .collect();
+    assert!(times.len() >= 5, "{:#?}", s.cascade.story);
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?} in {:#?}", s.cascade.story);
+    let breaker = s.cascade.story.iter().position(|l| l.contains("breaker")).unwrap();
+    let clients = s.cascade.story.iter().position(|l| l.contains("web unhealthy")).unwrap();
+    assert!(breaker < clients, "{:#?}", s.cascade.story);
+}

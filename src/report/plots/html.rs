@@ -549,7 +549,7 @@ fn cascade(s: &mut String, sum: &Summary) {
         );
     }
     let a = &c.amplification;
-    if !c.faults.is_empty() && a.peak > 0.0 {
+    if !c.faults.is_empty() && a.notable() {
         let before = if a.no_baseline {
             crate::chaos::cascade::NO_BASELINE.to_string()
         } else {
