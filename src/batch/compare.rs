@@ -40,7 +40,10 @@ pub const METRICS: &[Metric] = &[
     metric("timeouts", "timeouts", 0, Range::NON_NEGATIVE, |r| Some(r.timeouts as f64)),
     metric("rejected", "rejected", 0, Range::NON_NEGATIVE, |r| Some(r.rejected as f64)),
     metric("short_circuited", "short-circuited", 0, Range::NON_NEGATIVE, |r| Some(r.short_circuited as f64)),
-    metric("retries", "retries", 0, Range::NON_NEGATIVE, |r| Some(r.retries as f64)),
+    metric("retries", "client retries", 0, Range::NON_NEGATIVE, |r| Some(r.retries as f64)),
+    // A gateway's or a mesh's retries are not the clients': an architecture
+    // that retries inside would otherwise read as one that does not retry.
+    metric("all_retries", "retries, all callers", 0, Range::NON_NEGATIVE, |r| r.all_retries.map(|n| n as f64)),
     metric("recovery_s", "time to recover s", 1, Range::NON_NEGATIVE, |r| r.recovery_s),
     metric("blast_radius", "blast radius (nodes)", 1, Range::NON_NEGATIVE, |r| Some(r.blast_radius as f64)),
     metric("unhealthy_node_s", "unhealthy node-s", 1, Range::NON_NEGATIVE, |r| Some(r.unhealthy_node_s)),

@@ -106,7 +106,12 @@ pub struct RunMetrics {
     pub timeouts: u64,
     pub rejected: u64,
     pub short_circuited: u64,
+    /// The clients' retries.
     pub retries: u64,
+    /// Retries by every caller: clients, gateway routes, services' calls,
+    /// balancers. Absent from older runs.json files.
+    #[serde(default)]
+    pub all_retries: Option<u64>,
     /// Seconds from the end of the slowest-to-recover fault to the clients'
     /// recovery (0 if during the fault); `None` without faults or when some
     /// fault's effects never ended within the run.
@@ -213,6 +218,7 @@ fn metrics(job: &Job, s: &Summary, (p99_series, success_series): (Vec<f64>, Vec<
         rejected: s.requests.rejected,
         short_circuited: s.requests.short_circuited,
         retries: s.attempts.retries,
+        all_retries: Some(s.nodes.0.iter().map(|(_, n)| n.attempts.retries).sum()),
         recovery_s,
         recovered,
         blast_radius: unhealthy.len() as u64,

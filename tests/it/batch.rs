@@ -308,3 +308,20 @@ fn compare_intervals_never_leave_the_metrics_range() {
         assert!(line.contains(" [0") && !line.contains('±'), "the table gives both ends: {line}");
     }
 }
+
+#[test]
+fn a_batch_counts_the_gateways_retries_apart_from_the_clients() {
+    // Clients that never retry, a gateway route that retries each of the
+    // service's errors (half the attempts) once: 0 client retries, and as
+    // many retries at all callers as the gateway's own count in the run.
+    let text = r#"Scenario(name: "inside", seed: 4, duration: "10s", warmup: "1s", network: (latency: Const("0ms")),
+        nodes: [Clients(name: "c", target: "gw", load: Poisson(rps: 200), mix: [(path: "/")], policy: (timeout: "1s")),
+                Gateway(name: "gw", workers: 100, queue: 100,
+                        routes: [Route(prefix: "/", to: "s", policy: (timeout: "500ms", retries: (max: 1, backoff: Constant("1ms"))))]),
+                Service(name: "s", workers: 10, queue: 100, work: Exp(mean: "1ms"), errors: 0.5)])"#;
+    let model = gatesim::scenario::parse(text).unwrap().model;
+    let run = &execute(std::slice::from_ref(&model), &jobs(1, 1, 4), &ProgressBar::hidden()).unwrap()[0];
+    let gateway = crate::util::node(&crate::util::run_text(text), "gw").attempts.retries;
+    assert!(gateway > 500, "about one in two of ~1800 requests is retried: {gateway}");
+    assert_eq!((run.retries, run.all_retries), (0, Some(gateway)));
+}
