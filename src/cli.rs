@@ -87,8 +87,9 @@ pub enum Command {
         gatesim import scenarios/traces/shop.otlp.json --out shop.ron\n  \
         gatesim import traces-*.json --sampled 0.01 --workers-from-concurrency\n\n\
         Envoy: listeners with an HTTP connection manager become a Gateway, their routes (prefix or \
-        path, timeout, retry_policy) its routes, the clusters they name Services (replicas from the \
-        endpoints, lb_policy, circuit_breakers, outlier_detection), the local_ratelimit filter a rate \
+        path, timeout, retry_policy, weighted_clusters as a split) its routes, the clusters they name \
+        Services (replicas from the endpoints, lb_policy, circuit_breakers, outlier_detection), the \
+        local_ratelimit filter a rate limit and the adaptive_concurrency filter the gateway's adaptive \
         limit; every field not imported is listed as a warning.\n\n\
         Traces (.json, read as a stream): services become nodes (replicas from service.instance.id \
         or host.name), the service that begins most requests a Gateway when it proxies (one call per \

@@ -1,9 +1,11 @@
 //! Envoy v3 static bootstrap (YAML) to a scenario: listeners with an HTTP
 //! connection manager become a Gateway, its routes (prefix or path match,
-//! timeout, retry_policy) its routes, the clusters they name Services
-//! (replicas from the endpoints, lb_policy, circuit_breakers thresholds,
-//! outlier_detection; health_checks as a LoadBalancer node that probes
-//! them), and the local_ratelimit filter a rate limit.
+//! timeout, retry_policy; weighted_clusters as a split route) its routes,
+//! the clusters they name Services (replicas from the endpoints, lb_policy,
+//! circuit_breakers thresholds, outlier_detection; health_checks as a
+//! LoadBalancer node that probes them), the local_ratelimit filter a rate
+//! limit and the adaptive_concurrency filter the gateway's own adaptive
+//! concurrency limit.
 //!
 //! What an Envoy config cannot say (load, work per request, workers) is set
 //! from a default and marked `// default:` in the output; every field this
