@@ -186,6 +186,11 @@ pub struct FaultStory {
     pub client_failures: u64,
     pub breakers_opened: Vec<BreakerOpened>,
     pub limiter_shed: u64,
+    /// Requests refused at once by full queues and inbound adaptive limits,
+    /// and attempts refused by callers' bulkheads and adaptive limits,
+    /// during the episode (absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused: u64,
     pub fallbacks_served: u64,
     pub ejections: Vec<Ejection>,
     /// When each unhealthy node came back.
@@ -257,6 +262,11 @@ pub struct Amplification {
     /// No bucket before the first fault to measure `baseline` in (it is 1).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_baseline: bool,
+}
+
+/// For `skip_serializing_if`: a count that is 0 is left out.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Amplification {
@@ -417,6 +427,7 @@ fn fault_story(
         client_failures: sums.client_failed,
         breakers_opened: breakers_opened(input.breaker_openings, f.at_s, tally_end),
         limiter_shed: sums.limit_rejections,
+        refused: sums.refused,
         fallbacks_served: sums.fallbacks,
         ejections: ejections(input.ejections, f, episode_end),
         recovery: recovery_list(grid, input, f, &recovered),
@@ -542,6 +553,7 @@ fn no_baseline_story(grid: &Grid, input: &Input, f: &FaultSummary, start: usize,
         client_failures: sums.client_failed,
         breakers_opened: breakers_opened(input.breaker_openings, f.at_s, f.until_s),
         limiter_shed: sums.limit_rejections,
+        refused: sums.refused,
         fallbacks_served: sums.fallbacks,
         ejections: ejections(input.ejections, f, f.until_s),
         recovery: Vec::new(),
@@ -562,6 +574,7 @@ struct Sums {
     /// The clients' answers less their 4xx (as the SLO counts them).
     client_judged: u64,
     limit_rejections: u64,
+    refused: u64,
     fallbacks: u64,
     wasted: u64,
 }
@@ -573,10 +586,12 @@ impl Sums {
     }
 
     fn over(grid: &Grid, episode: std::ops::Range<usize>) -> Sums {
-        let mut s = Sums { client_failed: 0, client_judged: 0, limit_rejections: 0, fallbacks: 0, wasted: 0 };
+        let mut s =
+            Sums { client_failed: 0, client_judged: 0, limit_rejections: 0, refused: 0, fallbacks: 0, wasted: 0 };
         for (n, cells) in grid.cells.iter().enumerate() {
             for c in &cells[episode.clone()] {
                 s.limit_rejections += c.limit_rejections;
+                s.refused += c.refused;
                 s.fallbacks += c.fallbacks;
                 if grid.clients[n] {
                     s.client_failed += c.failures;
@@ -722,6 +737,9 @@ fn tell_fault(f: &FaultStory, next_at_s: Option<f64>, out: &mut Vec<String>) {
     if f.limiter_shed > 0 {
         acted.push(format!("rate limits shed {}", f.limiter_shed));
     }
+    if f.refused > 0 {
+        acted.push(format!("refused at once {} (full queues, concurrency limits)", f.refused));
+    }
     if f.wasted > 0 {
         acted.push(format!("{} answers went to callers that had given up", f.wasted));
     }
@@ -822,6 +840,7 @@ mod tests {
             dropped: 0,
             fallbacks: 0,
             limit_rejections: 0,
+            refused: 0,
         }
     }
 

@@ -86,6 +86,8 @@ pub struct Cell {
     pub limit_rejections: u64,
     /// Fallbacks this node served (for a call of its own that failed).
     pub fallbacks: u64,
+    /// Refused at once by its full queue or its own limits (`Row::refused`).
+    pub refused: u64,
     pub attempts: u64,
     pub wasted: u64,
     /// p99 of successful answers (0 when there were none).
@@ -116,6 +118,7 @@ impl Grid {
                 goodput: o.successes(),
                 limit_rejections: r.limit_rejections,
                 fallbacks: r.fallbacks,
+                refused: r.refused,
                 attempts: r.attempts,
                 wasted: r.wasted,
                 p99: r.latency_ms_p99,

@@ -23,6 +23,7 @@ const AFTER: &[&str] = &[
     "failure_latency_ms_p99",
     "fallbacks",
     "limit_rejections",
+    "refused",
 ];
 
 /// timeseries.csv of a finished run: rows in (bucket, node) order, floats
@@ -82,6 +83,7 @@ pub fn timeseries_csv(run: &RunOutput) -> Vec<u8> {
         }
         put(&mut w, format_args!("{}", r.fallbacks));
         put(&mut w, format_args!("{}", r.limit_rejections));
+        put(&mut w, format_args!("{}", r.refused));
         w.write_record(None::<&[u8]>).expect("in-memory write");
     }
     w.into_inner().expect("in-memory flush")

@@ -865,7 +865,8 @@ impl World<'_> {
                     self.breaker_changed(caller, state, t);
                 }
                 if refusal != Refusal::Open {
-                    self.rec.refused_by_caller(self.calls.calls[key].edge, now, refusal == Refusal::AdaptiveLimit);
+                    let at = (self.servers.node_of(caller), self.calls.calls[key].edge);
+                    self.rec.refused_by_caller(at, now, refusal == Refusal::AdaptiveLimit);
                 }
                 refuse(q, refusal.outcome());
                 return None;

@@ -89,6 +89,7 @@ struct Bucket {
     wasted: u64,
     fallbacks: u64,
     limit_rejections: u64,
+    refused: u64,
     fault_active: bool,
     breaker_opened: bool,
 }
@@ -109,6 +110,7 @@ impl Bucket {
             wasted: 0,
             fallbacks: 0,
             limit_rejections: 0,
+            refused: 0,
             fault_active: false,
             breaker_opened: false,
         }
@@ -146,6 +148,9 @@ pub struct Row {
     /// Requests this node's own rate limits rejected (a 429 passed on by a
     /// caller is not counted again there).
     pub limit_rejections: u64,
+    /// Requests this node refused at once (full queue, inbound adaptive
+    /// limit) and attempts its own bulkheads and adaptive limits refused.
+    pub refused: u64,
 }
 
 /// Outcomes and latencies of one gateway route.
@@ -333,6 +338,7 @@ impl Recorder {
     /// `node` refused a request at once: its queue was full, or (`inbound`)
     /// its inbound adaptive concurrency limit was reached.
     pub fn refused(&mut self, node: u32, now: SimTime, inbound: bool) {
+        self.buckets[node as usize].refused += 1;
         if self.counted(now) {
             let s = &mut self.nodes[node as usize];
             if inbound { s.inbound_limited += 1 } else { s.queue_full += 1 }
@@ -341,7 +347,8 @@ impl Recorder {
 
     /// A caller's own limit on `edge` refused an attempt before sending it:
     /// its bulkhead, or (`adaptive`) its adaptive concurrency limit.
-    pub fn refused_by_caller(&mut self, edge: u32, now: SimTime, adaptive: bool) {
+    pub fn refused_by_caller(&mut self, (caller, edge): (u32, u32), now: SimTime, adaptive: bool) {
+        self.buckets[caller as usize].refused += 1;
         if self.counted(now) {
             let r = &mut self.edge_refusals[edge as usize];
             if adaptive { r.adaptive += 1 } else { r.bulkhead += 1 }
@@ -513,6 +520,7 @@ impl Recorder {
                 dropped: b.dropped,
                 fallbacks: b.fallbacks,
                 limit_rejections: b.limit_rejections,
+                refused: b.refused,
             });
             b.clear();
             let started_at_boundary = std::mem::take(&mut self.fault_next[node]);
@@ -570,6 +578,7 @@ impl Bucket {
         self.wasted = 0;
         self.fallbacks = 0;
         self.limit_rejections = 0;
+        self.refused = 0;
         self.fault_active = false;
         self.breaker_opened = false;
     }

@@ -491,3 +491,26 @@ fn a_faults_timeline_is_told_in_time_order() {
     let clients = s.cascade.story.iter().position(|l| l.contains("web unhealthy")).unwrap();
     assert!(breaker < clients, "{:#?}", s.cascade.story);
 }
+
+#[test]
+fn an_episode_counts_the_requests_refused_at_once_during_it() {
+    // A service with 10 workers and 5 places in its queue, 2% busy until it
+    // slows down 100x for 10 s (twice what it can then serve): only then
+    // does its queue fill. Every
+    // refusal of the run falls in the episode, so the episode's count (from
+    // the time series) equals the run's (summary.json's refusals).
+    let s = run_text(
+        r#"Scenario(name: "full", seed: 2, duration: "40s", warmup: "2s", network: (latency: Const("0ms")),
+            nodes: [Clients(name: "c", target: "s", load: Poisson(rps: 200), mix: [(path: "/")], policy: (timeout: "5s")),
+                    Service(name: "s", workers: 10, queue: 5, work: Exp(mean: "1ms"))],
+            faults: [Fault(target: "s", at: "10s", duration: "10s", kind: Slow(factor: 100))])"#,
+    );
+    let [full] = &s.refusals[..] else { panic!("{:?}", s.refusals) };
+    assert!(full.rejected > 500, "about half of 2000 requests: {full:?}");
+    assert_eq!(story(&s, 0).refused, full.rejected);
+    assert!(
+        s.cascade.story.iter().any(|l| l.contains(&format!("refused at once {}", full.rejected))),
+        "{:#?}",
+        s.cascade.story
+    );
+}

@@ -180,6 +180,7 @@ fn fault_tally(s: &mut String, f: &FaultStory, next_at_s: Option<f64>) {
     for (n, what) in [
         (f.fallbacks_served, "fallbacks served"),
         (f.limiter_shed, "shed by rate limits"),
+        (f.refused, "refused at once by full queues and concurrency limits"),
         (f.wasted, "answers wasted on callers that had given up"),
     ] {
         if n > 0 {
