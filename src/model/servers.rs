@@ -82,9 +82,9 @@ struct Instance {
     /// Local rate-limit state per limit (per key: user id, or one).
     limits: Vec<Keyed<LimitState>>,
     /// Envoy's adaptive concurrency filter on its inbound side (a service's
-    /// sidecar, a gateway's own chain): every job of the
-    /// instance holds a place under its limit. Boxed: most instances have
-    /// none, and an instance stays small.
+    /// sidecar, a gateway's own chain): every job of the instance holds a
+    /// place under its limit. Boxed: most instances have none, and an
+    /// instance stays small.
     adaptive: Option<Box<AdaptiveLimit>>,
     /// A gateway with split routes: the stream that picks each request's
     /// target (its own, so a split changes no other draw).
