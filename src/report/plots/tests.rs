@@ -224,3 +224,27 @@ fn a_long_series_is_drawn_with_groups_of_buckets_that_keep_totals_and_peaks() {
     // Every picture is still drawn.
     check_files(&render_all(&d).expect("renders"));
 }
+
+/// report.html of a scenario, as `gatesim run` writes it.
+fn report_html(text: &str) -> String {
+    let (json, csv) = outputs(text);
+    let files = render_all(&PlotData::from_outputs(&json, &csv).expect("reads")).expect("renders");
+    String::from_utf8(files[12].1.clone()).expect("UTF-8")
+}
+
+#[test]
+fn retry_amplification_is_told_only_when_retries_multiplied_the_load() {
+    // tiny's clients never retry: one attempt per request all along, which
+    // the page once told as "1 attempts per client request at its peak".
+    assert!(!report_html(TINY).contains("Retry amplification"));
+    // No breaker and three retries after each 50 ms timeout: the slow
+    // replica multiplies the attempts while it is slow.
+    let retrying = r#"Scenario(name: "retrying", seed: 3, duration: "4s", warmup: "1s",
+        nodes: [
+            Clients(name: "app", target: "api", load: Poisson(rps: 200), mix: [(path: "/")],
+                    policy: (timeout: "50ms", retries: (max: 3, backoff: Constant("1ms")))),
+            Service(name: "api", replicas: 2, workers: 4, queue: 8, work: Exp(mean: "2ms")),
+        ],
+        faults: [Fault(target: "api#1", at: "2s", duration: "1s", kind: Slow(factor: 50))])"#;
+    assert!(report_html(retrying).contains("Retry amplification"));
+}
