@@ -264,8 +264,8 @@ pub struct Amplification {
     pub no_baseline: bool,
 }
 
-/// For `skip_serializing_if`: a count that is 0 is left out.
-fn is_zero(n: &u64) -> bool {
+/// For `skip_serializing_if`: a count that is 0 is left out (summary.json's too).
+pub(crate) fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 

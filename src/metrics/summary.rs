@@ -6,10 +6,14 @@
 //! are rounded to fixed decimals, and nothing depends on the wall clock, so
 //! the same file and seed give the same bytes on any machine.
 
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde::{Deserialize as DeriveDeserialize, Serialize as DeriveSerialize};
 
+use crate::chaos::cascade::is_zero;
 use crate::engine::SimTime;
 use crate::engine::keyed::Keyed;
 use crate::mechanisms::breaker::BreakerState;
@@ -400,7 +404,7 @@ pub struct RefusalSummary {
 }
 
 /// Which mechanism refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, DeriveSerialize, DeriveDeserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, DeriveSerialize, DeriveDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefusedBy {
     /// Every worker busy and the queue full.
@@ -1016,24 +1020,27 @@ fn thresholds(run: &RunOutput) -> Vec<ThresholdSummary> {
 
 /// Every node's refusals in node order, then every edge's in edge order;
 /// edges sharing a cluster's limits are summed under the cluster's name.
+/// Only edges that refused anything are labelled, and rows are found by
+/// key, not by a scan: a run may have a million edges.
 fn refusals(run: &RunOutput) -> Vec<RefusalSummary> {
     let mut out: Vec<RefusalSummary> = Vec::new();
-    let mut add = |at: String, by: RefusedBy, rejected: u64| {
-        if rejected == 0 {
-            return;
-        }
-        match out.iter_mut().find(|r| r.at == at && r.by == by) {
-            Some(r) => r.rejected += rejected,
-            None => out.push(RefusalSummary { at, by, rejected }),
+    let mut row: BTreeMap<(String, RefusedBy), usize> = BTreeMap::new();
+    let mut add = |at: &str, counts: [(RefusedBy, u64); 2]| {
+        for (by, rejected) in counts.into_iter().filter(|(_, n)| *n > 0) {
+            match row.entry((at.to_string(), by)) {
+                Entry::Occupied(i) => out[*i.get()].rejected += rejected,
+                Entry::Vacant(v) => {
+                    v.insert(out.len());
+                    out.push(RefusalSummary { at: at.to_string(), by, rejected });
+                }
+            }
         }
     };
     for (node, s) in run.cfg.nodes.iter().zip(&run.rec.nodes) {
-        add(node.name.clone(), RefusedBy::QueueFull, s.queue_full);
-        add(node.name.clone(), RefusedBy::InboundLimit, s.inbound_limited);
+        add(&node.name, [(RefusedBy::QueueFull, s.queue_full), (RefusedBy::InboundLimit, s.inbound_limited)]);
     }
-    for (edge, r) in run.cfg.edges.iter().zip(&run.rec.edge_refusals) {
-        add(state_label(&run.cfg, edge), RefusedBy::Bulkhead, r.bulkhead);
-        add(state_label(&run.cfg, edge), RefusedBy::AdaptiveLimit, r.adaptive);
+    for (edge, r) in run.cfg.edges.iter().zip(&run.rec.edge_refusals).filter(|(_, r)| r.bulkhead + r.adaptive > 0) {
+        add(&state_label(&run.cfg, edge), [(RefusedBy::Bulkhead, r.bulkhead), (RefusedBy::AdaptiveLimit, r.adaptive)]);
     }
     out
 }
@@ -1050,10 +1057,6 @@ fn openings(breakers: &[BreakerSummary]) -> Vec<crate::chaos::cascade::BreakerOp
             })
         })
         .collect()
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// How long after a moment a client request sent before it may still end:
